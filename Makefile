@@ -1,0 +1,83 @@
+# hccp53 — developer entry points. `make` alone lists them; docs/development.md explains them.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+# Extra arguments for pytest, e.g. `make test PYTEST_ARGS="-k phases -x"`.
+PYTEST_ARGS ?=
+DEMO_OUT ?= demo_output
+
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.setup-stamp
+# The torch version is written once, in requirements.txt. `+cpu` names the local CPU wheel exactly, so
+# that a machine without it fails at once instead of downloading GBs of CUDA. On a CUDA machine use
+# `make setup TORCH_LOCAL=` to take torch==<version> from the index.
+TORCH_VERSION := $(shell sed -n 's/^torch==\([0-9][0-9.]*\).*/\1/p' requirements.txt)
+TORCH_LOCAL ?= +cpu
+
+# Holoscan needs a deeper stack than the usual 8 MiB default to start the app.
+RAISE_STACK := s=$$(ulimit -s); if [[ $$s != unlimited && $$s -lt 32768 ]]; then \
+	ulimit -s 32768 || echo "warning: could not raise the stack limit to 32768 KiB (ulimit -s)"; fi
+# pytest exit code 5 means no test was collected or selected: not a failure of the code.
+PYTEST_EXIT := if [[ $$rc -eq 5 ]]; then \
+	echo "pytest: no tests were collected (exit code 5); counted as success."; rc=0; fi; exit $$rc
+
+.PHONY: help setup system test test-slow demo bench lint clean distclean
+
+help: ## list the targets
+	@echo "hccp53 make targets (variables: PYTHON=$(PYTHON) VENV=$(VENV) PYTEST_ARGS=...):"
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' \
+		$(MAKEFILE_LIST)
+
+setup: $(STAMP) ## install system packages and the virtual environment (quick when done)
+	@echo "setup: $(VENV) is ready."
+
+system: ## install the Debian packages the tests use (scripts/setup_system.sh)
+	@bash scripts/setup_system.sh
+
+# Order-only on `system`: the system script runs every time, but only a change of the files listed
+# here rebuilds the environment.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml scripts/setup_system.sh | system
+	@if [[ -z "$(TORCH_VERSION)" ]]; then \
+		echo "setup: no 'torch==<version>' line found in requirements.txt." >&2; exit 1; fi
+	@if [[ ! -x "$(VPY)" ]]; then echo "setup: creating $(VENV) with $(PYTHON)"; \
+		$(PYTHON) -m venv "$(VENV)"; fi
+	@echo "setup: upgrading pip"
+	@"$(VPY)" -m pip install -q --upgrade pip
+	@echo "setup: installing torch==$(TORCH_VERSION)$(TORCH_LOCAL) first (alone)"
+	@"$(VPY)" -m pip install -q "torch==$(TORCH_VERSION)$(TORCH_LOCAL)"
+	@echo "setup: installing requirements-dev.txt"
+	@"$(VPY)" -m pip install -q -r requirements-dev.txt
+	@echo "setup: installing hccp53 (editable, --no-deps)"
+	@"$(VPY)" -m pip install -q --no-deps -e .
+	@touch "$@"
+
+test: setup ## run the default test suite (slow tests left out)
+	@$(RAISE_STACK); rc=0; "$(VPY)" -m pytest -q $(PYTEST_ARGS) || rc=$$?; $(PYTEST_EXIT)
+
+test-slow: setup ## run only the tests marked slow
+	@$(RAISE_STACK); rc=0; "$(VPY)" -m pytest -q -m slow $(PYTEST_ARGS) || rc=$$?; $(PYTEST_EXIT)
+
+demo: setup ## generate 2 synthetic studies in demo_output/ and describe the first
+	"$(VENV)/bin/hccp53" synth --cases 2 --profile full --seed 0 --out "$(DEMO_OUT)"
+	"$(VENV)/bin/hccp53" describe "$(DEMO_OUT)/cases/SYN0001/dicom"
+
+bench: setup ## run every bench/bench_*.py
+	@shopt -s nullglob; files=(bench/bench_*.py); \
+	if [[ $${#files[@]} -eq 0 ]]; then echo "bench: no bench/bench_*.py yet."; exit 0; fi; \
+	for f in "$${files[@]}"; do echo "bench: $$f"; "$(VPY)" "$$f"; done
+
+lint: setup ## ruff check
+	"$(VENV)/bin/ruff" check .
+
+clean: ## remove generated output and caches (keeps the virtual environment)
+	rm -rf "$(DEMO_OUT)" bench/output bench/results.json .pytest_cache .ruff_cache build dist
+	rm -rf ./*.egg-info
+	find . \( -path ./.git -o -path "./$(VENV)" -o -name .venv \) -prune -o \
+		-name __pycache__ -type d -exec rm -rf {} +
+
+distclean: clean ## clean, and remove the virtual environment too
+	rm -rf "$(VENV)"

@@ -112,6 +112,8 @@ def _write_seg(writer: _CaseWriter, series_number: int, group_index: int, liver:
         setattr(seg, keyword, ref.ContentDate)
     for keyword in ("SeriesTime", "ContentTime", "InstanceCreationTime"):
         setattr(seg, keyword, ref.ContentTime)
+    for item in seg.get("ContributingEquipmentSequence", []):
+        item.ContributionDateTime = f"{ref.ContentDate}{ref.ContentTime}"
     organisation = writer.uids("seg-dimension-organisation")
     seg.DimensionOrganizationSequence[0].DimensionOrganizationUID = organisation
     for item in seg.DimensionIndexSequence:

@@ -448,9 +448,10 @@ def plan_study(
         groups = []
         for position, role in enumerate(single_roles, start=1):
             if vendor == "ge":
+                # GE also writes (0018,1060) Trigger Time here, but it is Type 2C (ECG/pulse gating only) and
+                # dciodvfy rejects it otherwise, so the generator leaves it out.
                 header: dict[str, Any] = {
                     "TemporalPositionIdentifier": position, "NumberOfTemporalPositions": len(single_roles),
-                    "TriggerTime": round((start_of[role] - first) * 1000.0, 1),
                     "AcquisitionNumber": position if acquisition_numbers else 1}
             else:
                 header = {"AcquisitionNumber": position}

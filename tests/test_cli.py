@@ -1,0 +1,107 @@
+"""The `hccp53` command: help for every verb, one-sentence errors, non-zero exits, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pydicom
+import pytest
+import yaml
+
+COMMAND = [sys.executable, "-m", "hccp53"]
+
+
+def run(*args: str, check_exit: int | None = None) -> subprocess.CompletedProcess:
+    result = subprocess.run([*COMMAND, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                            timeout=300, check=False)
+    if check_exit is not None:
+        assert result.returncode == check_exit, result.stderr
+    return result
+
+
+def test_help_lists_every_verb() -> None:
+    result = run("--help", check_exit=0)
+    assert "synth" in result.stdout and "describe" in result.stdout
+
+
+@pytest.mark.parametrize("verb", ["synth", "describe"])
+def test_each_verb_has_help(verb: str) -> None:
+    result = run(verb, "--help", check_exit=0)
+    assert "usage: hccp53" in result.stdout and len(result.stdout.splitlines()) > 5
+
+
+def test_version() -> None:
+    assert run("--version", check_exit=0).stdout.startswith("hccp53 ")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["synth", "--cases", "-3"], "must be at least 1, got -3"),
+    (["synth", "--cases", "zero"], "expected a whole number"),
+    (["synth", "--profile", "huge"], "invalid choice: 'huge'"),
+    (["synth", "--seed", "-1"], "must be 0 or more"),
+    (["synth", "--cases", "1"], "No output folder given; pass --out FOLDER."),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+])
+def test_bad_arguments_give_one_sentence_and_non_zero_exit(args: list[str], message: str) -> None:
+    result = run(*args)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unwritable_or_busy_output_folder(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = run("synth", "--cases", "1", "--out", str(blocker / "c"))
+    assert result.returncode == 1 and "Cannot write the output folder" in result.stderr
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "x").write_text("x")
+    result = run("synth", "--cases", "1", "--out", str(busy))
+    assert result.returncode == 1 and "is not empty" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_config_with_unknown_key_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("mechanism:\n  prevalance: 0.5\n")
+    result = run("synth", "--config", str(config), "--out", str(tmp_path / "o"))
+    assert result.returncode == 1
+    assert "Unknown setting 'mechanism.prevalance'" in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_print_config_round_trips_through_config(tmp_path: Path) -> None:
+    text = run("synth", "--print-config", "--target-auc", "0.81", check_exit=0).stdout
+    settings = yaml.safe_load(text)
+    assert settings["mechanism"]["target_bayes_auc"] == 0.81
+    (tmp_path / "mine.yaml").write_text(text)
+    again = yaml.safe_load(run("synth", "--print-config", "--config", str(tmp_path / "mine.yaml"),
+                               check_exit=0).stdout)
+    assert again == settings
+
+
+def test_synth_then_describe(tmp_path: Path) -> None:
+    run("synth", "--cases", "1", "--seed", "4", "--out", str(tmp_path / "c"), "--no-preview", check_exit=0)
+    case = tmp_path / "c" / "cases" / "SYN0001"
+    truth = json.loads((case / "truth.json").read_text())
+    result = run("describe", str(case / "dicom"), check_exit=0)
+    assert len(result.stdout.splitlines()) == 2 + len(truth["series"])  # header, rule, one line per series
+    for phase in truth["phases"].values():
+        assert phase["series_description"][:38] in result.stdout
+    first = next((case / "dicom").rglob("*.dcm"))
+    family_name = str(pydicom.dcmread(first).PatientName).split("^")[0]
+    assert family_name not in result.stdout  # no patient identifiers printed
+    rows = json.loads(run("describe", "--json", str(case / "dicom"), check_exit=0).stdout)
+    assert sum(r["instances"] for r in rows) == len(list(case.rglob("IM*.dcm")))
+
+
+def test_describe_empty_or_missing_folder(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not dicom")
+    result = run("describe", str(tmp_path))
+    assert result.returncode == 1 and "No DICOM image found" in result.stderr and "Traceback" not in result.stderr
+    result = run("describe", str(tmp_path / "absent"))
+    assert result.returncode == 1 and "does not exist" in result.stderr

@@ -303,7 +303,7 @@ def plan_study(
     centre = np.array([rng.normal(0, 4), rng.normal(0, 4), liver_centre[2] + rng.normal(0, 8)])
     series: list[SeriesPlan] = []
     breath_hold = 0
-    number = 1
+    number = 101 if vendor == "philips" else 1  # Philips numbers series 101, 201, 301 ...
     techniques_t1 = _gre3d_technique(rng, vendor, fat_sat=not dixon_dynamic, dixon=dixon_dynamic)
 
     def add(description: str, kind: str, technique: dict[str, Any], groups: list[ImageGroup], grid: Grid,
@@ -342,7 +342,7 @@ def plan_study(
         fat_sat = not single_shot or rng.random() < 0.3
         names = {"ge": ("Ax SSFSE T2", "AX T2 FRFSE FS RTr"), "siemens": ("t2_haste_tra_bh", "AX T2 FS BLADE NAV"),
                  "philips": ("T2W_SSH", "T2 SPAIR"), "canon": ("AX T2 FASE BH", "AX T2 FSE FS")}[vendor]
-        grid, thick = _axial_grid(profile["t2"], centre + rng.normal(0, 3, 3), fov)
+        grid, thick = _axial_grid(profile["t2"], centre + rng.normal(0, 3, 3), fov * float(rng.uniform(0.92, 1.08)))
         add(names[0 if single_shot else 1], "t2", _t2_technique(rng, vendor, single_shot, fat_sat),
             [ImageGroup("t2", "fs" if fat_sat else "nofs", breath_hold=next_bh(), start_s=start, phase="t2")],
             grid, thick, "t2", "t2", start, 110.0)

@@ -118,6 +118,8 @@ def test_timing_and_parameters_follow_the_protocol(cohort: Path, truths: dict) -
         assert float(dynamic.RepetitionTime) < 10
         assert float(t2.SliceThickness) > float(dynamic.SliceThickness)
         assert (t2.Rows, t2.Columns) != (dynamic.Rows, dynamic.Columns)
+        t2_fov = float(t2.PixelSpacing[1]) * t2.Columns
+        assert abs(t2_fov - float(dynamic.PixelSpacing[1]) * dynamic.Columns) > 1.0
         shifts = [np.asarray(p["breath_hold_shift_mm"]) for p in truth["phases"].values()]
         assert max(np.linalg.norm(a - b) for a in shifts for b in shifts) > 0.5
 

@@ -1,0 +1,51 @@
+"""The repository layout of DESIGN.md, and the app entry point's honest refusal until it is built."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import hccp53
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_top_level_layout_of_the_design_card() -> None:
+    for name in ("app.py", "app.yaml", "requirements.txt", "__main__.py", "pyproject.toml", "Makefile",
+                 "README.md", ".ci/run"):
+        assert (ROOT / name).is_file(), name
+    for name in ("operators", "hccp53", "configs", "models", "docs", "tests", "bench"):
+        assert (ROOT / name).is_dir(), name
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    head = "\n".join((ROOT / "README.md").read_text().splitlines()[:12])
+    assert "make demo" in head and "make test" in head
+
+
+def test_ci_runs_make_test_only() -> None:
+    commands = [line.strip() for line in (ROOT / ".ci/run").read_text().splitlines()
+                if line.strip() and not line.strip().startswith("#")]
+    assert commands[-1] == "make test"
+
+
+def test_requirements_pin_cpu_torch_first_and_no_torchvision() -> None:
+    lines = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    pins = [line for line in lines if line]
+    assert pins[0] == "torch==2.13.0"
+    assert all("==" in line for line in pins)
+    assert not any(line.startswith(("torchvision", "timm")) for line in pins)
+
+
+def test_app_refuses_with_one_sentence_until_built() -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "app.py")], capture_output=True, text=True, check=False)
+    assert result.returncode == 1
+    assert "not built yet" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_version_is_the_same_everywhere() -> None:
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    app_yaml = (ROOT / "app.yaml").read_text()
+    assert f'version = "{hccp53.__version__}"' in pyproject
+    assert hccp53.__version__ in app_yaml

@@ -12,14 +12,13 @@ def configure_logging(verbosity: int = 0) -> None:
     Parameters
     ----------
     verbosity:
-        ``0`` shows warnings and the progress-relevant INFO lines of ``hccp53``,
-        ``1`` all INFO, ``2`` and more DEBUG. Third-party libraries stay at WARNING.
+        ``0``: INFO from ``hccp53``, warnings from other libraries; ``1`` (``-v``): INFO from
+        every library; ``2`` and more (``-vv``): DEBUG from ``hccp53`` too.
     """
-    level = logging.INFO if verbosity <= 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(_FORMAT, datefmt="%H:%M:%S"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING)
-    logging.getLogger("hccp53").setLevel(level if verbosity > 0 else logging.INFO)
+    root.setLevel(logging.WARNING if verbosity == 0 else logging.INFO)
+    logging.getLogger("hccp53").setLevel(logging.DEBUG if verbosity >= 2 else logging.INFO)
     logging.captureWarnings(True)

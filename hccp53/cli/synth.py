@@ -54,7 +54,8 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=_non_negative_int, default=0,
                         help="random seed; the same seed gives identical files (default: 0)")
     parser.add_argument("--profile", choices=PROFILES, default="small",
-                        help="image size: small (fast tests) or full (256x256, 40-80 slices) (default: small)")
+                        help="image size: small (fast tests) or full (dynamic series 256x256, 67 slices) "
+                             "(default: small)")
     parser.add_argument("--workers", type=_positive_int, default=max(1, min(4, os.cpu_count() or 1)),
                         help="parallel processes (default: number of cores, at most 4)")
     parser.add_argument("--config", type=Path, help="YAML file overriding generator settings")

@@ -115,11 +115,11 @@ def _outer_radius(body: LobulatedEllipsoid) -> float:
 
 
 def _lesion_layers(
-    rng: np.random.Generator, index: int, lesion: Lesion, body: LobulatedEllipsoid
+    rng: np.random.Generator, index: int, lesion: Lesion, body: LobulatedEllipsoid, texture_range: list[float]
 ) -> list[Layer]:
     """Capsule, enhancing rim, core and necrosis of one lesion, painted in that order."""
     texture = Texture.random(rng, (5.0, 14.0))
-    amplitude = float(rng.uniform(0.06, 0.14))
+    amplitude = float(rng.uniform(*texture_range))
     radius = float(np.cbrt(np.prod(body.radii)))
     layers: list[Layer] = []
     if lesion.capsule:
@@ -171,7 +171,7 @@ def sample_anatomy(
     hbp_ratio: float,
     rim_aphe: bool,
     capsule: bool,
-    multifocal: bool,
+    satellites: int,
     cirrhosis: bool,
     texture_config: dict,
 ) -> Anatomy:
@@ -253,19 +253,22 @@ def sample_anatomy(
     lesions = [Lesion(tuple(main_centre.tolist()), tumor_diameter_mm, necrosis_fraction, margin_irregularity,
                       rim_aphe, capsule)]
     bodies = [main_body]
-    if multifocal:
-        placed = [(main_centre, outer)]
-        for _ in range(int(rng.integers(1, 3))):
-            diameter = float(rng.uniform(10.0, max(12.0, 0.5 * tumor_diameter_mm)))
+    placed = [(main_centre, outer)]
+    for _ in range(satellites):
+        diameter = float(rng.uniform(10.0, max(12.0, 0.5 * tumor_diameter_mm)))
+        while True:  # a satellite that does not fit is drawn smaller, never dropped
             satellite = _lesion_body(rng, diameter, margin_irregularity)
             r = _outer_radius(satellite)
             centre = _place_lesion(rng, liver, [gallbladder], r, placed)
-            if centre is None:
-                continue
-            placed.append((centre, r))
-            bodies.append(satellite)
-            lesions.append(Lesion(tuple(centre.tolist()), diameter, necrosis_fraction * 0.5,
-                                  margin_irregularity, rim_aphe, capsule))
+            if centre is not None:
+                break
+            if diameter <= 6.0:
+                raise RuntimeError("cannot place a satellite lesion in the liver")
+            diameter *= 0.8
+        placed.append((centre, r))
+        bodies.append(satellite)
+        lesions.append(Lesion(tuple(centre.tolist()), diameter, necrosis_fraction * 0.5,
+                              margin_irregularity, rim_aphe, capsule))
     for index, (lesion, body) in enumerate(zip(lesions, bodies, strict=True)):
-        layers += _lesion_layers(rng, index, lesion, replace(body, centre=lesion.centre))
+        layers += _lesion_layers(rng, index, lesion, replace(body, centre=lesion.centre), texture_config["tumor"])
     return Anatomy(layers, tissues, lesions, liver, liver_centre, body_radii, steatosis, {"liver_scale": scale})

@@ -2,8 +2,8 @@
 
 Every case draws from its own random streams, seeded by ``(seed, case index)``, so a case
 is the same whatever the cohort size, worker count or order of completion. The streams
-are split by purpose (latents, anatomy, protocol, noise, identity): ``--no-images`` gives
-the same labels and probabilities as a full run.
+are split by purpose (latents, lesion count, anatomy, protocol, noise, identity):
+``--no-images`` gives the same labels, probabilities and clinical data as a full run.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def case_id_of(index: int) -> str:
 
 
 def _streams(seed: int, index: int) -> dict[str, np.random.Generator]:
-    names = ("latents", "anatomy", "protocol", "noise", "identity")
+    names = ("latents", "anatomy", "protocol", "noise", "identity", "lesions")
     children = np.random.SeedSequence([seed, index]).spawn(len(names))
     return {name: np.random.default_rng(child) for name, child in zip(names, children, strict=True)}
 
@@ -107,8 +107,9 @@ def generate_case(
         "margin_irregularity": round(float(values["margin_irregularity"]), 4),
         "hbp_ratio": round(float(values["hbp_ratio"]), 4),
     }
+    satellites = int(streams["lesions"].integers(1, 3)) if latent["multifocal"] else 0
     if not images:
-        row.update(_clinical(streams["identity"], latent, values, 1 + int(latent["multifocal"])))
+        row.update(_clinical(streams["identity"], latent, values, 1 + satellites))
         return CaseResult(case_id, row, timings={"latents": time.perf_counter() - clock})
 
     anatomy = sample_anatomy(
@@ -118,7 +119,7 @@ def generate_case(
         margin_irregularity=float(values["margin_irregularity"]),
         hbp_ratio=float(values["hbp_ratio"]),
         rim_aphe=bool(latent["rim_aphe"]), capsule=bool(latent["capsule"]),
-        multifocal=bool(latent["multifocal"]), cirrhosis=bool(latent["cirrhosis"]),
+        satellites=satellites, cirrhosis=bool(latent["cirrhosis"]),
         texture_config=config["image"]["texture"],
     )
     plan = plan_study(streams["protocol"], config, profile, anatomy.liver_centre, anatomy.body_radii)
@@ -245,7 +246,8 @@ class _CaseWriter:
             images = [(series.groups[g], *self._image(series, g)) for g in range(len(series.groups))]
             render_s += time.perf_counter() - clock
             clock = time.perf_counter()
-            slope = float(self.noise_rng.uniform(1.2, 3.5)) if self.plan.vendor == "philips" else None
+            # Philips stores values / slope; round the slope as the header will hold it (4 decimals).
+            slope = round(float(self.noise_rng.uniform(1.2, 3.5)), 4) if self.plan.vendor == "philips" else None
             step = np.float32(slope or 1.0)
             quantised = []
             for g, (group, grid, values) in enumerate(images):

@@ -4,6 +4,7 @@ Output layout (``OUT``)::
 
     cohort.csv          one row per case: label, true probability, clinical data, vendor, phases ...
     cohort.json         summary: counts, prevalence, Bayes AUC of this cohort, effective settings
+    synth_config.yaml   the effective settings; `hccp53 synth --config` on it reproduces the cohort
     datalist.json       MONAI datalist (``training`` with ``fold``, ``test``); paths relative to it
     splits.json         the seeded, stratified split and folds (nnU-Net style, editable)
     cases/<id>/dicom/   the DICOM study (one folder per series)
@@ -87,8 +88,10 @@ def make_splits(case_ids: list[str], labels: list[int], test_fraction: float, fo
                 ) -> dict[str, Any]:
     """Seeded train/test split stratified by label, and cross-validation folds of the training part.
 
-    Stratification needs at least two cases of each label on each side; with fewer cases the
-    split is random and ``stratified`` is False in the result (and a warning is logged).
+    A stratified split needs at least two cases of each label, two test cases and two training
+    cases; otherwise the split is random, ``stratified`` is False and a warning is logged. The
+    folds are stratified too, and fewer than ``folds`` when a label has fewer training cases
+    than that (also logged).
     """
     ids = np.asarray(case_ids)
     y = np.asarray(labels)
@@ -118,6 +121,8 @@ def make_splits(case_ids: list[str], labels: list[int], test_fraction: float, fo
         k = min(folds, len(train_ids))
         splitter = KFold(n_splits=k, shuffle=True, random_state=seed)
         logger.warning("folds are not stratified: a label has fewer than 2 training cases")
+    if splitter is not None and k < folds:
+        logger.warning("%d cross-validation folds instead of %d: too few training cases of one label", k, folds)
     if splitter is not None:
         for train_index, val_index in splitter.split(train_ids, train_y):
             fold_list.append({"train": sorted(train_ids[train_index].tolist()),

@@ -173,8 +173,8 @@ def write_series(
     common.SOPClassUID = MRImageStorage
     _patient_and_study(common, study)
     _series_and_equipment(common, plan, series, series_uid, study, patient_position)
-    if series.start_s >= plan.injection_s:
-        _contrast(common, plan, study)
+    if any(group.start_s >= plan.injection_s for group in series.groups):
+        _contrast(common, plan, study)  # a multi-phase series holding any post-contrast image
     _mr_image(common, plan, series, series.grid, series.thickness)
     sample = [values.ravel()[:: max(1, values.size // 200000)] for _, _, values in images]
     center, width = _window(np.concatenate(sample))

@@ -89,8 +89,7 @@ class Mechanism:
         out: dict[str, np.ndarray] = {"label": label}
         for name, _mean, _sd, shift in self.continuous:
             out[f"z_{name}"] = rng.standard_normal(n) + label * shift * self.scale
-        grade_z = out["z_grade_latent"]
-        out["grade"] = 1 + np.searchsorted(np.asarray(self.grade_cuts), grade_z).astype(np.int64)
+        out["grade"] = 1 + np.searchsorted(self._grade_edges_z(), out["z_grade_latent"]).astype(np.int64)
         for name, p_wild, odds_ratio in self.binary:
             p = np.where(label == 1, _mutated_probability(p_wild, odds_ratio), p_wild)
             out[name] = (rng.random(n) < p).astype(np.int64)
@@ -135,15 +134,23 @@ class Mechanism:
 
     def _grade_log_ratio(self, grade: np.ndarray) -> np.ndarray:
         delta = self._shift("grade_latent") * self.scale
-        edges = np.concatenate([[-np.inf], self.grade_cuts, [np.inf]])
+        edges = np.concatenate([[-np.inf], self._grade_edges_z(), [np.inf]])
         lo, hi = edges[grade - 1], edges[grade]
         return _log_interval_mass(lo - delta, hi - delta) - _log_interval_mass(lo, hi)
 
     def _shift(self, name: str) -> float:
-        for key, _mean, _sd, shift in self.continuous:
+        return self._spec(name)[2]
+
+    def _spec(self, name: str) -> tuple[float, float, float]:
+        for key, mean, sd, shift in self.continuous:
             if key == name:
-                return shift
+                return mean, sd, shift
         raise KeyError(name)
+
+    def _grade_edges_z(self) -> np.ndarray:
+        """The grade cut points, given on the latent's own scale, in wild-type SD units."""
+        mean, sd, _ = self._spec("grade_latent")
+        return (np.asarray(self.grade_cuts) - mean) / sd
 
 
 def _mutated_probability(p_wild: float, odds_ratio: float) -> float:
@@ -193,5 +200,5 @@ def _solve_scale(mechanism_json: str, target: float, samples: int) -> float:
         if high - low < 1e-4:
             break
     scale = 0.5 * (low + high)
-    logger.debug("mechanism scale %.4f gives Bayes AUC %.4f", scale, target)
+    logger.debug("mechanism scale %.4f solved for a target Bayes AUC of %.4f", scale, target)
     return scale

@@ -79,7 +79,7 @@ class SeriesPlan:
     start_s: float
     duration_s: float
     shared_acquisition_time: bool = False
-    descending: bool = True    # InstanceNumber 1 is the most superior / anterior slice
+    descending: bool = True    # InstanceNumber 1 is the last slice along the normal (most superior when axial)
 
 
 @dataclass
@@ -362,10 +362,11 @@ def plan_study(
         label = "b" + "_".join(str(int(b)) for b in b_values)
         name = {"ge": f"Ax DWI {label}", "siemens": f"ep2d_diff_{label}_tra_p2", "philips": f"DWI_{label}",
                 "canon": f"AX DWI {label}"}[vendor]
-        add(name, "dwi", _dwi_technique(rng, vendor), groups, grid, thick, "dwi_b0", "dwi", start, 180.0)
+        technique = _dwi_technique(rng, vendor)
+        add(name, "dwi", technique, groups, grid, thick, "dwi_b0", "dwi", start, 180.0)
         adc_name = {"ge": f"ADC (10^-6 mm^2/s):{name}", "siemens": f"{name}_ADC", "philips": f"dADC_{name}",
                     "canon": f"{name}_ADC"}[vendor]
-        add(adc_name, "dwi", _dwi_technique(rng, vendor),
+        add(adc_name, "dwi", technique,  # derived from the DWI: same sequence parameters
             [ImageGroup("adc", breath_hold=bh, start_s=start, image_type=("DERIVED", "PRIMARY", "DIFFUSION", "ADC"))],
             grid, thick, "dwi_b0", "adc", start + 1, 180.0)
 

@@ -141,7 +141,9 @@ def _truth_record(writer: _CaseWriter, ref_grid: Any, tumor: np.ndarray) -> dict
             "breath_hold_shift_mm": [round(float(v), 3) for v in writer.shifts[group.breath_hold]],
         }
         if len(series.groups) > 1:
-            record["temporal_position"] = g + 1
+            times = sorted({other.start_s for other in series.groups})
+            if len(times) > 1:  # several time points in one series: GE multi-phase, Canon dynamic
+                record["temporal_position"] = times.index(group.start_s) + 1
             record["selector"] = dict(group.header) if group.header else {"ImageType": list(group.image_type)}
         phases[phase] = record
     voxel_ml = float(np.prod(ref_grid.spacing)) / 1000.0

@@ -20,7 +20,7 @@ TEXTURE = load_config()["image"]["texture"]
 
 def _anatomy(seed: int, **overrides):
     features = dict(tumor_diameter_mm=40.0, necrosis_fraction=0.1, margin_irregularity=0.1, hbp_ratio=0.5,
-                    rim_aphe=False, capsule=True, multifocal=False, cirrhosis=False)
+                    rim_aphe=False, capsule=True, satellites=0, cirrhosis=False)
     features.update(overrides)
     return sample_anatomy(np.random.default_rng(seed), texture_config=TEXTURE, **features)
 
@@ -32,7 +32,8 @@ def _grid_around(centre, size_mm=240.0, spacing=2.0, slices=60, slice_spacing=3.
 
 @pytest.mark.parametrize("seed", range(6))
 def test_large_lobulated_tumors_stay_inside_the_liver(seed: int) -> None:
-    anatomy = _anatomy(seed, tumor_diameter_mm=90.0, margin_irregularity=0.25, multifocal=True)
+    anatomy = _anatomy(seed, tumor_diameter_mm=90.0, margin_irregularity=0.25, satellites=2)
+    assert len(anatomy.lesions) == 3
     grid = _grid_around(anatomy.liver_centre, size_mm=300.0, spacing=2.5, slices=80, slice_spacing=3.0)
     layers = render.memberships(anatomy, grid, np.zeros(3), 3.0)
     liver, tumor = render.label_masks(grid, layers)

@@ -134,8 +134,8 @@ def test_images_do_not_change_the_latent_truth(tmp_path: Path, cohort: Path) -> 
         full = {r["case_id"]: r for r in csv.DictReader(a)}
         latent = {r["case_id"]: r for r in csv.DictReader(b)}
     for case_id, row in latent.items():
-        assert row["label"] == full[case_id]["label"]
-        assert row["true_probability"] == full[case_id]["true_probability"]
+        for column in row:  # labels, probabilities and every clinical variable
+            assert row[column] == full[case_id][column], (case_id, column)
 
 
 def test_non_empty_output_is_refused_unless_overwrite(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ import numpy as np
 import pydicom
 
 from hccp53 import __version__
+from hccp53.cli.arguments import non_negative_int, positive_int
 from hccp53.synth.cohort import generate_cohort
 from hccp53.synth.config import load_config
 from hccp53.synth.mechanism import Mechanism
@@ -42,36 +43,19 @@ STAGE_NAMES = {"latents_anatomy": "latents+anatomy", "render": "render", "dicom"
                "ground_truth": "ground truth"}
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = _non_negative_int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[1] + "\n\nThe default run takes about 1-2 minutes on 2 cores.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--small-cases", type=_non_negative_int, default=8,
+    parser.add_argument("--small-cases", type=non_negative_int, default=8,
                         help="cases of the small profile (0 skips it; default: 8)")
-    parser.add_argument("--full-cases", type=_non_negative_int, default=2,
+    parser.add_argument("--full-cases", type=non_negative_int, default=2,
                         help="cases of the full profile (0 skips it; default: 2)")
-    parser.add_argument("--no-images-cases", type=_non_negative_int, default=2000,
+    parser.add_argument("--no-images-cases", type=non_negative_int, default=2000,
                         help="cases of the labels-and-clinical-only cohort (0 skips it; default: 2000)")
-    parser.add_argument("--workers", type=_positive_int, default=max(1, min(4, os.cpu_count() or 1)),
+    parser.add_argument("--workers", type=positive_int, default=max(1, min(4, os.cpu_count() or 1)),
                         help="parallel processes, as `hccp53 synth --workers` (default: cores, at most 4)")
-    parser.add_argument("--seed", type=_non_negative_int, default=0, help="generator seed (default: 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="generator seed (default: 0)")
     parser.add_argument("--results", type=Path, default=RESULTS,
                         help=f"JSON file to merge the figures into, key 'synth' (default: {RESULTS})")
     return parser.parse_args(argv)

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from hccp53.cli.arguments import non_negative_int, positive_int
 from hccp53.synth.config import PROFILES, dump_config, load_config
 
 logger = logging.getLogger(__name__)
@@ -25,38 +26,18 @@ Examples:
 """
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
 def add_parser(verbs: argparse._SubParsersAction) -> None:
     parser = verbs.add_parser(
         "synth", help="generate a synthetic multiphase liver MRI cohort with known P53 truth",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, help="output folder (absent or empty; required unless --print-config)")
-    parser.add_argument("--cases", type=_positive_int, default=8, help="number of cases (default: 8)")
-    parser.add_argument("--seed", type=_non_negative_int, default=0,
+    parser.add_argument("--cases", type=positive_int, default=8, help="number of cases (default: 8)")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
                         help="random seed; the same seed gives identical files (default: 0)")
     parser.add_argument("--profile", choices=PROFILES, default="small",
                         help="image size: small (fast tests) or full (dynamic series 256x256, 67 slices) "
                              "(default: small)")
-    parser.add_argument("--workers", type=_positive_int, default=max(1, min(4, os.cpu_count() or 1)),
+    parser.add_argument("--workers", type=positive_int, default=max(1, min(4, os.cpu_count() or 1)),
                         help="parallel processes (default: number of cores, at most 4)")
     parser.add_argument("--config", type=Path, help="YAML file overriding generator settings")
     parser.add_argument("--target-auc", type=float, dest="target_auc",

@@ -177,19 +177,13 @@ def _localizer_technique(vendor: str) -> dict[str, Any]:
 
 # -- geometry --------------------------------------------------------------------------------------
 
-def _axial_grid(profile: dict[str, Any], centre: np.ndarray, fov_x: float) -> tuple[Grid, float]:
-    rows, cols = profile["matrix"]
-    pixel = fov_x / cols
-    slices = max(1, int(round(profile["coverage_mm"] / profile["spacing_z"])))
-    grid = Grid.centred(centre, (slices, rows, cols), (profile["spacing_z"], pixel, pixel), AXIAL)
-    return grid, float(profile["thickness"])
-
-
-def _coronal_grid(profile: dict[str, Any], centre: np.ndarray, fov: float) -> tuple[Grid, float]:
+def _grid(profile: dict[str, Any], centre: np.ndarray, fov: float,
+          orientation: tuple[tuple[float, float, float], tuple[float, float, float]] = AXIAL) -> tuple[Grid, float]:
+    """The slab of a profile entry (matrix, slice spacing, coverage) centred at ``centre``; and its thickness."""
     rows, cols = profile["matrix"]
     pixel = fov / cols
     slices = max(1, int(round(profile["coverage_mm"] / profile["spacing_z"])))
-    grid = Grid.centred(centre, (slices, rows, cols), (profile["spacing_z"], pixel, pixel), CORONAL)
+    grid = Grid.centred(centre, (slices, rows, cols), (profile["spacing_z"], pixel, pixel), orientation)
     return grid, float(profile["thickness"])
 
 
@@ -332,7 +326,7 @@ def plan_study(
         "localizer", _localizer_technique(vendor), loc_groups, loc_groups[0].grid, float(loc["thickness"]), "t2",
         "localizer", 0.0, 20.0)
     if vendor in ("ge", "philips"):
-        cal_grid, cal_thick = _axial_grid(profile["calibration"], centre, 500.0)
+        cal_grid, cal_thick = _grid(profile["calibration"], centre, 500.0)
         add("ASSET Cal" if vendor == "ge" else "SenseRefScan", "calibration", _localizer_technique(vendor),
             [ImageGroup("pre", "nofs", breath_hold=0, start_s=40.0)], cal_grid, cal_thick, "t1", "calibration",
             40.0, 15.0)
@@ -342,18 +336,18 @@ def plan_study(
         fat_sat = not single_shot or rng.random() < 0.3
         names = {"ge": ("Ax SSFSE T2", "AX T2 FRFSE FS RTr"), "siemens": ("t2_haste_tra_bh", "AX T2 FS BLADE NAV"),
                  "philips": ("T2W_SSH", "T2 SPAIR"), "canon": ("AX T2 FASE BH", "AX T2 FSE FS")}[vendor]
-        grid, thick = _axial_grid(profile["t2"], centre + rng.normal(0, 3, 3), fov * float(rng.uniform(0.92, 1.08)))
+        grid, thick = _grid(profile["t2"], centre + rng.normal(0, 3, 3), fov * float(rng.uniform(0.92, 1.08)))
         add(names[0 if single_shot else 1], "t2", _t2_technique(rng, vendor, single_shot, fat_sat),
             [ImageGroup("t2", "fs" if fat_sat else "nofs", breath_hold=next_bh(), start_s=start, phase="t2")],
             grid, thick, "t2", "t2", start, 110.0)
-        grid, thick = _coronal_grid(profile["t2_coronal"], np.array([0.0, 10.0, liver_centre[2]]), fov)
+        grid, thick = _grid(profile["t2_coronal"], np.array([0.0, 10.0, liver_centre[2]]), fov, CORONAL)
         add({"ge": "Cor SSFSE", "siemens": "t2_haste_cor_bh", "philips": "T2W_SSH_COR", "canon": "COR FASE BH"}[vendor],
             "t2_coronal", _t2_technique(rng, vendor, True, False),
             [ImageGroup("t2", "nofs", breath_hold=next_bh(), start_s=start + 120)], grid, thick, "t2", "t2_cor",
             start + 120, 60.0)
 
     def add_dwi(start: float) -> None:
-        grid, thick = _axial_grid(profile["dwi"], centre, fov)
+        grid, thick = _grid(profile["dwi"], centre, fov)
         bh = next_bh()  # free breathing: one mean position
         b_values = (50.0, 400.0, 800.0) if vendor in ("ge", "siemens") else (0.0, 800.0)
         groups = [ImageGroup("dwi", b_value=b, breath_hold=bh, start_s=start,
@@ -373,7 +367,7 @@ def plan_study(
     if not t2_late:
         add_t2(70.0)
     # Chemical-shift imaging.
-    cs_grid, cs_thick = _axial_grid(profile["chemical_shift"], centre + rng.normal(0, 2, 3), fov)
+    cs_grid, cs_thick = _grid(profile["chemical_shift"], centre + rng.normal(0, 2, 3), fov)
     cs_bh = next_bh()
     te_opp, te_in = (2.3, 4.6) if field_strength == 1.5 else (1.15, 2.3)
     if dixon_cs:
@@ -409,7 +403,7 @@ def plan_study(
         add_dwi(330.0)
 
     # Dynamic T1 series: one grid for all phases; each phase its own breath-hold.
-    dyn_grid, dyn_thick = _axial_grid(profile["dynamic"], centre, fov)
+    dyn_grid, dyn_thick = _grid(profile["dynamic"], centre, fov)
     start_of = {"pre": injection - 60.0 - float(rng.uniform(0, 30))}
     start_of.update({role: injection + delays[role] for role in roles if role != "pre"})
     fat_kind = "water" if dixon_dynamic else "fs"

@@ -21,21 +21,19 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import os
-import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from tqdm import tqdm
 
 from hccp53 import __version__
-from hccp53.errors import ConfigError, OutputError
+from hccp53.data.output import staged_output
+from hccp53.data.splits import make_splits
+from hccp53.errors import ConfigError
 from hccp53.synth.case import CaseResult, generate_case
 from hccp53.synth.config import PROFILES, dump_config, load_config
 from hccp53.synth.mechanism import Mechanism
@@ -62,74 +60,6 @@ def _check_arguments(cases: int, seed: int, profile: str, workers: int) -> None:
         raise ConfigError(f"Unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}.")
     if not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"The number of workers must be a positive integer, got {workers!r}.")
-
-
-def _prepare_output(out: Path, overwrite: bool) -> Path:
-    """Check ``out`` can be written and return the hidden staging folder beside it."""
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"The output path {out} is a file; give a folder to write the cohort into.")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise OutputError(f"The output folder {out} is not empty; choose another folder or pass --overwrite.")
-    parent = out.absolute().parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        staging = parent / f".{out.name}.partial-{os.getpid()}"
-        if staging.exists():
-            shutil.rmtree(staging)
-        staging.mkdir()
-    except PermissionError:
-        raise OutputError(f"Cannot write the output folder {out}: permission denied.") from None
-    except OSError as error:
-        raise OutputError(f"Cannot write the output folder {out}: {error.strerror}.") from None
-    return staging
-
-
-def make_splits(case_ids: list[str], labels: list[int], test_fraction: float, folds: int, seed: int
-                ) -> dict[str, Any]:
-    """Seeded train/test split stratified by label, and cross-validation folds of the training part.
-
-    A stratified split needs at least two cases of each label, two test cases and two training
-    cases; otherwise the split is random, ``stratified`` is False and a warning is logged. The
-    folds are stratified too, and fewer than ``folds`` when a label has fewer training cases
-    than that (also logged).
-    """
-    ids = np.asarray(case_ids)
-    y = np.asarray(labels)
-    n = len(ids)
-    n_test = int(round(n * test_fraction))
-    counts = np.bincount(y, minlength=2)
-    result: dict[str, Any] = {"seed": seed, "test_fraction": test_fraction}
-    if n < 2 or n_test < 1:
-        train_ids, test_ids, stratified = ids, ids[:0], False
-        logger.warning("%d case(s): too few for a test split; every case is in the training split", n)
-    else:
-        stratified = bool(counts.min() >= 2 and n_test >= 2 and n - n_test >= 2)
-        if not stratified:
-            logger.warning("%d case(s) with %d mutated: too few to stratify; the split is random", n, counts[1])
-        train_ids, test_ids = train_test_split(ids, test_size=n_test, random_state=seed,
-                                               stratify=y if stratified else None)
-    train_set = set(train_ids.tolist())
-    train_y = np.asarray([label for i, label in zip(ids, y, strict=True) if i in train_set])
-    train_ids = np.asarray([i for i in ids if i in train_set])
-    fold_list: list[dict[str, list[str]]] = []
-    min_class = int(np.bincount(train_y, minlength=2).min()) if len(train_y) else 0
-    k = min(folds, min_class)
-    splitter: StratifiedKFold | KFold | None = None
-    if k >= 2:
-        splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-    elif len(train_ids) >= 2:
-        k = min(folds, len(train_ids))
-        splitter = KFold(n_splits=k, shuffle=True, random_state=seed)
-        logger.warning("folds are not stratified: a label has fewer than 2 training cases")
-    if splitter is not None and k < folds:
-        logger.warning("%d cross-validation folds instead of %d: too few training cases of one label", k, folds)
-    if splitter is not None:
-        for train_index, val_index in splitter.split(train_ids, train_y):
-            fold_list.append({"train": sorted(train_ids[train_index].tolist()),
-                              "val": sorted(train_ids[val_index].tolist())})
-    result.update({"stratified": stratified, "training": sorted(train_ids.tolist()),
-                   "test": sorted(test_ids.tolist()), "folds": fold_list})
-    return result
 
 
 def _run_cases(staging: Path, cases: int, seed: int, config: dict[str, Any], profile: str,
@@ -206,9 +136,8 @@ def generate_cohort(
     _check_arguments(cases, seed, profile, workers)
     config = config if config is not None else load_config()
     out = Path(out)
-    staging = _prepare_output(out, overwrite)
     started = time.perf_counter()
-    try:
+    with staged_output(out, overwrite) as staging:
         mechanism = Mechanism.from_config(config["mechanism"])
         logger.info("mechanism: scale %.4f for a target Bayes AUC of %.3f", mechanism.scale,
                     config["mechanism"]["target_bayes_auc"])
@@ -247,20 +176,5 @@ def generate_cohort(
                 "training": training, "test": [entries[c] for c in split["test"]],
             }
             (staging / "datalist.json").write_text(json.dumps(datalist, indent=2) + "\n", encoding="utf-8")
-        _publish(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     seconds = time.perf_counter() - started
     return CohortSummary(out, cases, int(sum(labels)), bayes, seconds, timings)
-
-
-def _publish(staging: Path, out: Path) -> None:
-    """Move the finished cohort into place, replacing an old one only now that the new one is complete."""
-    old = None
-    if out.exists():
-        old = out.absolute().parent / f".{out.name}.old-{os.getpid()}"
-        out.rename(old)
-    staging.rename(out)
-    if old is not None:
-        shutil.rmtree(old)

@@ -14,8 +14,9 @@ from monai.data import load_decathlon_datalist
 from sklearn.metrics import roc_auc_score
 
 import hccp53.synth.cohort as cohort_module
+from hccp53.data.splits import make_splits
 from hccp53.errors import ConfigError, OutputError
-from hccp53.synth.cohort import generate_cohort, make_splits
+from hccp53.synth.cohort import generate_cohort
 
 PHASES = ("t2", "pre", "ap", "pvp", "dp", "hbp")
 

@@ -1,0 +1,1 @@
+"""Datasets: datalists, splits, and the staged output folders that stages hand over."""

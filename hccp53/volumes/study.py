@@ -1,0 +1,51 @@
+"""From a loaded study and its identified phases to co-registered volumes: the one path that
+``hccp53 prepare``, the Deploy app's operators and MONAI Label all take."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from hccp53.dicomio.stack import Study
+from hccp53.dicomio.volume import stack_to_image
+from hccp53.errors import InputError
+from hccp53.volumes.multiphase import MultiphaseVolumes, build_multiphase
+
+if TYPE_CHECKING:
+    from hccp53.phases.identify import PhaseResult
+
+logger = logging.getLogger(__name__)
+
+
+def study_volumes(
+    study: Study,
+    phases_found: PhaseResult,
+    phases: Sequence[str] = ("t2", "ap", "pvp"),
+    reference_phase: str = "pvp",
+    register: bool = False,
+) -> MultiphaseVolumes:
+    """Volumes of ``phases`` (plus the reference phase) on the reference phase's grid.
+
+    Only the chosen stacks' pixels are read. Phases in ``phases`` that were not identified
+    are left out with a warning (``identify_phases(require=...)`` is where a missing phase
+    becomes an error).
+
+    Raises
+    ------
+    InputError
+        The reference phase was not identified, or a chosen stack cannot become a volume.
+    """
+    if reference_phase not in phases_found.phases:
+        raise InputError(
+            f"The reference phase '{reference_phase}' was not identified in the study; it defines the voxel grid "
+            "that every phase is resampled onto.")
+    wanted = list(dict.fromkeys([*phases, reference_phase]))
+    images = {}
+    for phase in wanted:
+        choice = phases_found.phases.get(phase)
+        if choice is None:
+            logger.warning("phase %s was not identified; its volume is left out", phase)
+            continue
+        images[phase] = stack_to_image(study, choice.stack)
+    return build_multiphase(images, reference_phase=reference_phase, register=register)

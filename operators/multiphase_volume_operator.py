@@ -1,0 +1,44 @@
+"""MultiphaseVolumeOperator: a study and its phases in, co-registered volumes on one grid out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from monai.deploy.core import Fragment, Operator, OperatorSpec
+
+from hccp53.volumes.study import study_volumes
+
+
+class MultiphaseVolumeOperator(Operator):
+    """Builds each selected phase's volume and resamples it onto the reference phase's grid.
+
+    Named inputs:
+        study: :class:`hccp53.dicomio.Study`.
+        phases: :class:`hccp53.phases.identify.PhaseResult`.
+
+    Named outputs:
+        volumes: :class:`hccp53.volumes.multiphase.MultiphaseVolumes` (images, transforms, reports).
+    """
+
+    INPUT_STUDY = "study"
+    INPUT_PHASES = "phases"
+    OUTPUT_VOLUMES = "volumes"
+
+    def __init__(self, fragment: Fragment, *args, phases: Sequence[str] = ("t2", "ap", "pvp"),
+                 reference_phase: str = "pvp", register: bool = False, **kwargs) -> None:
+        self.phases = tuple(phases)
+        self.reference_phase = reference_phase
+        self.register = register
+        super().__init__(fragment, *args, **kwargs)
+
+    def setup(self, spec: OperatorSpec) -> None:
+        spec.input(self.INPUT_STUDY)
+        spec.input(self.INPUT_PHASES)
+        spec.output(self.OUTPUT_VOLUMES)
+
+    def compute(self, op_input, op_output, context) -> None:
+        study = op_input.receive(self.INPUT_STUDY)
+        found = op_input.receive(self.INPUT_PHASES)
+        volumes = study_volumes(study, found, phases=self.phases, reference_phase=self.reference_phase,
+                                register=self.register)
+        op_output.emit(volumes, self.OUTPUT_VOLUMES)

@@ -1,0 +1,40 @@
+"""StudyLoaderOperator: a DICOM study folder in, an :class:`hccp53.dicomio.Study` out (every instance kept)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from monai.deploy.core import ConditionType, Fragment, Operator, OperatorSpec
+
+from hccp53.dicomio import load_study
+
+
+class StudyLoaderOperator(Operator):
+    """Loads one study, keeping instances that repeat a slice position (multi-phase series).
+
+    The SDK's ``DICOMDataLoaderOperator`` drops such instances and so loses phases of a GE
+    dynamic acquisition stored as one series; this operator does not.
+
+    Named inputs:
+        input_folder: optional path overriding the folder given at construction.
+
+    Named outputs:
+        study: :class:`hccp53.dicomio.Study` (stacks, skipped files, rejected series).
+    """
+
+    INPUT_FOLDER = "input_folder"
+    OUTPUT_STUDY = "study"
+
+    def __init__(self, fragment: Fragment, *args, input_folder: Path, **kwargs) -> None:
+        self._logger = logging.getLogger(f"{__name__}.{type(self).__name__}")
+        self.input_folder = Path(input_folder)
+        super().__init__(fragment, *args, **kwargs)
+
+    def setup(self, spec: OperatorSpec) -> None:
+        spec.input(self.INPUT_FOLDER).condition(ConditionType.NONE)  # optional: no upstream emitter needed
+        spec.output(self.OUTPUT_STUDY)
+
+    def compute(self, op_input, op_output, context) -> None:
+        folder = op_input.receive(self.INPUT_FOLDER) or self.input_folder
+        op_output.emit(load_study(Path(folder)), self.OUTPUT_STUDY)

@@ -167,7 +167,7 @@ def _mask_image(path: Path) -> sitk.Image:
         image = sitk.ReadImage(str(path))
     except RuntimeError:
         raise InputError(f"The tumor mask {path.name} is neither NIfTI nor a DICOM SEG.") from None
-    return sitk.Cast(sitk.BinaryThreshold(image, 0.5, 1e12, 1, 0), sitk.sitkUInt8)
+    return sitk.Cast(sitk.Cast(image, sitk.sitkFloat32) > 0.5, sitk.sitkUInt8)  # float first: no overflow
 
 
 def _is_dicom(path: Path) -> bool:

@@ -61,9 +61,10 @@ test: setup ## run the default test suite (slow tests left out)
 test-slow: setup ## run only the tests marked slow
 	@$(RAISE_STACK); rc=0; "$(VPY)" -m pytest -q -m slow $(PYTEST_ARGS) || rc=$$?; $(PYTEST_EXIT)
 
-demo: setup ## generate 2 synthetic full-size studies in demo_output/ and describe the first
+demo: setup ## generate 2 synthetic full-size studies in demo_output/, describe the first and find its phases
 	"$(VENV)/bin/hccp53" synth --cases 2 --profile full --seed 1 --out "$(DEMO_OUT)" --overwrite
 	"$(VENV)/bin/hccp53" describe "$(DEMO_OUT)/cases/SYN0001/dicom"
+	"$(VENV)/bin/hccp53" phases "$(DEMO_OUT)/cases/SYN0001/dicom"
 	@echo "demo: the studies, masks and datalist are in $(DEMO_OUT)/; look at $(DEMO_OUT)/cases/*/preview.png"
 
 bench: setup ## run every bench/bench_*.py

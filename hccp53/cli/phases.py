@@ -50,12 +50,17 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hccp53.dicomio import load_study
-    from hccp53.phases import identify_phases, load_rules
+    from hccp53.phases import PhaseError, identify_phases, load_rules
 
     required = parse_phase_list(args.require)
     rules = load_rules(args.rules) if args.rules else None
     study = load_study(args.study, study_uid=args.study_uid)
-    result = identify_phases(study, require=required, rules=rules)
+    try:
+        result = identify_phases(study, require=required, rules=rules)
+    except PhaseError as error:
+        if args.json and error.result is not None:  # what was considered still helps the integrator
+            sys.stdout.write(json.dumps({**error.result.to_json(), "error": str(error)}, indent=2) + "\n")
+        raise
     if args.json:
         sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
         return 0

@@ -106,13 +106,20 @@ def split_series(series_uid: str, items: list[Item]) -> tuple[list[ImageStack], 
         group_stacks = [_stack(series_uid, g, {**base_split, **dict(zip(keys, value, strict=True))})
                         for value, g in groups.items()]
         if TEMPORAL_KEYS & set(keys):
-            ordered = sorted(group_stacks, key=lambda s: (_time_key(s), [str(v) for v in s.split.values()]))
+            ordered = sorted(group_stacks, key=lambda s: (_time_key(s), [_sortable(v) for v in s.split.values()]))
             for rank, stack in enumerate(ordered, start=1):
                 stack.temporal_position = rank
                 stack.temporal_positions = len(ordered)
             group_stacks = ordered
         stacks.extend(group_stacks)
     return stacks, ("; ".join(problems) if problems else None)
+
+
+def _sortable(value: Any) -> tuple[int, float, str]:
+    """Numbers before text, numbers compared as numbers (10 after 2)."""
+    if isinstance(value, (int, float)):
+        return (0, float(value), "")
+    return (1, 0.0, str(value))
 
 
 def _time_key(stack: ImageStack) -> tuple[float, float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -105,3 +106,79 @@ def test_describe_empty_or_missing_folder(tmp_path: Path) -> None:
     assert result.returncode == 1 and "No DICOM image found" in result.stderr and "Traceback" not in result.stderr
     result = run("describe", str(tmp_path / "absent"))
     assert result.returncode == 1 and "does not exist" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def one_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cli_study") / "c"
+    run("synth", "--cases", "1", "--seed", "4", "--out", str(out), "--no-preview", check_exit=0)
+    return out / "cases" / "SYN0001"
+
+
+def test_phases_prints_every_phase_and_json_follows_the_contract(one_study: Path) -> None:
+    truth = json.loads((one_study / "truth.json").read_text())
+    table = run("phases", str(one_study / "dicom"), check_exit=0).stdout
+    for phase in truth["phases"].values():
+        assert phase["series_description"][:36] in table
+    result = json.loads(run("phases", str(one_study / "dicom"), "--json", check_exit=0).stdout)
+    for phase, expected in truth["phases"].items():
+        chosen = result["phases"][phase]
+        assert chosen["series_instance_uid"] == expected["series_instance_uid"]
+        assert chosen["series_description"] == expected["series_description"]
+        assert chosen["reason"] and 0 < chosen["confidence"] <= 1
+    assert result["considered"]
+
+
+@pytest.mark.parametrize("damage", ["empty", "not_dicom", "missing_t2", "ct"])
+def test_phases_bad_input_gives_one_sentence(one_study: Path, tmp_path: Path, damage: str) -> None:
+    folder = tmp_path / "study"
+    if damage == "empty":
+        folder.mkdir()
+        expected = "No DICOM image found"
+    elif damage == "not_dicom":
+        folder.mkdir()
+        (folder / "scan.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"0" * 100)
+        expected = "No DICOM image found"
+    else:
+        shutil.copytree(one_study / "dicom", folder)
+        truth = json.loads((one_study / "truth.json").read_text())
+        if damage == "missing_t2":  # every T2 candidate: without an axial T2 the coronal one would be used
+            numbers = {s["series_number"] for s in truth["series"] if s["kind"] in ("t2", "t2_coronal")}
+            removed = [p for p in folder.rglob("*.dcm")
+                       if int(pydicom.dcmread(p, stop_before_pixels=True).SeriesNumber) in numbers]
+            assert removed
+            for path in removed:
+                path.unlink()
+            expected = "No T2"
+        else:
+            for path in folder.rglob("*.dcm"):
+                ds = pydicom.dcmread(path)
+                ds.Modality = "CT"
+                ds.save_as(path)
+            expected = "not MR"
+    result = run("phases", str(folder))
+    assert result.returncode == 1, result.stderr
+    assert expected in result.stderr and "Traceback" not in result.stderr
+    assert len([line for line in result.stderr.splitlines() if "error:" in line]) == 1
+
+
+def test_phases_json_still_shows_what_was_considered_on_failure(one_study: Path) -> None:
+    result = run("phases", str(one_study / "dicom"), "--json", "--require", "t2,ap,pvp,hbp,dp,pre")
+    truth = json.loads((one_study / "truth.json").read_text())
+    if "hbp" in truth["phases"]:
+        assert result.returncode == 0
+        return
+    assert result.returncode == 1 and "hepatobiliary" in result.stderr.lower()
+    partial = json.loads(result.stdout)
+    assert partial["error"] and partial["considered"]
+
+
+def test_prepare_cli_bad_arguments(tmp_path: Path) -> None:
+    result = run("prepare", "--dicom", str(tmp_path / "absent"), "--labels", str(tmp_path / "l.csv"),
+                 "--out", str(tmp_path / "o"))
+    assert result.returncode == 1 and "does not exist" in result.stderr and "Traceback" not in result.stderr
+    result = run("prepare", "--dicom", str(tmp_path), "--labels", str(tmp_path / "l.csv"), "--out",
+                 str(tmp_path / "o"), "--require", "t2,xyz")
+    assert result.returncode == 1 and "Unknown phase(s) xyz" in result.stderr
+    result = run("prepare", "--dicom", str(tmp_path))
+    assert result.returncode == 2 and "required" in result.stderr

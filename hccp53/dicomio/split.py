@@ -45,7 +45,12 @@ def _value(ds: Dataset, keyword: str) -> Any:
 
 
 def _position(ds: Dataset) -> tuple[float, float, float]:
-    return tuple(round(float(v), 2) for v in ds.ImagePositionPatient)  # type: ignore[return-value]
+    """(0020,0032) rounded to 0.01 mm, converted once per dataset (the split search asks many times)."""
+    cached = getattr(ds, "_hccp53_position", None)
+    if cached is None:
+        cached = tuple(round(float(v), 2) for v in ds.ImagePositionPatient)
+        object.__setattr__(ds, "_hccp53_position", cached)
+    return cached  # type: ignore[return-value]
 
 
 def _groups_by(items: list[Item], keys: tuple[str, ...]) -> dict[tuple, list[Item]] | None:

@@ -13,6 +13,8 @@ import logging
 
 import numpy as np
 import SimpleITK as sitk
+from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from hccp53.dicomio.stack import ImageStack, Study
 from hccp53.dicomio.values import positions_along_normal
@@ -55,6 +57,28 @@ def slice_layout(stack: ImageStack) -> tuple[np.ndarray, float]:
     return np.round(index).astype(int), spacing
 
 
+_NATIVE = {ExplicitVRLittleEndian, ImplicitVRLittleEndian}
+
+
+def _pixels(ds: Dataset, stack: ImageStack, name: str) -> np.ndarray:
+    """Stored pixel values of one frame: a direct view for native little-endian data, else pydicom's decoders."""
+    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if syntax in _NATIVE and int(ds.BitsAllocated) == 16 and int(ds.get("NumberOfFrames", 1) or 1) == 1:
+        data = ds.PixelData
+        count = stack.rows * stack.columns
+        if len(data) >= 2 * count:
+            dtype = np.int16 if int(ds.PixelRepresentation) == 1 else np.uint16
+            stored = np.frombuffer(data, dtype=dtype, count=count)
+            bits = int(ds.get("BitsStored", 16))
+            if bits < 16 and dtype is np.uint16:
+                stored = stored & np.uint16((1 << bits) - 1)
+            return stored.reshape(stack.rows, stack.columns)
+    try:
+        return ds.pixel_array
+    except Exception as error:  # noqa: BLE001 - pydicom's decoders raise many types; name the file instead
+        raise InputError(f"Cannot decode the pixels of {name} in {stack.label}: {error}.") from None
+
+
 def stack_to_image(study: Study, stack: ImageStack) -> sitk.Image:
     """Read the stack's pixels (only now) and return a float32 SimpleITK volume.
 
@@ -66,10 +90,7 @@ def stack_to_image(study: Study, stack: ImageStack) -> sitk.Image:
     volume = np.zeros((depth, stack.rows, stack.columns), dtype=np.float32)
     for k, instance in zip(index, stack.instances, strict=True):
         ds = study.datasets[instance.path]
-        try:
-            pixels = ds.pixel_array
-        except Exception as error:  # noqa: BLE001 - pydicom's decoders raise many types; name the file instead
-            raise InputError(f"Cannot decode the pixels of {instance.path.name} in {stack.label}: {error}.") from None
+        pixels = _pixels(ds, stack, instance.path.name)
         if pixels.shape != (stack.rows, stack.columns):
             raise InputError(f"{instance.path.name} in {stack.label} has a {pixels.shape} image, not "
                              f"{stack.rows}x{stack.columns} like the rest of the series.")

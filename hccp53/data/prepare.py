@@ -125,6 +125,8 @@ def _requests(rows: list[dict[str, str]], dicom_root: Path, labels_csv: Path
             skipped.append({"case_id": case_id, "reason": f"no study folder found under {dicom_root} (CSV line "
                                                           f"{number})"})
             continue
+        if not (row.get("case_id") or "").strip():
+            case_id = folder.name  # no case_id column: the study's folder names the case
         label_text = (row.get("label") or "").strip()
         if label_text not in ("0", "1"):
             skipped.append({"case_id": case_id, "reason": f"label must be 0 or 1, got {label_text!r} (CSV line "

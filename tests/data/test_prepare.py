@@ -115,3 +115,20 @@ def test_bad_labels_file_and_folders(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="Cannot read the labels CSV"):
         prepare_cohort(tmp_path / "studies", tmp_path / "missing.csv", tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_studies_are_found_by_study_uid_or_patient_id(cohort: Path, truths: dict, tmp_path: Path) -> None:
+    studies = tmp_path / "studies"
+    shutil.copytree(cohort / "cases" / "SYN0004" / "dicom", studies / "anonymous_folder_a")
+    shutil.copytree(cohort / "cases" / "SYN0005" / "dicom", studies / "anonymous_folder_b")
+    first = pydicom.dcmread(next((studies / "anonymous_folder_a").rglob("*.dcm")), stop_before_pixels=True)
+    second = pydicom.dcmread(next((studies / "anonymous_folder_b").rglob("*.dcm")), stop_before_pixels=True)
+    (tmp_path / "labels.csv").write_text(
+        "study_uid,patient_id,label\n"
+        f"{first.StudyInstanceUID},,1\n"
+        f",{second.PatientID},0\n")
+    summary = prepare_cohort(studies, tmp_path / "labels.csv", tmp_path / "out", progress=False, test_fraction=0.5)
+    assert summary.prepared == ["anonymous_folder_a", "anonymous_folder_b"] and summary.skipped == []
+    datalist = json.loads((tmp_path / "out" / "datalist.json").read_text())
+    labels = sorted(case["label"] for case in datalist["training"] + datalist["test"])
+    assert labels == [0, 1]

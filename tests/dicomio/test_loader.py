@@ -108,6 +108,7 @@ def test_compressed_transfer_syntaxes_give_the_same_volume(cohort: Path, truths:
     np.testing.assert_allclose(sitk.GetArrayFromImage(image), sitk.GetArrayFromImage(reference), atol=1e-3)
 
 
+@pytest.mark.filterwarnings("ignore:End of file reached before delimiter:UserWarning")  # the garbage file, on purpose
 def test_truncated_and_foreign_files_are_skipped_with_a_warning(cohort: Path, truths: dict, tmp_path: Path,
                                                                 caplog: pytest.LogCaptureFixture) -> None:
     truth = truths["SYN0001"]

@@ -1,0 +1,27 @@
+"""Networks: EfficientNetV2 on MONAI layers, fusion of MRI phases, and a classifier factory."""
+
+from hccp53.nets.efficientnetv2 import (
+    VARIANTS,
+    EfficientNetV2,
+    efficientnetv2_l,
+    efficientnetv2_m,
+    efficientnetv2_s,
+    efficientnetv2_tiny,
+)
+from hccp53.nets.factory import CLASSIFIER_NAMES, FUSIONS, build_classifier
+from hccp53.nets.fusion import FeatureFusionNet, MultiChannelNet, PhaseAttention
+
+__all__ = [
+    "CLASSIFIER_NAMES",
+    "FUSIONS",
+    "VARIANTS",
+    "EfficientNetV2",
+    "FeatureFusionNet",
+    "MultiChannelNet",
+    "PhaseAttention",
+    "build_classifier",
+    "efficientnetv2_l",
+    "efficientnetv2_m",
+    "efficientnetv2_s",
+    "efficientnetv2_tiny",
+]

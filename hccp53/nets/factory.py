@@ -1,0 +1,147 @@
+"""``build_classifier``: a phase-fusion classifier from a backbone name (what configs call)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from monai.networks.nets import EfficientNetBN, resnet34, resnet101
+from torch import nn
+
+from hccp53.nets.efficientnetv2 import EfficientNetV2
+from hccp53.nets.fusion import FeatureFusionNet, MultiChannelNet
+
+logger = logging.getLogger(__name__)
+
+_V2 = {f"efficientnetv2_{v}": v for v in ("s", "m", "l", "tiny")}
+_RESNETS: dict[str, Callable[..., nn.Module]] = {"resnet34": resnet34, "resnet101": resnet101}
+_EFFNET_V1 = tuple(f"efficientnet-b{i}" for i in range(8))
+
+#: Backbone names accepted by :func:`build_classifier`.
+CLASSIFIER_NAMES: tuple[str, ...] = (*_V2, *_RESNETS, *_EFFNET_V1)
+#: Fusion strategies accepted by :func:`build_classifier`.
+FUSIONS: tuple[str, ...] = ("multichannel", "feature", "feature_attention")
+
+
+def _make_backbone(
+    name: str,
+    spatial_dims: int,
+    in_channels: int,
+    num_classes: int,
+    dropout: float | None,
+    drop_path_rate: float | None,
+    kwargs: Mapping[str, Any],
+) -> nn.Module:
+    """One backbone; ``num_classes`` 0 returns a pooled-feature encoder (no dropout) with ``num_features`` set."""
+    if name in _V2:
+        return EfficientNetV2(
+            _V2[name], spatial_dims, in_channels, num_classes, dropout=dropout, drop_path_rate=drop_path_rate, **kwargs
+        )
+    if name in _RESNETS:
+        net = _RESNETS[name](
+            spatial_dims=spatial_dims, n_input_channels=in_channels, num_classes=max(num_classes, 1), **kwargs
+        )
+        fc_attr = "fc"
+    else:
+        net = EfficientNetBN(
+            name, pretrained=False, spatial_dims=spatial_dims, in_channels=in_channels,
+            num_classes=max(num_classes, 1), **kwargs,
+        )  # fmt: skip
+        fc_attr = "_fc"
+    if num_classes == 0:
+        net.num_features = getattr(net, fc_attr).in_features
+        setattr(net, fc_attr, nn.Identity())
+        if fc_attr == "_fc":
+            net._dropout = nn.Identity()  # an encoder returns features; dropout belongs to the fusion head
+    return net
+
+
+def build_classifier(
+    name: str,
+    phases: Sequence[str] = ("t2", "ap", "pvp"),
+    spatial_dims: int = 3,
+    num_classes: int = 2,
+    fusion: str = "multichannel",
+    shared: bool = True,
+    hidden_features: int | None = None,
+    dropout: float | None = None,
+    drop_path_rate: float | None = None,
+    backbone_kwargs: Mapping[str, Any] | None = None,
+) -> nn.Module:
+    """Build a classifier of MRI phases.
+
+    Parameters
+    ----------
+    name
+        Backbone, one of :data:`CLASSIFIER_NAMES`: ``efficientnetv2_s|m|l|tiny`` (:class:`EfficientNetV2`),
+        MONAI ``resnet34`` / ``resnet101``, or MONAI ``EfficientNetBN`` (``efficientnet-b0`` … ``-b7``, the v1
+        baseline, randomly initialised).
+    phases
+        Phase keys, in input-channel order; one phase gives a single-sequence model.
+    spatial_dims
+        2 or 3.
+    num_classes
+        Number of outputs.
+    fusion
+        ``"multichannel"`` (:class:`MultiChannelNet`), ``"feature"`` or ``"feature_attention"``
+        (:class:`FeatureFusionNet` without / with phase attention).
+    shared
+        Feature fusion only: one encoder shared by all phases (True) or one per phase.
+    hidden_features
+        Feature fusion only: hidden width of an MLP head (``None``: linear head).
+    dropout
+        Dropout before the last linear layer: the EfficientNetV2 classifier's for ``multichannel``, the
+        head's for feature fusion (``None``: the variant's default, 0 for the feature-fusion head).
+        Not settable for a MONAI backbone under ``multichannel``.
+    drop_path_rate
+        Stochastic depth of EfficientNetV2 backbones (``None``: the variant's default).
+    backbone_kwargs
+        Extra keyword arguments of the backbone constructor (e.g. ``conv1_t_stride`` for a MONAI ResNet).
+
+    Returns
+    -------
+    torch.nn.Module
+        Maps a tensor ``(B, P, *spatial)`` or a dict phase -> ``(B, 1, *spatial)`` to logits ``(B, num_classes)``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, fusion or phase, an unusable ``spatial_dims``, or an option the backbone lacks.
+    """
+    if name not in CLASSIFIER_NAMES:
+        raise ValueError(f"Unknown classifier {name!r}; choose one of {list(CLASSIFIER_NAMES)}.")
+    if fusion not in FUSIONS:
+        raise ValueError(f"Unknown fusion {fusion!r}; choose one of {list(FUSIONS)}.")
+    if spatial_dims not in (2, 3):
+        raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}.")
+    is_v2 = name in _V2
+    if drop_path_rate is not None and not is_v2:
+        raise ValueError(f"{name} takes no drop_path_rate (only EfficientNetV2 backbones do); leave it unset.")
+    if dropout is not None and fusion == "multichannel" and not is_v2:
+        raise ValueError(f"{name} has no dropout setting under multichannel fusion; leave dropout unset.")
+    kwargs = dict(backbone_kwargs or {})
+    logger.info("Building %s classifier %s for phases %s (%dD).", fusion, name, list(phases), spatial_dims)
+
+    if fusion == "multichannel":
+
+        def backbone(in_channels: int, n_out: int) -> nn.Module:
+            return _make_backbone(name, spatial_dims, in_channels, n_out, dropout, drop_path_rate, kwargs)
+
+        return MultiChannelNet(backbone, phases, num_classes)
+
+    def encoder(in_channels: int) -> nn.Module:
+        # An encoder returns features without dropout; dropout goes to the fusion head.
+        return _make_backbone(name, spatial_dims, in_channels, 0, 0.0 if is_v2 else None, drop_path_rate, kwargs)
+
+    return FeatureFusionNet(
+        encoder,
+        phases,
+        num_classes,
+        shared=shared,
+        attention=fusion == "feature_attention",
+        hidden_features=hidden_features,
+        dropout=0.0 if dropout is None else dropout,
+    )

@@ -1,0 +1,71 @@
+"""build_classifier: every backbone name builds and runs a small 3D forward under each fusion."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hccp53.nets import build_classifier
+from hccp53.nets.fusion import FeatureFusionNet, MultiChannelNet
+
+NAMES = [
+    "efficientnetv2_s",
+    "efficientnetv2_m",
+    "efficientnetv2_l",
+    "efficientnetv2_tiny",
+    "resnet34",
+    "resnet101",
+    "efficientnet-b0",
+]
+#: The smallest cube every backbone accepts: EfficientNet and ResNet downsample by 32.
+SMALLEST = (32, 32, 32)
+
+
+@pytest.mark.parametrize("fusion", ["multichannel", "feature_attention"])
+@pytest.mark.parametrize("name", NAMES)
+def test_builds_and_runs_3d(name: str, fusion: str) -> None:
+    model = build_classifier(name, phases=("t2", "ap", "pvp"), spatial_dims=3, num_classes=2, fusion=fusion).eval()
+    assert isinstance(model, MultiChannelNet if fusion == "multichannel" else FeatureFusionNet)
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, *SMALLEST)).shape == (2, 2)
+
+
+@pytest.mark.parametrize("name", ["resnet34", "efficientnetv2_tiny"])
+def test_feature_encoders_return_features_without_dropout(name: str) -> None:
+    model = build_classifier(name, phases=("ap",), fusion="feature").train()
+    x = torch.randn(2, 1, *SMALLEST)
+    # Train-mode batch-norm is deterministic for a fixed batch, so only dropout could make the two calls differ.
+    with torch.no_grad():
+        torch.testing.assert_close(model.phase_features(x), model.phase_features(x))
+    assert model.phase_features(x).shape == (2, 1, model.num_features)
+
+
+def test_efficientnet_v1_encoder_has_no_dropout() -> None:
+    # MONAI's EfficientNetBN also drops connections in train mode (its own stochastic depth), so check the layer.
+    model = build_classifier("efficientnet-b0", phases=("ap",), fusion="feature")
+    assert isinstance(model.encoder._dropout, torch.nn.Identity)
+    assert isinstance(model.encoder._fc, torch.nn.Identity)
+    assert model.num_features == 1280
+
+
+def test_single_phase_unshared_2d() -> None:
+    model = build_classifier("efficientnetv2_tiny", phases=["pvp"], spatial_dims=2, fusion="feature", shared=False,
+                             hidden_features=8, dropout=0.1).eval()  # fmt: skip
+    with torch.no_grad():
+        assert model({"pvp": torch.randn(2, 1, 64, 64)}).shape == (2, 2)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"name": "vit"}, r"Unknown classifier 'vit'; choose one of \['efficientnetv2_s'"),
+        ({"fusion": "late"}, r"Unknown fusion 'late'; choose one of \['multichannel', 'feature', 'feature_att"),
+        ({"spatial_dims": 4}, "spatial_dims must be 2 or 3, got 4"),
+        ({"name": "resnet34", "drop_path_rate": 0.1}, "resnet34 takes no drop_path_rate"),
+        ({"name": "resnet34", "dropout": 0.1}, "resnet34 has no dropout setting under multichannel fusion"),
+        ({"phases": ("t1",)}, r"Unknown phase\(s\) \['t1'\]"),
+    ],
+)
+def test_bad_arguments_raise(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        build_classifier(**{"name": "efficientnetv2_tiny", **kwargs})

@@ -13,8 +13,9 @@ from hccp53.errors import ConfigError
 DESCRIPTION = """\
 Identify the contrast phases of a liver MRI study (t2, pre, ap, pvp, dp, hbp) from series
 descriptions, sequence parameters, image types and timing, using the rules in
-configs/phase_rules.yaml. Prints the chosen series per phase with the reason and a confidence,
-and, with --json, every series considered and why it was or was not chosen.
+configs/phase_rules.yaml. Prints the chosen series per phase (tp: its time point in a
+multi-phase series), the reason and a confidence, and, with --json, every series considered
+and why it was or was not chosen.
 
 A required phase that cannot be found is an error (exit status 1) with one sentence saying why.
 
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
         return 0
-    lines = [f"{'phase':<6} {'series':>6}  {'description':<36} {'time':>5}  {'conf':>4}  reason", "-" * 100]
+    lines = [f"{'phase':<6} {'series':>6}  {'description':<36} {'tp':>5}  {'conf':>4}  reason", "-" * 100]
     for phase in PHASES:
         choice = result.phases.get(phase)
         if choice is None:

@@ -141,7 +141,7 @@ def _requests(rows: list[dict[str, str]], dicom_root: Path, labels_csv: Path
 
 
 def _mask_image(path: Path) -> sitk.Image:
-    """A tumor mask from NIfTI (values > 0) or DICOM SEG (segments that name a tumor, else all)."""
+    """A tumor mask from NIfTI (values > 0.5) or DICOM SEG (segments that name a tumor, else all)."""
     if not path.is_file():
         raise InputError(f"The tumor mask {path} does not exist.")
     if path.suffix.lower() == ".dcm" or _is_dicom(path):

@@ -108,7 +108,7 @@ def _check_one_patient_and_study(datasets: list[tuple[Path, Dataset]], study_uid
     if len(studies) > 1:
         raise InputError(
             f"The folder holds {len(studies)} studies of one patient; pass one study per folder or choose one "
-            f"with --study UID ({', '.join(studies)}).")
+            f"with --study-uid ({', '.join(studies)}).")
     return studies[0]
 
 
@@ -194,6 +194,12 @@ def _load_study(folder: Path, study_uid: str | None, max_voxels: int) -> Study:
         for stack in stacks:
             for instance in stack.instances:
                 study.datasets[instance.path] = lookup[instance.path]
+    if not study.stacks:
+        label, reason = study.rejected_series[0]
+        more = f" (and {len(study.rejected_series) - 1} more series)" if len(study.rejected_series) > 1 else ""
+        raise InputError(f"No usable image series in {folder}: {label} is {reason}{more}."
+                         if reason.startswith("an ") else
+                         f"No usable image series in {folder}: {label}: {reason}{more}.")
     logger.info("study: %d stack(s) from %d series, %d file(s) skipped, %d series not used",
                 len(study.stacks), len(by_series), len(skipped), len(study.rejected_series))
     return study

@@ -230,3 +230,11 @@ def test_huge_series_are_refused_before_reading_pixels(cohort: Path) -> None:
                                                ("1015", 36900.0), ("", None), ("99", None), ("ab", None)])
 def test_parse_time(text: str, seconds: float | None) -> None:
     assert parse_time(text) == seconds
+
+
+def test_a_study_with_no_usable_series_names_the_first_reason(cohort: Path, tmp_path: Path) -> None:
+    folder = _copy_case(cohort, "SYN0001", tmp_path / "study")
+    _rewrite(sorted(folder.rglob("*.dcm")), SOPClassUID="1.2.840.10008.5.1.4.1.1.4.1")
+    with pytest.raises(InputError, match=r"No usable image series in .*: series 1 \(`.*`\) is an Enhanced MR "
+                                         r"multi-frame object.*\(and \d+ more series\)\."):
+        load_study(folder)

@@ -129,6 +129,5 @@ def test_full_size_volumes_register_within_a_voxel(make_phantom) -> None:
         error = np.asarray(volumes.transforms[phase].TransformPoint(tuple(phantom.tumor_centre("pvp")))) \
             - phantom.tumor_centre(phase)
         assert np.linalg.norm(error) < 1.0, (phase, error)
-        assert volumes.reports[phase].seconds < 20.0, phase
     for phase, offset in _tumor_offsets(phantom, volumes).items():
         assert np.all(np.abs(offset) < np.asarray(phantom.images["pvp"].GetSpacing())), (phase, offset)

@@ -60,8 +60,9 @@ class RegistrationSettings:
         Seed of that random sampling (a fixed seed makes the result deterministic).
     working_spacing_mm:
         Both volumes are first averaged over the largest whole number of voxels per axis that
-        does not exceed this length (1.5 mm pixels become 3 mm, 2 mm pixels stay), which bounds
-        the cost on high-resolution volumes; the report's metric values are computed on these.
+        does not exceed this length by more than 10% (1.5 and 1.52 mm pixels become ~3 mm, 2 mm
+        pixels stay), which bounds the cost on high-resolution volumes; the report's metric
+        values are computed on these.
     shrink_factors:
         Further down-sampling factor of each resolution level of the translation stage, coarse to fine.
     smoothing_sigmas_mm:
@@ -189,7 +190,7 @@ def dilate_mask(mask: sitk.Image, radius_mm: float) -> sitk.Image:
 def _working(image: sitk.Image, spacing_mm: float) -> sitk.Image:
     """``image`` as float32, averaged over integer bins so that no voxel is much finer than ``spacing_mm``."""
     image = sitk.Cast(image, sitk.sitkFloat32)
-    factors = [max(1, int(np.floor(spacing_mm / s + 1e-6))) for s in image.GetSpacing()]
+    factors = [max(1, int(np.floor(1.1 * spacing_mm / s + 1e-6))) for s in image.GetSpacing()]
     factors = [min(f, n) for f, n in zip(factors, image.GetSize(), strict=True)]
     return sitk.BinShrink(image, factors) if max(factors) > 1 else image
 

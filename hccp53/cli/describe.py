@@ -13,6 +13,7 @@ import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
 
+from hccp53.dicomio.loader import study_files
 from hccp53.errors import InputError
 
 DESCRIPTION = """\
@@ -52,7 +53,7 @@ def describe_folder(folder: Path) -> list[dict[str, Any]]:
         raise InputError(f"The folder {folder} does not exist; give the folder that holds the DICOM files.")
     series: dict[str, list[pydicom.Dataset]] = defaultdict(list)
     skipped = 0
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    for path in study_files(folder):
         try:
             ds = pydicom.dcmread(path, stop_before_pixels=True)
         except (InvalidDicomError, OSError, EOFError, ValueError):

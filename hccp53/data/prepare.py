@@ -32,6 +32,7 @@ from tqdm import tqdm
 from hccp53 import PHASES, __version__
 from hccp53.data.output import staged_output
 from hccp53.data.splits import make_splits
+from hccp53.dicomio.loader import study_files
 from hccp53.errors import ConfigError, HccP53Error, InputError
 
 logger = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ def _study_index(root: Path) -> dict[str, dict[str, Path]]:
     index: dict[str, dict[str, Path]] = {"case_id": {}, "study_uid": {}, "patient_id": {}}
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         index["case_id"][folder.name] = folder
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        for path in study_files(folder):
             try:
                 ds = pydicom.dcmread(path, stop_before_pixels=True)
             except (pydicom.errors.InvalidDicomError, OSError, EOFError, ValueError):

@@ -47,7 +47,8 @@ DEFAULT_MAX_VOXELS = 512 * 512 * 1024    # per series, checked before any pixel 
 _DEFER = 2048                             # bytes: values larger than this are read on demand
 
 
-def _files(folder: Path) -> Iterable[Path]:
+def study_files(folder: Path) -> Iterable[Path]:
+    """Every file under ``folder`` in sorted order, leaving out hidden files and folders and DICOMDIR."""
     for root, dirs, names in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(names):
@@ -72,7 +73,7 @@ def read_headers(folder: Path) -> tuple[list[tuple[Path, Dataset]], list[tuple[s
         raise InputError(f"{folder} is a file, not a folder; give the folder that holds the study's DICOM files.")
     datasets: list[tuple[Path, Dataset]] = []
     skipped: list[tuple[str, str]] = []
-    for path in _files(folder):
+    for path in study_files(folder):
         try:
             ds = pydicom.dcmread(path, defer_size=_DEFER)
         except InvalidDicomError:

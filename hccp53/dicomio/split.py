@@ -155,9 +155,10 @@ def _stack(series_uid: str, members: list[Item], split: dict[str, Any]) -> Image
     first = members[0][1]
     orientation = np.asarray([float(v) for v in first.ImageOrientationPatient])
     positions = np.asarray([[float(v) for v in ds.ImagePositionPatient] for _, ds in members])
-    order = np.argsort(positions_along_normal(positions, orientation), kind="stable")
+    along = positions_along_normal(positions, orientation)
+    order = np.argsort(along, kind="stable")
     members = [members[i] for i in order]
-    distances = np.sort(positions_along_normal(positions, orientation))
+    distances = along[order]
     spacing = float(np.median(np.diff(distances))) if len(members) > 1 else 0.0
     ds = members[0][1]
     times = [parse_time(d.get("AcquisitionTime")) for _, d in members]

@@ -1,0 +1,99 @@
+"""Weights on disk: sha256 checksums and safe loading (``torch.load(..., weights_only=True)``).
+
+Every weights file the project writes gets its sha256 recorded next to it in ``checksums.json``
+(:func:`record_checksums`); :func:`load_weights` refuses a file whose checksum differs from the
+one expected, so a truncated copy or a swapped file fails loudly instead of predicting nonsense.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from hccp53.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+CHECKSUMS = "checksums.json"
+
+
+def sha256_of(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def record_checksums(folder: str | Path, pattern: str = "*.pt") -> dict[str, str]:
+    """Write ``folder/checksums.json`` (file name -> sha256 of every ``pattern`` file) and return it."""
+    folder = Path(folder)
+    sums = {p.name: sha256_of(p) for p in sorted(folder.glob(pattern)) if p.is_file()}
+    tmp = folder / f".{CHECKSUMS}.tmp"
+    tmp.write_text(json.dumps(sums, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(folder / CHECKSUMS)
+    return sums
+
+
+def expected_checksum(path: str | Path) -> str | None:
+    """The sha256 recorded for ``path`` in the ``checksums.json`` beside it, or ``None``."""
+    path = Path(path)
+    record = path.parent / CHECKSUMS
+    if not record.is_file():
+        return None
+    return json.loads(record.read_text(encoding="utf-8")).get(path.name)
+
+
+def load_weights(
+    network: nn.Module, path: str | Path, sha256: str | None = None, require_checksum: bool = True
+) -> nn.Module:
+    """Load a state dict saved by the bundle (plain, or under ``"model"``) into ``network``.
+
+    Parameters
+    ----------
+    network
+        Module to load into (its device is kept).
+    path
+        Weights file.
+    sha256
+        Expected checksum; ``None`` looks it up in ``checksums.json`` beside the file.
+    require_checksum
+        Refuse a file with no known checksum.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, its checksum is unknown (when required) or differs, or it does not fit the network.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"Weights file {path} does not exist; train one (`hccp53 train`) or pass the models folder.")
+    expected = sha256 or expected_checksum(path)
+    if expected is None and require_checksum:
+        raise InputError(f"No checksum recorded for {path.name}; add it to {CHECKSUMS} beside the file.")
+    if expected is not None:
+        actual = sha256_of(path)
+        if actual != expected:
+            raise InputError(
+                f"Weights file {path.name} has sha256 {actual[:12]}..., not the recorded "
+                f"{expected[:12]}...; the file is corrupt or not the one the model card describes."
+            )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for a bad archive
+        raise InputError(f"Weights file {path.name} cannot be read as a torch state dict ({error}).") from error
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        state = state["model"]
+    try:
+        network.load_state_dict(state)
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[0]
+        raise InputError(f"Weights file {path.name} does not fit the configured network ({first}).") from error
+    logger.info("Loaded weights %s (sha256 %s...).", path.name, (expected or "unchecked")[:12])
+    return network

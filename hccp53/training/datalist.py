@@ -1,0 +1,190 @@
+"""Read and check a prepared datalist before any training starts (``DESIGN.md``: prepared training data).
+
+A datalist is what ``hccp53 synth`` and ``hccp53 prepare`` write: lists ``training`` (each case with
+its cross-validation ``fold``) and ``test`` of cases ``{"case_id", <phase>: path, "mask": path,
+"label": 0|1, ...}``, paths relative to the datalist file. The bundle configs call
+:func:`classifier_cases` and :func:`segmentation_cases`; both check everything a run depends on
+(files present, one voxel grid per case, labels 0/1, both classes present) and raise
+:class:`~hccp53.errors.InputError` with one sentence otherwise.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+
+from hccp53.errors import ConfigError, InputError
+from hccp53.nets.fusion import check_phases
+
+logger = logging.getLogger(__name__)
+
+#: What a run can select from a datalist.
+PARTS = ("train", "val", "training", "test")
+#: Grid tolerances: spacing (relative), origin (mm), direction cosines.
+_SPACING_RTOL, _ORIGIN_MM, _DIRECTION_ATOL = 1e-4, 1e-2, 1e-4
+
+
+@functools.lru_cache(maxsize=8)
+def _read(path: str) -> tuple[dict[str, Any], ...]:
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"Datalist {file} does not exist; write one with `hccp53 synth` or `hccp53 prepare`.")
+    try:
+        content = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError(f"Datalist {file} is not readable JSON ({error}).") from error
+    if not isinstance(content, dict) or not isinstance(content.get("training"), list):
+        raise InputError(f"Datalist {file} has no 'training' list; is it a MONAI datalist?")
+    return tuple({"_section": section, **case} for section in ("training", "test") for case in content.get(section, []))
+
+
+def select_cases(datalist: str | Path, part: str, fold: int = 0) -> list[dict[str, Any]]:
+    """Cases of one part of the datalist, paths made absolute.
+
+    Parameters
+    ----------
+    datalist
+        Path of the datalist JSON.
+    part
+        ``"train"`` (training cases outside ``fold``), ``"val"`` (training cases in ``fold``),
+        ``"training"`` (all training cases) or ``"test"``.
+    fold
+        Validation fold for ``train`` / ``val``.
+
+    Raises
+    ------
+    InputError
+        If the datalist is unreadable, a case lacks ``fold`` while folds are asked for, or the part is empty.
+    ConfigError
+        For an unknown part.
+    """
+    if part not in PARTS:
+        raise ConfigError(f"Unknown datalist part {part!r}; choose one of {list(PARTS)}.")
+    path = Path(datalist).resolve()
+    section = "test" if part == "test" else "training"
+    cases = [dict(c) for c in _read(str(path)) if c["_section"] == section]
+    if part in ("train", "val"):
+        missing = [c.get("case_id", "?") for c in cases if "fold" not in c]
+        if missing:
+            raise InputError(
+                f"Case {missing[0]} in {path.name} has no 'fold'; regenerate the datalist with `hccp53 prepare` "
+                "or `hccp53 synth`, or train on part 'training'."
+            )
+        cases = [c for c in cases if (int(c["fold"]) == int(fold)) == (part == "val")]
+    if not cases:
+        raise InputError(f"Datalist {path.name} has no {part} cases (fold {fold}); check its folds and the fold given.")
+    for case in cases:
+        del case["_section"]
+        for key, value in list(case.items()):
+            if isinstance(value, str) and value.endswith((".nii", ".nii.gz")):
+                case[key] = str((path.parent / value).resolve())
+    return cases
+
+
+def _grid(path: str) -> tuple[tuple[int, ...], np.ndarray, np.ndarray, np.ndarray]:
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(path)
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as error:
+        raise InputError(f"{path} is not a readable image ({str(error).strip().splitlines()[-1]}).") from error
+    return (
+        tuple(reader.GetSize()),
+        np.asarray(reader.GetSpacing()),
+        np.asarray(reader.GetOrigin()),
+        np.asarray(reader.GetDirection()),
+    )
+
+
+def check_cases(cases: Sequence[dict[str, Any]], keys: Sequence[str], labels: bool = True) -> None:
+    """Check that each case has readable files under ``keys`` on one voxel grid and (optionally) a 0/1 label.
+
+    Raises
+    ------
+    InputError
+        Naming the first case and key at fault, or saying that only one class is present.
+    """
+    for case in cases:
+        case_id = case.get("case_id", "?")
+        grids = {}
+        for key in keys:
+            if key not in case:
+                raise InputError(f"Case {case_id} has no {key!r}; every case needs {list(keys)}.")
+            if not Path(case[key]).is_file():
+                raise InputError(f"Case {case_id}: {key} file {case[key]} does not exist.")
+            grids[key] = _grid(case[key])
+        first_key, first = next(iter(grids.items()))
+        for key, grid in grids.items():
+            same = (
+                grid[0] == first[0]
+                and np.allclose(grid[1], first[1], rtol=_SPACING_RTOL)
+                and np.allclose(grid[2], first[2], atol=_ORIGIN_MM)
+                and np.allclose(grid[3], first[3], atol=_DIRECTION_ATOL)
+            )
+            if not same:
+                raise InputError(
+                    f"Case {case_id}: {key} (size {list(grid[0])}, spacing {np.round(grid[1], 3).tolist()}) is not on "
+                    f"the voxel grid of {first_key} (size {list(first[0])}, spacing {np.round(first[1], 3).tolist()}); "
+                    "resample every phase and the mask onto one grid (`hccp53 prepare` does)."
+                )
+        if labels and case.get("label") not in (0, 1):
+            label = case.get("label")
+            raise InputError(f"Case {case_id} has label {label!r}; labels must be 0 (wild-type) or 1 (mutated).")
+    if labels and len({case["label"] for case in cases}) < 2:
+        raise InputError(
+            f"All {len(cases)} cases have label {cases[0]['label']}; a classifier needs both classes in every part."
+        )
+
+
+def classifier_cases(datalist: str | Path, phases: Sequence[str], part: str, fold: int = 0) -> list[dict[str, Any]]:
+    """Checked cases for the P53 classifier: phases, ``mask``, ``label`` (0/1) and ``case_id``."""
+    phases = check_phases(phases)
+    cases = select_cases(datalist, part, fold)
+    check_cases(cases, [*phases, "mask"], labels=True)
+    keep = ("case_id", "label", "mask", *phases)
+    logger.info("%d %s cases for the classifier (fold %d), %d mutated.", len(cases), part, fold,
+                sum(c["label"] for c in cases))  # fmt: skip
+    return [{k: c[k] for k in keep if k in c} for c in cases]
+
+
+def segmentation_cases(datalist: str | Path, phases: Sequence[str], part: str, fold: int = 0) -> list[dict[str, Any]]:
+    """Checked cases for tumor segmentation: phases, the tumor mask under ``label``, and ``case_id``."""
+    phases = check_phases(phases)
+    cases = select_cases(datalist, part, fold)
+    check_cases(cases, [*phases, "mask"], labels=False)
+    logger.info("%d %s cases for segmentation (fold %d).", len(cases), part, fold)
+    return [{"case_id": c.get("case_id", ""), "label": c["mask"], **{p: c[p] for p in phases}} for c in cases]
+
+
+def class_weights(cases: Sequence[dict[str, Any]]) -> list[float]:
+    """Inverse-frequency weights of labels 0 and 1 (mean weight 1 over the cases), for the loss."""
+    counts = np.bincount([int(c["label"]) for c in cases], minlength=2).astype(float)
+    if (counts == 0).any():
+        raise InputError("Class weights need cases of both labels.")
+    weights = counts.sum() / (2.0 * counts)
+    return [float(w) for w in weights]
+
+
+def latest_checkpoint(folder: str | Path, prefix: str = "checkpoint_epoch=") -> str:
+    """Path of the resumable checkpoint with the highest epoch in ``folder`` (what ``resume: true`` loads).
+
+    Raises
+    ------
+    InputError
+        If ``folder`` holds no such checkpoint.
+    """
+    found = []
+    for path in Path(folder).glob(f"{prefix}*.pt"):
+        suffix = path.stem[len(prefix) :]
+        if suffix.isdigit():
+            found.append((int(suffix), path))
+    if not found:
+        raise InputError(f"No {prefix}N.pt in {folder} to resume from; run without resume first.")
+    return str(max(found)[1])

@@ -1,0 +1,277 @@
+"""The one preprocessing definition shared by training, the Deploy app and MONAI Label.
+
+Every consumer builds its pipeline from these functions, so that a network sees the same tensor
+whether the phases come from NIfTI files (bundle training and evaluation), from DICOM series
+turned into volumes in memory (the app) or from a MONAI Label request:
+
+- :func:`phase_preprocessing`: phases (channel-first, one voxel grid) -> one ``image`` tensor in
+  RAS orientation, resampled to a fixed spacing, each phase scaled by its own percentiles.
+- :func:`segmentation_transforms`: what the tumor segmentation network is trained and run on.
+- :func:`classifier_transforms`: a tumor-centred crop of fixed physical size for the P53 classifier.
+
+Keys: the phases are the datalist keys (``t2``, ``ap``, ``pvp`` ...), ``mask`` is the tumor mask and
+``label`` the P53 label. The segmentation pipelines put the tumor mask under ``label`` (what MONAI
+engines and losses expect); :func:`hccp53.training.datalist.segmentation_cases` does that renaming.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+import torch
+from monai.config import KeysCollection
+from monai.data import MetaTensor
+from monai.transforms import (
+    CenterSpatialCropd,
+    Compose,
+    ConcatItemsd,
+    DeleteItemsd,
+    EnsureTyped,
+    LoadImaged,
+    MapTransform,
+    Orientationd,
+    RandCropByPosNegLabeld,
+    RandFlipd,
+    RandRotate90d,
+    RandScaleIntensityd,
+    RandShiftIntensityd,
+    RandSpatialCropd,
+    ScaleIntensityRangePercentilesd,
+    Spacingd,
+    SpatialPadd,
+)
+from scipy import ndimage
+
+from hccp53.nets.fusion import check_phases
+
+IMAGE = "image"
+MASK = "mask"
+LABEL = "label"
+#: Meta key holding the voxel index (in the resampled grid) a crop is centred on.
+CENTRE = "crop_centre"
+
+#: Percentiles of each phase mapped to 0 and 1 (vendor scaling and receive gain differ).
+PERCENTILES = (0.5, 99.5)
+
+
+def sitk_to_metatensor(image: sitk.Image) -> MetaTensor:
+    """Return a channel-first ``(1, X, Y, Z)`` :class:`MetaTensor` with the RAS affine MONAI's NIfTI reader gives.
+
+    SimpleITK stores LPS physical coordinates and ``(z, y, x)`` arrays; NIfTI (and MONAI) use RAS and
+    ``(x, y, z)``. The app uses this to feed in-memory volumes through the same transforms as training.
+    """
+    array = sitk.GetArrayFromImage(image).astype(np.float32, copy=False)
+    direction = np.asarray(image.GetDirection(), dtype=np.float64).reshape(3, 3)
+    affine = np.eye(4)
+    affine[:3, :3] = direction * np.asarray(image.GetSpacing(), dtype=np.float64)
+    affine[:3, 3] = image.GetOrigin()
+    affine[:2] *= -1.0  # LPS -> RAS
+    data = torch.from_numpy(np.ascontiguousarray(array.transpose(2, 1, 0)))[None]
+    return MetaTensor(data, affine=torch.from_numpy(affine), meta={"space": "RAS"})
+
+
+def phase_preprocessing(
+    phases: Sequence[str], spacing: Sequence[float], with_mask: bool = False, mask_key: str = MASK
+) -> list[Any]:
+    """Transforms from channel-first phase tensors on one grid to the normalised ``image``.
+
+    Parameters
+    ----------
+    phases
+        Phase keys, in channel order.
+    spacing
+        Output voxel spacing in mm (RAS x, y, z).
+    with_mask
+        Also reorient and resample ``mask_key`` (nearest neighbour).
+    mask_key
+        Key of the tumor mask.
+    """
+    phases = list(check_phases(phases))
+    spatial_keys = [IMAGE, mask_key] if with_mask else [IMAGE]
+    return [
+        ConcatItemsd(keys=phases, name=IMAGE, dim=0),
+        DeleteItemsd(keys=phases),
+        EnsureTyped(keys=spatial_keys, dtype=torch.float32, track_meta=True),
+        Orientationd(keys=spatial_keys, axcodes="RAS", labels=(("L", "R"), ("P", "A"), ("I", "S"))),
+        Spacingd(
+            keys=spatial_keys,
+            pixdim=tuple(float(s) for s in spacing),
+            mode=("bilinear", "nearest")[: len(spatial_keys)],
+            padding_mode="zeros",
+        ),  # fmt: skip
+        ScaleIntensityRangePercentilesd(
+            keys=IMAGE, lower=PERCENTILES[0], upper=PERCENTILES[1], b_min=0.0, b_max=1.0, channel_wise=True
+        ),
+    ]
+
+
+def load_phases(phases: Sequence[str], with_mask: bool = False, mask_key: str = MASK) -> LoadImaged:
+    """Read the NIfTI files of a datalist entry as channel-first tensors (training and evaluation)."""
+    keys = [*check_phases(phases), *([mask_key] if with_mask else [])]
+    return LoadImaged(keys=keys, ensure_channel_first=True, image_only=True, reader="NibabelReader")
+
+
+def lesion_centre(mask: np.ndarray | torch.Tensor) -> tuple[int, ...] | None:
+    """Voxel index of the centroid of the largest connected lesion in ``mask`` (``None`` if empty).
+
+    ``mask`` is ``(X, Y, Z)`` or channel-first ``(1, X, Y, Z)``; connectivity is 26-neighbour.
+    """
+    array = np.asarray(mask.detach().cpu() if isinstance(mask, torch.Tensor) else mask)
+    array = array.reshape(array.shape[-3:]) > 0.5
+    labels, count = ndimage.label(array, structure=np.ones((3, 3, 3), dtype=bool))
+    if count == 0:
+        return None
+    sizes = np.bincount(labels.ravel())[1:]
+    largest = int(np.argmax(sizes)) + 1
+    centroid = ndimage.center_of_mass(labels == largest)
+    return tuple(int(round(c)) for c in centroid)
+
+
+class LesionCropd(MapTransform):
+    """Crop ``keys`` to ``size`` voxels centred on a lesion, padding with zeros at the volume's edge.
+
+    The centre is the value under ``centre_key`` when present (the app passes each lesion's centre
+    there), else the centroid of the largest connected component of ``mask_key``.
+
+    Raises
+    ------
+    ValueError
+        If neither a centre nor a non-empty mask is available.
+    """
+
+    def __init__(
+        self, keys: KeysCollection, size: Sequence[int], mask_key: str = MASK, centre_key: str = CENTRE
+    ) -> None:
+        super().__init__(keys)
+        self.size = tuple(int(s) for s in size)
+        self.mask_key = mask_key
+        self.centre_key = centre_key
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        centre = d.get(self.centre_key)
+        if centre is None:
+            if self.mask_key not in d:
+                raise ValueError(f"LesionCropd needs {self.centre_key!r} or {self.mask_key!r} in the data.")
+            centre = lesion_centre(d[self.mask_key])
+            if centre is None:
+                raise ValueError("The tumor mask is empty: no lesion to crop around.")
+        centre = tuple(int(c) for c in centre)
+        for key in self.key_iterator(d):
+            image = d[key]
+            shape = image.shape[1:]
+            starts = [c - s // 2 for c, s in zip(centre, self.size, strict=True)]
+            lo = [max(0, s) for s in starts]
+            hi = [min(n, s + k) for s, k, n in zip(starts, self.size, shape, strict=True)]
+            cropped = image[(slice(None), *(slice(a, b) for a, b in zip(lo, hi, strict=True)))]
+            before = [a - s for a, s in zip(lo, starts, strict=True)]
+            after = [k - (b - a) - p for a, b, k, p in zip(lo, hi, self.size, before, strict=True)]
+            pad = [(0, 0), *zip(before, after, strict=True)]
+            if any(p for pair in pad for p in pair):
+                flat = [p for pair in reversed(pad) for p in pair]
+                cropped = torch.nn.functional.pad(torch.as_tensor(cropped), flat)
+                if isinstance(image, MetaTensor):
+                    cropped = MetaTensor(cropped, meta=dict(image.meta))
+            d[key] = cropped
+        d[self.centre_key] = centre
+        return d
+
+
+def segmentation_transforms(
+    phases: Sequence[str],
+    spacing: Sequence[float],
+    mode: str,
+    patch_size: Sequence[int] = (96, 96, 48),
+    samples_per_case: int = 2,
+) -> Compose:
+    """Pipeline of the tumor segmentation network.
+
+    Parameters
+    ----------
+    phases, spacing
+        As in :func:`phase_preprocessing`.
+    mode
+        ``"train"`` (random tumor/background patches and augmentation), ``"validate"`` (whole volume,
+        mask under ``label``) or ``"infer"`` (whole volume, no mask; the phases are already tensors).
+    patch_size
+        Training patch in voxels at ``spacing``.
+    samples_per_case
+        Training patches drawn from each case (half centred on tumor, half on background).
+    """
+    if mode not in ("train", "validate", "infer"):
+        raise ValueError(f"mode must be train, validate or infer, got {mode!r}.")
+    with_mask = mode != "infer"
+    steps: list[Any] = [] if mode == "infer" else [load_phases(phases, with_mask=True, mask_key=LABEL)]
+    steps += phase_preprocessing(phases, spacing, with_mask=with_mask, mask_key=LABEL)
+    if mode == "train":
+        steps += [
+            SpatialPadd(keys=[IMAGE, LABEL], spatial_size=tuple(patch_size)),
+            RandCropByPosNegLabeld(
+                keys=[IMAGE, LABEL],
+                label_key=LABEL,
+                spatial_size=tuple(patch_size),
+                pos=1,
+                neg=1,
+                num_samples=samples_per_case,
+                image_key=IMAGE,
+                image_threshold=0.0,
+            ),  # fmt: skip
+            *_augmentation([IMAGE, LABEL]),
+        ]
+    return Compose(steps)
+
+
+def classifier_transforms(
+    phases: Sequence[str],
+    spacing: Sequence[float],
+    crop_size: Sequence[int],
+    mode: str,
+    jitter: int = 4,
+) -> Compose:
+    """Pipeline of the P53 classifier: a ``crop_size`` box at ``spacing`` centred on the tumor.
+
+    Parameters
+    ----------
+    phases, spacing
+        As in :func:`phase_preprocessing`.
+    crop_size
+        Crop in voxels.
+    mode
+        ``"train"`` (crop centre jittered by up to ``jitter`` voxels, flips, rotations, intensity
+        augmentation), ``"validate"`` (files in, exact crop) or ``"infer"`` (tensors in, exact crop; the
+        centre from ``crop_centre`` or the mask).
+    jitter
+        Maximum shift of the training crop centre, in voxels along each axis.
+
+    Notes
+    -----
+    Everything up to the crop is deterministic, so a ``CacheDataset`` caches it; the crop is
+    ``2 * jitter`` voxels larger than ``crop_size`` and the last step cuts ``crop_size`` out of it
+    (at random when training, in the centre otherwise), so all modes centre identically.
+    """
+    if mode not in ("train", "validate", "infer"):
+        raise ValueError(f"mode must be train, validate or infer, got {mode!r}.")
+    size = tuple(int(s) for s in crop_size)
+    margin = tuple(s + 2 * int(jitter) for s in size)
+    steps: list[Any] = [] if mode == "infer" else [load_phases(phases, with_mask=True)]
+    steps += phase_preprocessing(phases, spacing, with_mask=True)
+    steps += [LesionCropd(keys=IMAGE, size=margin), DeleteItemsd(keys=[MASK])]
+    if mode == "train":
+        steps += [RandSpatialCropd(keys=IMAGE, roi_size=size, random_size=False), *_augmentation([IMAGE])]
+    else:
+        steps.append(CenterSpatialCropd(keys=IMAGE, roi_size=size))
+    return Compose(steps)
+
+
+def _augmentation(keys: list[str]) -> list[Any]:
+    """Flips, axial 90-degree rotations, and per-channel intensity scale and shift (image only)."""
+    return [
+        RandFlipd(keys=keys, prob=0.5, spatial_axis=0),
+        RandFlipd(keys=keys, prob=0.5, spatial_axis=1),
+        RandRotate90d(keys=keys, prob=0.5, max_k=3, spatial_axes=(0, 1)),
+        RandScaleIntensityd(keys=IMAGE, factors=0.1, prob=0.5, channel_wise=True),
+        RandShiftIntensityd(keys=IMAGE, offsets=0.05, prob=0.5, channel_wise=True),
+    ]

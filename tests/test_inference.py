@@ -1,0 +1,74 @@
+"""Lesions from a mask, segmentation back on the phases' grid, and per-lesion P53 probabilities."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+from monai.data import MetaTensor
+from monai.networks.nets import SegResNet
+
+from hccp53.inference import LESIONS, ClassifyLesionsd, LesionClassifier, find_lesions, segment
+from hccp53.nets import build_classifier
+from hccp53.transforms import IMAGE, MASK, classifier_transforms, sitk_to_metatensor
+
+PHASES = ("t2", "ap", "pvp")
+
+
+def _mask(shape: tuple[int, int, int], spacing: tuple[float, float, float]) -> MetaTensor:
+    return MetaTensor(torch.zeros((1, *shape)), affine=torch.diag(torch.tensor([*spacing, 1.0], dtype=torch.float64)))
+
+
+def test_find_lesions_sorts_by_size_and_measures_in_mm() -> None:
+    mask = _mask((40, 40, 20), (1.0, 1.0, 2.0))
+    mask[0, 5:15, 5:9, 5:7] = 1  # 10 x 4 x 2 voxels = 160 mm3, longest diameter sqrt(9^2 + 3^2 + 2^2)
+    mask[0, 25:28, 25:28, 10:11] = 1  # 9 voxels = 18 mm3
+    lesions, labels = find_lesions(mask)
+    assert [lesion.voxels for lesion in lesions] == [80, 9]
+    assert lesions[0].volume_ml == pytest.approx(0.160)
+    assert lesions[0].longest_diameter_mm == pytest.approx(np.sqrt(81 + 9 + 4))
+    assert lesions[0].centre_ras_mm == pytest.approx((9.5, 6.5, 11.0))
+    assert (labels == 1).sum() == 80 and (labels == 2).sum() == 9
+    kept, kept_labels = find_lesions(mask, min_volume_ml=0.1)
+    assert len(kept) == 1 and (kept_labels == 2).sum() == 0
+
+
+def test_no_lesion_is_an_empty_list() -> None:
+    lesions, labels = find_lesions(_mask((8, 8, 8), (1.0, 1.0, 1.0)))
+    assert lesions == [] and not labels.any()
+
+
+@pytest.fixture(scope="module")
+def phases(cohort: Path) -> tuple[dict, dict]:
+    entry = json.loads((cohort / "datalist.json").read_text())["training"][0]
+    images = {p: sitk_to_metatensor(sitk.ReadImage(str(cohort / entry[p]))) for p in PHASES}
+    return images, {MASK: sitk_to_metatensor(sitk.ReadImage(str(cohort / entry["mask"])))}
+
+
+def test_segment_returns_a_mask_on_the_phases_grid(phases: tuple[dict, dict]) -> None:
+    images, _ = phases
+    torch.manual_seed(0)
+    net = SegResNet(spatial_dims=3, in_channels=3, out_channels=2, init_filters=8)
+    mask = segment(net, images, PHASES, (4.0, 4.0, 4.0), (32, 32, 32), torch.device("cpu"))
+    assert mask.shape == images["pvp"].shape
+    np.testing.assert_allclose(mask.affine.numpy(), images["pvp"].affine.numpy())
+    assert set(torch.unique(mask).tolist()) <= {0, 1}
+
+
+def test_lesion_probabilities_equal_the_network_on_the_training_crop(phases: tuple[dict, dict]) -> None:
+    images, truth = phases
+    torch.manual_seed(0)
+    net = build_classifier("efficientnetv2_tiny", PHASES).eval()
+    classifier = LesionClassifier(net, PHASES, (2.0, 2.0, 2.0), (32, 32, 32), torch.device("cpu"))
+    out = ClassifyLesionsd(classifier, mask_key=MASK, min_volume_ml=0.0)({**images, **truth})
+    lesions = out[LESIONS]
+    assert len(lesions) >= 1 and lesions[0]["index"] == 1
+    crop = classifier_transforms(PHASES, (2.0, 2.0, 2.0), (32, 32, 32), mode="infer")({**images, **truth})[IMAGE]
+    with torch.no_grad():
+        direct = torch.softmax(net(torch.as_tensor(crop)[None]), dim=1)[0, 1].item()
+    assert lesions[0]["p53_probability"] == pytest.approx(direct, abs=1e-5)
+    assert all(0.0 <= lesion["p53_probability"] <= 1.0 for lesion in lesions)

@@ -1,0 +1,114 @@
+"""The one preprocessing definition: same tensor from NIfTI files (training) and from memory (the app)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+from monai.transforms import Compose
+
+from hccp53.transforms import (
+    CENTRE,
+    IMAGE,
+    LABEL,
+    MASK,
+    LesionCropd,
+    classifier_transforms,
+    lesion_centre,
+    load_phases,
+    phase_preprocessing,
+    segmentation_transforms,
+    sitk_to_metatensor,
+)
+
+PHASES = ("t2", "ap", "pvp")
+SPACING = (2.0, 2.0, 2.0)
+CROP = (24, 24, 16)
+
+
+def _case(cohort: Path, index: int = 0) -> dict:
+    datalist = json.loads((cohort / "datalist.json").read_text())
+    entry = datalist["training"][index]
+    return {k: str(cohort / v) if isinstance(v, str) and v.endswith(".nii.gz") else v for k, v in entry.items()}
+
+
+def test_sitk_to_metatensor_matches_the_nifti_reader(cohort: Path) -> None:
+    case = _case(cohort)
+    from_file = load_phases(["pvp"])({"pvp": case["pvp"]})["pvp"]
+    in_memory = sitk_to_metatensor(sitk.ReadImage(case["pvp"]))
+    assert in_memory.shape == from_file.shape
+    np.testing.assert_allclose(in_memory.affine.numpy(), from_file.affine.numpy(), atol=1e-4)
+    np.testing.assert_array_equal(in_memory.numpy(), from_file.numpy())
+
+
+def test_classifier_crop_is_the_same_tensor_from_files_and_from_memory(cohort: Path) -> None:
+    """The training (validate) path and the app path (sitk volumes in memory) give the same crop."""
+    case = _case(cohort)
+    training = classifier_transforms(PHASES, SPACING, CROP, mode="validate")(case)[IMAGE]
+    memory = {p: sitk_to_metatensor(sitk.ReadImage(case[p])) for p in PHASES}
+    memory[MASK] = sitk_to_metatensor(sitk.ReadImage(case["mask"]))
+    app = classifier_transforms(PHASES, SPACING, CROP, mode="infer")(memory)[IMAGE]
+    assert training.shape == (3, *CROP)
+    torch.testing.assert_close(torch.as_tensor(app), torch.as_tensor(training), rtol=0, atol=1e-6)
+
+
+def test_segmentation_input_is_the_same_tensor_from_files_and_from_memory(cohort: Path) -> None:
+    case = _case(cohort, 1)
+    training = segmentation_transforms(PHASES, (3.0, 3.0, 3.0), mode="validate")({**case, LABEL: case["mask"]})
+    memory = {p: sitk_to_metatensor(sitk.ReadImage(case[p])) for p in PHASES}
+    app = segmentation_transforms(PHASES, (3.0, 3.0, 3.0), mode="infer")(memory)
+    torch.testing.assert_close(torch.as_tensor(app[IMAGE]), torch.as_tensor(training[IMAGE]), rtol=0, atol=1e-6)
+    assert training[LABEL].shape[1:] == training[IMAGE].shape[1:]
+
+
+def test_each_phase_is_scaled_to_its_own_percentiles(cohort: Path) -> None:
+    case = _case(cohort)
+    image = segmentation_transforms(PHASES, (3.0, 3.0, 3.0), mode="validate")({**case, LABEL: case["mask"]})[IMAGE]
+    for channel in torch.as_tensor(image):
+        low, high = np.percentile(channel.numpy(), [0.5, 99.5])
+        assert low == pytest.approx(0.0, abs=1e-4)
+        assert high == pytest.approx(1.0, abs=1e-4)
+
+
+def test_the_crop_is_centred_on_the_tumor(cohort: Path) -> None:
+    case = _case(cohort)
+    resampled = Compose(phase_preprocessing(PHASES, SPACING, with_mask=True))(load_phases(PHASES, with_mask=True)(case))
+    expected = lesion_centre(resampled[MASK])
+    assert resampled[MASK][(0, *expected)] == 1  # the centroid of a lobulated tumor lies inside it
+    out = classifier_transforms(PHASES, SPACING, CROP, mode="validate")(case)
+    assert out[CENTRE] == expected
+
+
+def test_training_crops_jitter_but_keep_their_size(cohort: Path) -> None:
+    case = _case(cohort)
+    pipeline = classifier_transforms(PHASES, SPACING, CROP, mode="train", jitter=3)
+    pipeline.set_random_state(seed=0)
+    crops = [torch.as_tensor(pipeline(case)[IMAGE]) for _ in range(4)]
+    assert all(c.shape == (3, *CROP) for c in crops)
+    assert any(not torch.equal(crops[0], c) for c in crops[1:])
+
+
+def test_lesion_centre_is_the_largest_component() -> None:
+    mask = np.zeros((20, 20, 20), dtype=np.uint8)
+    mask[2:4, 2:4, 2:4] = 1  # 8 voxels
+    mask[10:15, 10:15, 10:13] = 1  # 75 voxels, centre (12, 12, 11)
+    assert lesion_centre(mask) == (12, 12, 11)
+    assert lesion_centre(np.zeros((4, 4, 4))) is None
+
+
+def test_lesion_crop_pads_at_the_edge_and_refuses_an_empty_mask() -> None:
+    image = torch.arange(10 * 10 * 10, dtype=torch.float32).reshape(1, 10, 10, 10)
+    mask = torch.zeros_like(image)
+    mask[0, 0, 0, 0] = 1
+    out = LesionCropd(keys=IMAGE, size=(4, 4, 4))({IMAGE: image, MASK: mask})
+    assert out[IMAGE].shape == (1, 4, 4, 4)
+    assert out[IMAGE][0, 2, 2, 2] == image[0, 0, 0, 0]  # the centre voxel lands in the crop's centre
+    assert out[IMAGE][0, 0, 0, 0] == 0  # padding
+    with pytest.raises(ValueError, match="empty"):
+        LesionCropd(keys=IMAGE, size=(4, 4, 4))({IMAGE: image, MASK: torch.zeros_like(image)})
+    given = LesionCropd(keys=IMAGE, size=(2, 2, 2))({IMAGE: image, CENTRE: (5, 5, 5)})
+    assert given[IMAGE][0, 1, 1, 1] == image[0, 5, 5, 5]

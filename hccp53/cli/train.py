@@ -1,0 +1,115 @@
+"""``hccp53 train``: train the tumor segmentation network or the P53 classifier with the bundle configs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hccp53.cli.arguments import non_negative_int, positive_int
+from hccp53.cli.phases import parse_phase_list
+from hccp53.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Train one of the bundle's networks on a prepared datalist (from `hccp53 synth` or `hccp53 prepare`)
+with configs/train_classifier.yaml or configs/train_segmentation.yaml: the same run as
+`python -m monai.bundle run --config_file configs/train_<task>.yaml`, plus a split.json in the
+output folder naming the training and validation cases. Validation uses one cross-validation fold
+of the datalist's training part (early stopping on validation AUC or Dice); --fold all trains every
+fold, each into OUT/fold_<k>. The best weights are OUT/p53_classifier.pt or OUT/tumor_segmentation.pt,
+their sha256 in OUT/checksums.json; OUT/tensorboard holds the logs.
+
+Examples:
+  hccp53 train classifier --datalist cohort/datalist.json --out runs/cls
+  hccp53 train segmentation --datalist cohort/datalist.json --out runs/seg --epochs 40
+  hccp53 train classifier --datalist d.json --out runs/hbp --phases t2,ap,pvp,hbp --fold all
+  hccp53 train classifier --datalist d.json --out runs/cls --resume        # continue a stopped run
+  hccp53 train classifier --datalist d.json --out runs/ff --set fusion=feature --set batch_size=4
+"""
+
+
+def _parse_set(items: list[str]) -> dict[str, Any]:
+    """``key=value`` pairs; values are read as YAML (``4`` is an int, ``[1, 2]`` a list, ``true`` a bool)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value (a config key such as batch_size=4), got {item!r}.")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"--set {key}: value {value!r} is not valid YAML ({error.problem}).") from error
+    return out
+
+
+def add_parser(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser("train", help="train the segmentation network or the P53 classifier",
+                              description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("task", choices=("classifier", "segmentation"), help="which network to train")
+    parser.add_argument("--datalist", type=Path, required=True, help="datalist JSON with training cases and folds")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (checkpoints, logs, split.json)")
+    parser.add_argument("--fold", default="0", help="validation fold: a number, or 'all' for every fold (default: 0)")
+    parser.add_argument("--epochs", type=positive_int, help="maximum epochs (default: the config's max_epochs)")
+    parser.add_argument("--phases", help="comma-separated input phases (default: the config's, t2,ap,pvp)")
+    parser.add_argument("--seed", type=non_negative_int, help="random seed (default: the config's)")
+    parser.add_argument("--workers", type=non_negative_int, help="DataLoader worker processes (default: 2)")
+    parser.add_argument("--device", help="torch device, e.g. cpu or cuda:0 (default: cuda when available)")
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    parser.add_argument("--config", type=Path, action="append", default=[],
+                        help="extra YAML merged over the training config (repeatable)")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config key, value read as YAML (repeatable)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    parser.set_defaults(run=run)
+
+
+def _folds(text: str, datalist: Path) -> list[int]:
+    if text != "all":
+        try:
+            return [non_negative_int(text)]
+        except argparse.ArgumentTypeError as error:
+            raise ConfigError(f"--fold must be a fold number or 'all' ({error}).") from None
+    from hccp53.training.datalist import select_cases
+
+    folds = sorted({int(c["fold"]) for c in select_cases(datalist, "training") if "fold" in c and int(c["fold"]) >= 0})
+    if not folds:
+        raise ConfigError(f"Datalist {datalist} has no folds; `hccp53 prepare` and `hccp53 synth` write them.")
+    return folds
+
+
+def run(args: argparse.Namespace) -> int:
+    from hccp53.training.runner import train
+
+    overrides = _parse_set(args.sets)
+    if args.epochs is not None:
+        overrides["max_epochs"] = args.epochs
+    if args.phases:
+        overrides["phases"] = list(parse_phase_list(args.phases))
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    if args.workers is not None:
+        overrides["num_workers"] = args.workers
+    if args.device:
+        overrides["device"] = f"$torch.device({args.device!r})"
+    overrides["resume"] = bool(args.resume)
+    overrides["progress"] = not args.no_progress
+    folds = _folds(args.fold, args.datalist)
+    results = []
+    for fold in folds:
+        out = args.out if len(folds) == 1 else args.out / f"fold_{fold}"
+        result = train(args.task, args.datalist, out, fold, overrides, args.config)
+        results.append(result)
+        print(f"fold {fold}: best validation {'AUC' if args.task == 'classifier' else 'Dice'} "
+              f"{result['best_metric']:.4f} at epoch {result['best_epoch']} of {result['epochs_run']}; "
+              f"weights and split.json in {out}")  # fmt: skip
+    if len(results) > 1:
+        summary = args.out / "cross_validation.json"
+        summary.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        print(f"cross-validation summary: {summary}")
+    return 0

@@ -37,6 +37,13 @@ def _library_error(error: BaseException) -> HccP53Error | None:
     return None
 
 
+def _raise_library_error(error: BaseException) -> None:
+    """Re-raise the library's one-sentence error behind ``error``; return if there is none."""
+    library = _library_error(error)
+    if library is not None and library is not error:
+        raise library from error
+
+
 def build_workflow(task: str, overrides: Mapping[str, Any], extra_configs: Sequence[str | Path] = ()) -> Any:
     """A :class:`~monai.bundle.ConfigWorkflow` of the training config of ``task``, initialised and checked.
 
@@ -67,7 +74,8 @@ def build_workflow(task: str, overrides: Mapping[str, Any], extra_configs: Seque
         workflow.initialize()
         missing = workflow.check_properties()  # builds the datasets: bad data fails here, before training
     except Exception as error:
-        raise _library_error(error) or error
+        _raise_library_error(error)
+        raise
     if missing:
         raise ConfigError(f"The {task} config lacks required bundle properties {missing}.")
     return workflow
@@ -129,7 +137,8 @@ def train(
                     task, len(split["train"]), len(split["val"]), fold, output)  # fmt: skip
         workflow.run()
     except Exception as error:
-        raise _library_error(error) or error
+        _raise_library_error(error)
+        raise
     finally:
         workflow.finalize()
     evaluator = workflow.parser.get_parsed_content("validate#evaluator")

@@ -90,6 +90,8 @@ def load_weights(
         raise InputError(f"Weights file {path.name} cannot be read as a torch state dict ({error}).") from error
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]
+    if not isinstance(state, dict):
+        raise InputError(f"Weights file {path.name} holds a {type(state).__name__}, not a state dict.")
     try:
         network.load_state_dict(state)
     except RuntimeError as error:

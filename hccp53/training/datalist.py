@@ -20,19 +20,32 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from hccp53 import PHASES
 from hccp53.errors import ConfigError, InputError
 from hccp53.nets.fusion import check_phases
 
 logger = logging.getLogger(__name__)
 
+#: Keys besides the phases whose values are file paths relative to the datalist.
+_FILE_KEYS = ("mask", "liver_mask")
 #: What a run can select from a datalist.
 PARTS = ("train", "val", "training", "test")
 #: Grid tolerances: spacing (relative), origin (mm), direction cosines.
 _SPACING_RTOL, _ORIGIN_MM, _DIRECTION_ATOL = 1e-4, 1e-2, 1e-4
 
 
-@functools.lru_cache(maxsize=8)
 def _read(path: str) -> tuple[dict[str, Any], ...]:
+    """The datalist's cases, each tagged with its ``_section`` (re-read when the file changes)."""
+    file = Path(path)
+    try:
+        stat = file.stat()
+    except OSError:
+        stat = None
+    return _read_cached(path, None if stat is None else (stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=8)
+def _read_cached(path: str, version: tuple[int, int] | None) -> tuple[dict[str, Any], ...]:
     file = Path(path)
     if not file.is_file():
         raise InputError(f"Datalist {file} does not exist; write one with `hccp53 synth` or `hccp53 prepare`.")
@@ -42,6 +55,10 @@ def _read(path: str) -> tuple[dict[str, Any], ...]:
         raise InputError(f"Datalist {file} is not readable JSON ({error}).") from error
     if not isinstance(content, dict) or not isinstance(content.get("training"), list):
         raise InputError(f"Datalist {file} has no 'training' list; is it a MONAI datalist?")
+    for section in ("training", "test"):
+        cases = content.get(section, [])
+        if not isinstance(cases, list) or not all(isinstance(c, dict) for c in cases):
+            raise InputError(f"Datalist {file}: '{section}' must be a list of cases (objects with case_id, phases).")
     return tuple({"_section": section, **case} for section in ("training", "test") for case in content.get(section, []))
 
 
@@ -71,20 +88,20 @@ def select_cases(datalist: str | Path, part: str, fold: int = 0) -> list[dict[st
     section = "test" if part == "test" else "training"
     cases = [dict(c) for c in _read(str(path)) if c["_section"] == section]
     if part in ("train", "val"):
-        missing = [c.get("case_id", "?") for c in cases if "fold" not in c]
+        missing = [c.get("case_id", "?") for c in cases if type(c.get("fold")) is not int]
         if missing:
             raise InputError(
-                f"Case {missing[0]} in {path.name} has no 'fold'; regenerate the datalist with `hccp53 prepare` "
-                "or `hccp53 synth`, or train on part 'training'."
+                f"Case {missing[0]} in {path.name} has no whole-number 'fold'; regenerate the datalist with "
+                "`hccp53 prepare` or `hccp53 synth`, or train on part 'training'."
             )
         cases = [c for c in cases if (int(c["fold"]) == int(fold)) == (part == "val")]
     if not cases:
         raise InputError(f"Datalist {path.name} has no {part} cases (fold {fold}); check its folds and the fold given.")
     for case in cases:
         del case["_section"]
-        for key, value in list(case.items()):
-            if isinstance(value, str) and value.endswith((".nii", ".nii.gz")):
-                case[key] = str((path.parent / value).resolve())
+        for key in (*PHASES, *_FILE_KEYS):
+            if isinstance(case.get(key), str):
+                case[key] = str((path.parent / case[key]).resolve())
     return cases
 
 
@@ -101,6 +118,12 @@ def _grid(path: str) -> tuple[tuple[int, ...], np.ndarray, np.ndarray, np.ndarra
         np.asarray(reader.GetOrigin()),
         np.asarray(reader.GetDirection()),
     )
+
+
+def _describe(grid: tuple[tuple[int, ...], np.ndarray, np.ndarray, np.ndarray]) -> str:
+    size, spacing, origin, direction = grid
+    return (f"size {list(size)}, spacing {np.round(spacing, 3).tolist()}, origin {np.round(origin, 2).tolist()}, "
+            f"direction {np.round(direction, 3).tolist()}")
 
 
 def check_cases(cases: Sequence[dict[str, Any]], keys: Sequence[str], labels: bool = True) -> None:
@@ -130,14 +153,13 @@ def check_cases(cases: Sequence[dict[str, Any]], keys: Sequence[str], labels: bo
             )
             if not same:
                 raise InputError(
-                    f"Case {case_id}: {key} (size {list(grid[0])}, spacing {np.round(grid[1], 3).tolist()}) is not on "
-                    f"the voxel grid of {first_key} (size {list(first[0])}, spacing {np.round(first[1], 3).tolist()}); "
-                    "resample every phase and the mask onto one grid (`hccp53 prepare` does)."
+                    f"Case {case_id}: {key} ({_describe(grid)}) is not on the voxel grid of {first_key} "
+                    f"({_describe(first)}); resample every phase and the mask onto one grid (`hccp53 prepare` does)."
                 )
-        if labels and case.get("label") not in (0, 1):
+        if labels and (type(case.get("label")) is not int or case["label"] not in (0, 1)):
             label = case.get("label")
             raise InputError(f"Case {case_id} has label {label!r}; labels must be 0 (wild-type) or 1 (mutated).")
-    if labels and len({case["label"] for case in cases}) < 2:
+    if labels and cases and len({case["label"] for case in cases}) < 2:
         raise InputError(
             f"All {len(cases)} cases have label {cases[0]['label']}; a classifier needs both classes in every part."
         )

@@ -30,3 +30,41 @@ class ChecksumHandler:
         if self.ckpt_dir.is_dir():
             sums = record_checksums(self.ckpt_dir)
             logger.debug("checksums of %d checkpoint(s) recorded in %s", len(sums), self.ckpt_dir)
+
+
+class PredictionWriter:
+    """Write ``case_id, label, p53_probability`` of every evaluated case to a CSV when the run completes.
+
+    Reads the post-processed outputs of a classifier evaluator, ``pred`` (softmax, 2 channels) and
+    ``label`` (one-hot or index), and each case's ``case_id`` from the batch. The CSV is what the
+    evaluation statistics are computed from.
+    """
+
+    def __init__(self, output_file: str | Path) -> None:
+        self.output_file = Path(output_file)
+        self.rows: list[tuple[str, int, float]] = []
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self._reset)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._collect)
+        engine.add_event_handler(Events.COMPLETED, self._write)
+
+    def _reset(self, engine: Engine) -> None:
+        self.rows = []
+
+    def _collect(self, engine: Engine) -> None:
+        # after post-processing, batch and output are lists of per-case dicts (MONAI decollates both)
+        for case, item in zip(engine.state.batch, engine.state.output, strict=True):
+            label = item["label"]
+            label = int(label.argmax()) if getattr(label, "numel", lambda: 1)() > 1 else int(label)
+            self.rows.append((str(case.get("case_id", "")), label, float(item["pred"][1])))
+
+    def _write(self, engine: Engine) -> None:
+        import csv
+
+        self.output_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.output_file, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["case_id", "label", "p53_probability"])
+            writer.writerows((case, label, f"{p:.6f}") for case, label, p in self.rows)
+        logger.info("Wrote %d predictions to %s.", len(self.rows), self.output_file)

@@ -74,7 +74,11 @@ def sitk_to_metatensor(image: sitk.Image) -> MetaTensor:
 
 
 def phase_preprocessing(
-    phases: Sequence[str], spacing: Sequence[float], with_mask: bool = False, mask_key: str = MASK
+    phases: Sequence[str],
+    spacing: Sequence[float],
+    with_mask: bool = False,
+    mask_key: str = MASK,
+    keep_phases: bool = False,
 ) -> list[Any]:
     """Transforms from channel-first phase tensors on one grid to the normalised ``image``.
 
@@ -88,12 +92,15 @@ def phase_preprocessing(
         Also reorient and resample ``mask_key`` (nearest neighbour).
     mask_key
         Key of the tumor mask.
+    keep_phases
+        Keep the phase tensors (on their own grid) beside ``image``, as inference needs them for the
+        classifier's crop; otherwise they are dropped to save memory.
     """
     phases = list(check_phases(phases))
     spatial_keys = [IMAGE, mask_key] if with_mask else [IMAGE]
     return [
         ConcatItemsd(keys=phases, name=IMAGE, dim=0),
-        DeleteItemsd(keys=phases),
+        *([] if keep_phases else [DeleteItemsd(keys=phases)]),
         EnsureTyped(keys=spatial_keys, dtype=torch.float32, track_meta=True),
         Orientationd(keys=spatial_keys, axcodes="RAS", labels=(("L", "R"), ("P", "A"), ("I", "S"))),
         Spacingd(
@@ -184,8 +191,9 @@ def segmentation_transforms(
     phases: Sequence[str],
     spacing: Sequence[float],
     mode: str,
-    patch_size: Sequence[int] = (96, 96, 48),
+    patch_size: Sequence[int] = (48, 48, 32),
     samples_per_case: int = 2,
+    keep_phases: bool = False,
 ) -> Compose:
     """Pipeline of the tumor segmentation network.
 
@@ -200,12 +208,14 @@ def segmentation_transforms(
         Training patch in voxels at ``spacing``.
     samples_per_case
         Training patches drawn from each case (half centred on tumor, half on background).
+    keep_phases
+        Keep the phase tensors beside ``image`` (see :func:`phase_preprocessing`).
     """
     if mode not in ("train", "validate", "infer"):
         raise ValueError(f"mode must be train, validate or infer, got {mode!r}.")
     with_mask = mode != "infer"
     steps: list[Any] = [] if mode == "infer" else [load_phases(phases, with_mask=True, mask_key=LABEL)]
-    steps += phase_preprocessing(phases, spacing, with_mask=with_mask, mask_key=LABEL)
+    steps += phase_preprocessing(phases, spacing, with_mask=with_mask, mask_key=LABEL, keep_phases=keep_phases)
     if mode == "train":
         steps += [
             SpatialPadd(keys=[IMAGE, LABEL], spatial_size=tuple(patch_size)),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,12 @@ from sklearn.metrics import roc_auc_score
 logger = logging.getLogger(__name__)
 
 _CALIBRATION_SEED = 20260101
+
+#: Features an image of the tumor shows on T2, arterial and portal venous phases (no hepatobiliary phase):
+#: the ceiling of an imaging-only model of those phases is the Bayes AUC given these alone.
+IMAGING_FEATURES = ("log_diameter_mm", "necrosis_logit", "margin_logit", "rim_aphe", "capsule", "multifocal")
+#: Plus what the hepatobiliary phase shows.
+IMAGING_FEATURES_HBP = (*IMAGING_FEATURES, "hbp_ratio")
 
 
 @dataclass(frozen=True)
@@ -113,16 +120,31 @@ class Mechanism:
         }
 
     # -- the exact posterior ----------------------------------------------------------------
-    def log_odds(self, latents: dict[str, np.ndarray]) -> np.ndarray:
-        """Exact posterior log-odds of mutation given every feature of each case."""
+    def log_odds(self, latents: dict[str, np.ndarray], features: Iterable[str] | None = None) -> np.ndarray:
+        """Exact posterior log-odds of mutation given every feature of each case, or only ``features``.
+
+        ``features`` names continuous and binary features of the mechanism (``grade_latent`` stands for
+        the observed grade category); the features being independent given the label, the posterior
+        given a subset is the same sum restricted to it (e.g. :data:`IMAGING_FEATURES`: what an image
+        model could at best learn).
+        """
+        keep = None if features is None else set(features)
+        if keep is not None:
+            unknown = keep - {c[0] for c in self.continuous} - {b[0] for b in self.binary}
+            if unknown:
+                raise ValueError(f"Unknown mechanism feature(s) {sorted(unknown)}.")
         total = np.full(latents["label"].shape, logit(self.prevalence), dtype=float)
         for name, _mean, _sd, shift in self.continuous:
+            if keep is not None and name not in keep:
+                continue
             if name == "grade_latent":
-                continue  # only the grade category is observable
+                total += self._grade_log_ratio(latents["grade"])  # only the grade category is observable
+                continue
             delta = shift * self.scale
             total += delta * latents[f"z_{name}"] - 0.5 * delta**2
-        total += self._grade_log_ratio(latents["grade"])
         for name, p_wild, odds_ratio in self.binary:
+            if keep is not None and name not in keep:
+                continue
             p_mut = _mutated_probability(p_wild, odds_ratio)
             x = latents[name]
             total += np.where(x == 1, np.log(p_mut / p_wild), np.log((1 - p_mut) / (1 - p_wild)))
@@ -167,10 +189,10 @@ def _log_interval_mass(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return log_b + np.log1p(-np.exp(np.minimum(log_a - log_b, -1e-300)))
 
 
-def bayes_auc(mechanism: Mechanism, n: int, seed: int) -> float:
-    """AUC of the true posterior on ``n`` freshly drawn cases."""
+def bayes_auc(mechanism: Mechanism, n: int, seed: int, features: Iterable[str] | None = None) -> float:
+    """AUC of the true posterior (given every feature, or only ``features``) on ``n`` freshly drawn cases."""
     latents = mechanism.sample(np.random.default_rng(seed), n)
-    return float(roc_auc_score(latents["label"], mechanism.log_odds(latents)))
+    return float(roc_auc_score(latents["label"], mechanism.log_odds(latents, features)))
 
 
 @functools.lru_cache(maxsize=16)

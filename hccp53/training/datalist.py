@@ -210,3 +210,12 @@ def latest_checkpoint(folder: str | Path, prefix: str = "checkpoint_epoch=") -> 
     if not found:
         raise InputError(f"No {prefix}N.pt in {folder} to resume from; run without resume first.")
     return str(max(found)[1])
+
+
+def image_cases(datalist: str | Path, phases: Sequence[str], part: str = "test") -> list[dict[str, Any]]:
+    """Checked cases for inference: the phases and ``case_id`` only (no mask or label needed)."""
+    phases = check_phases(phases)
+    cases = select_cases(datalist, part)
+    check_cases(cases, list(phases), labels=False)
+    logger.info("%d %s cases to run inference on.", len(cases), part)
+    return [{"case_id": c.get("case_id", ""), **{p: c[p] for p in phases}} for c in cases]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -68,3 +69,51 @@ class PredictionWriter:
             writer.writerow(["case_id", "label", "p53_probability"])
             writer.writerows((case, label, f"{p:.6f}") for case, label, p in self.rows)
         logger.info("Wrote %d predictions to %s.", len(self.rows), self.output_file)
+
+
+class InferenceWriter:
+    """Write what ``inference.yaml`` predicts: a tumor mask per case and the lesions with their P53 probability.
+
+    Files in ``output_dir``: ``<case_id>_tumor.nii.gz`` (the mask on the phases' grid), ``lesions.json``
+    (every lesion: size, longest diameter, centre, probability) and ``predictions.csv`` (per case: the
+    largest lesion's probability, empty when no lesion was found, and the number of lesions).
+    """
+
+    def __init__(self, output_dir: str | Path, mask_key: str = "pred") -> None:
+        self.output_dir = Path(output_dir)
+        self.mask_key = mask_key
+        self.cases: dict[str, list[dict]] = {}
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self._reset)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._collect)
+        engine.add_event_handler(Events.COMPLETED, self._write)
+
+    def _reset(self, engine: Engine) -> None:
+        self.cases = {}
+
+    def _collect(self, engine: Engine) -> None:
+        import nibabel as nib
+        import numpy as np
+
+        from hccp53.inference import LESIONS
+
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        for case, item in zip(engine.state.batch, engine.state.output, strict=True):
+            case_id = str(case.get("case_id", f"case{len(self.cases):04d}"))
+            mask = item[self.mask_key]
+            array = np.asarray(mask.detach().cpu()).reshape(mask.shape[-3:]).astype(np.uint8)
+            nib.save(nib.Nifti1Image(array, np.asarray(mask.affine)), self.output_dir / f"{case_id}_tumor.nii.gz")
+            self.cases[case_id] = item[LESIONS]
+
+    def _write(self, engine: Engine) -> None:
+        import csv
+
+        (self.output_dir / "lesions.json").write_text(json.dumps(self.cases, indent=2) + "\n", encoding="utf-8")
+        with open(self.output_dir / "predictions.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["case_id", "p53_probability", "lesions"])
+            for case_id, lesions in self.cases.items():
+                first = f"{lesions[0]['p53_probability']:.6f}" if lesions else ""
+                writer.writerow([case_id, first, len(lesions)])
+        logger.info("Wrote masks and lesions of %d cases to %s.", len(self.cases), self.output_dir)

@@ -9,7 +9,7 @@ from sklearn.metrics import roc_auc_score
 
 from hccp53.errors import ConfigError
 from hccp53.synth.config import load_config
-from hccp53.synth.mechanism import Mechanism
+from hccp53.synth.mechanism import IMAGING_FEATURES, IMAGING_FEATURES_HBP, Mechanism
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +95,34 @@ def test_unreachable_target_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="cannot reach a Bayes AUC of 0.560"):
         Mechanism.from_config(config["mechanism"])
 
+
+
+def test_posterior_given_imaging_features_matches_bayes_rule(mechanism: Mechanism, latents: dict) -> None:
+    """The subset posterior is Bayes' rule over the imaging features alone (independent given the label)."""
+    log_odds = mechanism.log_odds(latents, IMAGING_FEATURES)
+    continuous = {c[0]: c for c in mechanism.continuous}
+    binary = {b[0]: b for b in mechanism.binary}
+    for i in range(0, 100_000, 19_997):
+        like = {0: 1.0 - mechanism.prevalence, 1: mechanism.prevalence}
+        for label in (0, 1):
+            for name in IMAGING_FEATURES:
+                if name in continuous:
+                    shift = continuous[name][3]
+                    like[label] *= stats.norm.pdf(latents[f"z_{name}"][i], loc=label * shift * mechanism.scale)
+                else:
+                    _, p_wild, odds_ratio = binary[name]
+                    odds = odds_ratio * p_wild / (1 - p_wild)
+                    p = odds / (1 + odds) if label else p_wild
+                    like[label] *= p if latents[name][i] == 1 else 1 - p
+        assert log_odds[i] == pytest.approx(np.log(like[1] / like[0]), abs=1e-9)
+
+
+def test_imaging_only_ceiling_is_below_the_full_bayes_auc(mechanism: Mechanism, latents: dict) -> None:
+    every = [c[0] for c in mechanism.continuous] + [b[0] for b in mechanism.binary]
+    np.testing.assert_array_equal(mechanism.log_odds(latents, every), mechanism.log_odds(latents))
+    full = roc_auc_score(latents["label"], mechanism.log_odds(latents))
+    imaging = roc_auc_score(latents["label"], mechanism.log_odds(latents, IMAGING_FEATURES))
+    with_hbp = roc_auc_score(latents["label"], mechanism.log_odds(latents, IMAGING_FEATURES_HBP))
+    assert imaging < with_hbp < full
+    with pytest.raises(ValueError, match="Unknown mechanism feature"):
+        mechanism.log_odds(latents, ["tumor_colour"])

@@ -149,3 +149,21 @@ def test_logging_conf_loads() -> None:
     assert done.returncode == 0, done.stderr
     assert re.fullmatch(r"\d\d:\d\d:\d\d INFO    hccp53\.check: hello\n", done.stdout), done.stdout
     assert done.stderr == ""
+
+
+@pytest.mark.parametrize("config", ["evaluate.yaml", "inference.yaml"])
+def test_evaluation_and_inference_preprocessing_equal_training(config: str) -> None:
+    """The values an evaluation or inference config repeats must be those the networks were trained with."""
+    from monai.bundle import ConfigParser
+
+    def raw(name: str) -> ConfigParser:
+        parser = ConfigParser()
+        parser.read_config(str(CONFIGS / name))
+        return parser
+
+    target = raw(config)
+    classifier, segmentation = raw("train_classifier.yaml"), raw("train_segmentation.yaml")
+    for key in ("phases", "backbone", "fusion", "shared_encoder", "crop_spacing_mm", "crop_size"):
+        assert target.get(key) == classifier.get(key), f"{config}: {key} differs from train_classifier.yaml"
+    for key in ("phases", "spacing_mm", "patch_size", "init_filters"):
+        assert target.get(key) == segmentation.get(key), f"{config}: {key} differs from train_segmentation.yaml"

@@ -177,11 +177,12 @@ def test_two_process_torchrun_training_on_cpu(cohort: Path, tmp_path: Path) -> N
     overrides = []
     for key, value in {**CLASSIFIER, "datalist": str(cohort / "datalist.json"), "output_dir": str(out),
                        "bundle_root": str(ROOT)}.items():  # fmt: skip
-        overrides += [f"--{key}", json.dumps(value) if not isinstance(value, str) else value]
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=0",
+        text = value if isinstance(value, str) else str(value) if isinstance(value, bool) else json.dumps(value)
+        overrides += [f"--{key}", text]  # Fire reads True/False as booleans, "false" as a string
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                "-m", "monai.bundle", "run", "--config_file", configs, *overrides]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     weights = out / "p53_classifier.pt"
     assert expected_checksum(weights) == sha256_of(weights)

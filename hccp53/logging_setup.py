@@ -2,6 +2,7 @@
 
 import logging
 import sys
+import warnings
 
 _FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
@@ -13,7 +14,9 @@ def configure_logging(verbosity: int = 0) -> None:
     ----------
     verbosity:
         ``0``: INFO from ``hccp53``, warnings from other libraries; ``1`` (``-v``): INFO from
-        every library; ``2`` and more (``-vv``): DEBUG from ``hccp53`` too.
+        every library; ``2`` and more (``-vv``): DEBUG from ``hccp53`` too. Deprecation and future
+        warnings of other libraries (torch, MONAI) are shown from ``-v`` on only: they concern
+        developers, not someone running a command.
     """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(_FORMAT, datefmt="%H:%M:%S"))
@@ -21,4 +24,7 @@ def configure_logging(verbosity: int = 0) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING if verbosity == 0 else logging.INFO)
     logging.getLogger("hccp53").setLevel(logging.DEBUG if verbosity >= 2 else logging.INFO)
+    if verbosity == 0:
+        for category in (DeprecationWarning, FutureWarning):
+            warnings.filterwarnings("ignore", category=category)
     logging.captureWarnings(True)

@@ -1,0 +1,59 @@
+"""`hccp53 train`: mistakes end with one sentence and exit status 1, before any training starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hccp53.cli import main
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = main(["train", *args])
+    return code, capsys.readouterr().err.strip()
+
+
+def test_missing_datalist(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _run(capsys, "classifier", "--datalist", str(tmp_path / "none.json"), "--out", str(tmp_path / "o"))
+    assert code == 1
+    last = err.splitlines()[-1]
+    assert last.startswith("hccp53 train: error: Datalist") and "does not exist" in last
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--set", "batch_size"], "--set expects key=value"),
+        (["--set", "phases=[t2,"], "is not valid YAML"),
+        (["--fold", "two"], "--fold must be a fold number or 'all'"),
+        (["--phases", "t2,xyz"], "Unknown phase"),
+    ],
+)
+def test_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str) -> None:
+    code, err = _run(capsys, "segmentation", "--datalist", str(tmp_path / "d.json"), "--out", str(tmp_path), *extra)
+    assert code == 1 and message in err.splitlines()[-1] and "Traceback" not in err
+
+
+def test_one_class_only_is_refused_before_training(cohort: Path, tmp_path: Path, capsys) -> None:
+    import json
+
+    datalist = json.loads((cohort / "datalist.json").read_text())
+    for case in datalist["training"]:
+        case["label"] = 1
+        for key in ("t2", "pre", "ap", "pvp", "dp", "hbp", "mask", "liver_mask"):
+            if key in case:
+                case[key] = str(cohort / case[key])
+    path = tmp_path / "one_class.json"
+    path.write_text(json.dumps(datalist))
+    code, err = _run(capsys, "classifier", "--datalist", str(path), "--out", str(tmp_path / "o"), "--workers", "0")
+    assert code == 1 and "a classifier needs both classes" in err
+    assert not (tmp_path / "o" / "p53_classifier.pt").exists()
+
+
+def test_help_explains_the_outputs(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "split.json" in out and "--fold all" in out and "--resume" in out

@@ -57,3 +57,19 @@ def test_help_explains_the_outputs(capsys: pytest.CaptureFixture[str]) -> None:
         main(["train", "--help"])
     out = capsys.readouterr().out
     assert "split.json" in out and "--fold all" in out and "--resume" in out
+
+
+def test_fold_all_trains_every_fold_and_summarises(cohort: Path, tmp_path: Path, capsys) -> None:
+    import json
+
+    out = tmp_path / "cv"
+    code = main(["train", "classifier", "--datalist", str(cohort / "datalist.json"), "--out", str(out),
+                 "--fold", "all", "--epochs", "1", "--workers", "0", "--no-progress", "--set", "batch_size=2",
+                 "--set", "crop_size=[16, 16, 16]", "--set", "crop_spacing_mm=[4.0, 4.0, 4.0]"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err[-2000:]
+    folds = sorted({c["fold"] for c in json.loads((cohort / "datalist.json").read_text())["training"]})
+    summary = json.loads((out / "cross_validation.json").read_text())
+    assert [r["fold"] for r in summary] == folds
+    for fold in folds:
+        assert (out / f"fold_{fold}" / "p53_classifier.pt").is_file()
+        assert json.loads((out / f"fold_{fold}" / "split.json").read_text())["fold"] == fold

@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from results_file import RESULTS, merge_results
 from sklearn.metrics import roc_auc_score
 
 from hccp53.synth.mechanism import IMAGING_FEATURES, IMAGING_FEATURES_HBP, Mechanism, bayes_auc
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = Path(__file__).resolve().parent / "results.json"
 CEILING_SAMPLES = 200_000
 
 
@@ -102,9 +102,7 @@ def main(argv: list[str] | None = None) -> int:
           "   (goal: mean >= 0.8)")  # fmt: skip
     if args.out:
         args.out.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-    results["models"] = figures
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    merge_results(RESULTS, "bench_models", "models", figures)
     return 0
 
 

@@ -26,12 +26,11 @@ import time
 from pathlib import Path
 
 import pydicom
+from results_file import RESULTS, cpu_model, machine, merge_results
 
 from hccp53.cli.arguments import positive_int
 from hccp53.dicomio import load_study
 from hccp53.synth.cohort import generate_cohort
-
-RESULTS = Path(__file__).resolve().parent / "results.json"
 
 
 def _plain_read(folder: Path) -> float:
@@ -86,8 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     print("study loading + phase identification + resampling, full-size studies")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}")
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"{'case':<8} {'vendor':<8} {'files':>5}  {'ratio':>6}  {'dcmread':>8} {'pipeline':>8} "
           f"{'load':>6} {'phases':>6} {'volumes':>7}")
     for r in rows:
@@ -96,12 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     ratio = statistics.median(r["ratio"] for r in rows)
     print(f"median pipeline / dcmread: {ratio:.2f}x (goal <= 1.5)")
     record = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                          "python": platform.python_version()},
+              "machine": machine(pydicom=pydicom.__version__),
               "median_ratio_pipeline_to_dcmread": ratio, "studies": rows}
-    existing = json.loads(args.results.read_text()) if args.results.exists() else {}
-    existing["study"] = record
-    args.results.write_text(json.dumps(existing, indent=2) + "\n")
+    merge_results(args.results, "bench_study", "study", record)
     print(f"written to {args.results} (key 'study')")
     return 0
 

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import logging
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -30,14 +28,13 @@ from typing import Any
 
 import numpy as np
 import pydicom
+from results_file import RESULTS, load_results, machine, merge_results
 
-from hccp53 import __version__
 from hccp53.cli.arguments import non_negative_int, positive_int
 from hccp53.synth.cohort import generate_cohort
 from hccp53.synth.config import load_config
 from hccp53.synth.mechanism import Mechanism
 
-RESULTS = Path(__file__).resolve().parent / "results.json"
 STAGES = ("latents_anatomy", "render", "dicom", "ground_truth")
 STAGE_NAMES = {"latents_anatomy": "latents+anatomy", "render": "render", "dicom": "DICOM writing",
                "ground_truth": "ground truth"}
@@ -59,24 +56,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--results", type=Path, default=RESULTS,
                         help=f"JSON file to merge the figures into, key 'synth' (default: {RESULTS})")
     return parser.parse_args(argv)
-
-
-def machine() -> dict[str, Any]:
-    """What the numbers were measured on."""
-    cpu_model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass  # not Linux: platform.processor() stands
-    memory_gib = None
-    if hasattr(os, "sysconf") and "SC_PHYS_PAGES" in os.sysconf_names:
-        memory_gib = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
-    return {"platform": platform.platform(), "cpu": cpu_model, "cpu_count": os.cpu_count(),
-            "memory_gib": memory_gib, "python": platform.python_version(), "hccp53": __version__,
-            "numpy": np.__version__, "pydicom": pydicom.__version__}
 
 
 def _dicom_files(cohort: Path) -> list[Path]:
@@ -137,29 +116,6 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None or b == 0 else round(a / b, 2)
 
 
-def load_results(path: Path) -> dict[str, Any]:
-    """The results file's current content ({} when absent); stops with a sentence if it is unusable."""
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise SystemExit(f"bench_synth: cannot read {path} ({error}); fix or delete it and run again.") from None
-    if not isinstance(data, dict):
-        raise SystemExit(f"bench_synth: {path} does not hold a JSON object; fix or delete it and run again.")
-    return data
-
-
-def merge_results(path: Path, record: dict[str, Any]) -> None:
-    """Write ``record`` under the key ``synth`` of ``path``, keeping every other key."""
-    data = load_results(path)
-    data["synth"] = record
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    temporary.replace(path)
-
-
 def _fmt(value: float | None, unit: str = "x") -> str:
     return "n/a" if value is None else f"{value:.2f}{unit}"
 
@@ -200,7 +156,7 @@ def report(record: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    load_results(args.results)  # an unusable results file stops the run before the measurements
+    load_results(args.results, "bench_synth")  # an unusable results file stops the run before the measurements
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # Benchmark cohorts are tiny: the split warnings ("too few to stratify") are expected here.
     logging.getLogger("hccp53.synth.cohort").setLevel(logging.ERROR)
@@ -223,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     small, full = profiles.get("small"), profiles.get("full")
     record = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(),
+        "machine": machine(numpy=np.__version__, pydicom=pydicom.__version__),
         "settings": {"seed": args.seed, "workers": args.workers, "small_cases": args.small_cases,
                      "full_cases": args.full_cases, "no_images_cases": args.no_images_cases},
         "mechanism_solve_seconds": round(solve_s, 3),
@@ -240,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         "no_images": no_images,
     }
     report(record)
-    merge_results(args.results, record)
+    merge_results(args.results, "bench_synth", "synth", record)
     print(f"\nwritten to {args.results} (key 'synth')")
     return 0
 

@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import logging
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -42,13 +40,12 @@ import torch
 from ignite.engine import Engine, Events
 from monai.bundle import ConfigWorkflow
 from monai.data import MetaTensor
+from results_file import RESULTS, cpu_model, load_results, machine, merge_results
 
-from hccp53 import __version__
 from hccp53.cli.arguments import non_negative_int, positive_int
 from hccp53.synth.cohort import generate_cohort
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "results.json"
 CONFIGS = {
     "classifier": ROOT / "configs" / "train_classifier.yaml",
     "segmentation": ROOT / "configs" / "train_segmentation.yaml",
@@ -107,60 +104,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass  # not Linux
-    return platform.processor() or platform.machine()
-
-
-def machine() -> dict[str, Any]:
-    """What the numbers were measured on."""
-    memory_gib = None
-    if hasattr(os, "sysconf") and "SC_PHYS_PAGES" in os.sysconf_names:
-        memory_gib = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
-    return {
-        "platform": platform.platform(),
-        "cpu": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "memory_gib": memory_gib,
-        "python": platform.python_version(),
-        "hccp53": __version__,
-        "torch": torch.__version__,
-        "monai": monai.__version__,
-        "cuda": torch.version.cuda if torch.cuda.is_available() else None,
-    }
-
-
-def load_results(path: Path) -> dict[str, Any]:
-    """The results file's current content ({} when absent); stops with a sentence if it is unusable."""
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise SystemExit(f"bench_train: cannot read {path} ({error}); fix or delete it and run again.") from None
-    if not isinstance(data, dict):
-        raise SystemExit(f"bench_train: {path} does not hold a JSON object; fix or delete it and run again.")
-    return data
-
-
-def merge_results(path: Path, tasks: dict[str, dict[str, Any]], device: str) -> None:
+def merge_train_results(path: Path, tasks: dict[str, dict[str, Any]], device: str) -> None:
     """Write each task's record under ``train`` -> task -> ``device`` of ``path``, keeping every other key."""
-    data = load_results(path)
-    train = data["train"] if isinstance(data.get("train"), dict) else {}
+    previous = load_results(path, "bench_train").get("train")
+    train = previous if isinstance(previous, dict) else {}
     for task, record in tasks.items():
         entry = train[task] if isinstance(train.get(task), dict) else {}
         entry[device] = record
         train[task] = entry
-    data["train"] = train
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    temporary.replace(path)
+    merge_results(path, "bench_train", "train", train)
 
 
 def _attach_first(engine: Engine, event: Events, handler: Callable[[Engine], None]) -> None:
@@ -422,7 +374,7 @@ def resolve_device(choice: str) -> torch.device:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    load_results(args.results)  # an unusable results file stops the run before the measurements
+    load_results(args.results, "bench_train")  # an unusable results file stops the run before the measurements
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # Benchmark cohorts are tiny: the split warnings ("too few to stratify") are expected here.
     logging.getLogger("hccp53.synth.cohort").setLevel(logging.ERROR)
@@ -462,14 +414,17 @@ def main(argv: list[str] | None = None) -> int:
 
     record = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(),
+        "machine": machine(
+            torch=torch.__version__, monai=monai.__version__,
+            cuda=torch.version.cuda if torch.cuda.is_available() else None,
+        ),
         "data": data,
         "tasks": tasks,
     }
     report(record)
     if tasks:
         common = {"date": record["date"], "machine": record["machine"], "data": data}
-        merge_results(args.results, {task: {**common, **t} for task, t in tasks.items()}, device.type)
+        merge_train_results(args.results, {task: {**common, **t} for task, t in tasks.items()}, device.type)
         print(f"\nwritten to {args.results} (key 'train' -> task -> '{device.type}')")
     return 0
 

@@ -19,13 +19,19 @@ import numpy as np
 import torch
 from monai.data import MetaTensor
 from monai.inferers import sliding_window_inference
-from monai.transforms import MapTransform, ResampleToMatch
-from scipy import ndimage
+from monai.transforms import Compose, MapTransform, ResampleToMatch
 from scipy.spatial import ConvexHull, QhullError
 from scipy.spatial.distance import pdist
 from torch import nn
 
-from hccp53.transforms import IMAGE, MASK, classifier_transforms, segmentation_transforms
+from hccp53.transforms import (
+    IMAGE,
+    MASK,
+    connected_components,
+    lesion_crop,
+    phase_preprocessing,
+    segmentation_transforms,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -81,11 +87,9 @@ def find_lesions(mask: MetaTensor, min_volume_ml: float = 0.0) -> tuple[list[Les
     """
     affine = _affine(mask)
     voxel_ml = abs(np.linalg.det(affine[:3, :3])) / 1000.0
-    array = np.asarray(mask.detach().cpu()).reshape(mask.shape[-3:]) > 0.5
-    components, count = ndimage.label(array, structure=np.ones((3, 3, 3), dtype=bool))
-    sizes = np.bincount(components.ravel(), minlength=count + 1)[1:]
+    components, sizes = connected_components(mask)
     order = [int(i) + 1 for i in np.argsort(-sizes, kind="stable") if sizes[i] * voxel_ml >= min_volume_ml]
-    labels = np.zeros(array.shape, dtype=np.int32)
+    labels = np.zeros(components.shape, dtype=np.int32)
     lesions = []
     for new, old in enumerate(order, start=1):
         voxels = np.argwhere(components == old)
@@ -152,18 +156,21 @@ class LesionClassifier:
     ) -> None:
         self.network = network.to(device).eval()
         self.phases = tuple(phases)
-        self.transform = classifier_transforms(self.phases, spacing, crop_size, mode="infer")
+        # classifier_transforms(mode="infer") split in two: the phases are preprocessed once, each lesion cropped
+        self.preprocess = Compose(phase_preprocessing(self.phases, spacing, with_mask=True))
+        self.crop = Compose(lesion_crop(crop_size, mode="infer"))
         self.device = device
         self.amp = amp and device.type == "cuda"
 
     def crops(self, phases: Mapping[str, MetaTensor], labels: np.ndarray, count: int) -> torch.Tensor:
         """Batch ``(count, P, *crop_size)``: the crop of lesion ``k`` is centred on the lesion marked ``k``."""
         template = phases[self.phases[0]]
-        out = []
-        for k in range(1, count + 1):
-            mask = MetaTensor(torch.from_numpy((labels == k).astype(np.float32))[None], affine=template.affine)
-            out.append(self.transform({**{p: phases[p] for p in self.phases}, MASK: mask})[IMAGE])
-        return torch.stack([torch.as_tensor(x) for x in out])
+        label_map = MetaTensor(torch.from_numpy(labels.astype(np.float32))[None], affine=template.affine)
+        # nearest-neighbour resampling of the label map, then == k, is the resampled mask of lesion k alone
+        prepared = self.preprocess({**{p: phases[p] for p in self.phases}, MASK: label_map})
+        crops = [self.crop({IMAGE: prepared[IMAGE], MASK: (prepared[MASK] == k).float()})[IMAGE]
+                 for k in range(1, count + 1)]  # fmt: skip
+        return torch.stack([torch.as_tensor(x) for x in crops])
 
     def __call__(self, phases: Mapping[str, MetaTensor], labels: np.ndarray, count: int) -> list[float]:
         """P53 probabilities of lesions ``1 .. count`` of the label map (all lesions in one batch)."""

@@ -53,6 +53,8 @@ LABEL = "label"
 #: Meta key holding the voxel index (in the resampled grid) a crop is centred on.
 CENTRE = "crop_centre"
 
+#: Pipeline modes: training (random crops, augmentation), validation (files in), inference (tensors in).
+MODES = ("train", "validate", "infer")
 #: Percentiles of each phase mapped to 0 and 1 (vendor scaling and receive gain differ).
 PERCENTILES = (0.5, 99.5)
 
@@ -121,17 +123,21 @@ def load_phases(phases: Sequence[str], with_mask: bool = False, mask_key: str = 
     return LoadImaged(keys=keys, ensure_channel_first=True, image_only=True, reader="NibabelReader")
 
 
-def lesion_centre(mask: np.ndarray | torch.Tensor) -> tuple[int, ...] | None:
-    """Voxel index of the centroid of the largest connected lesion in ``mask`` (``None`` if empty).
+def connected_components(mask: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """26-connected components of ``mask`` (``(X, Y, Z)`` or ``(1, X, Y, Z)``, tumor where > 0.5).
 
-    ``mask`` is ``(X, Y, Z)`` or channel-first ``(1, X, Y, Z)``; connectivity is 26-neighbour.
+    Returns the ``(X, Y, Z)`` component map (0 = background, 1 .. n) and the voxel count of each component.
     """
     array = np.asarray(mask.detach().cpu() if isinstance(mask, torch.Tensor) else mask)
-    array = array.reshape(array.shape[-3:]) > 0.5
-    labels, count = ndimage.label(array, structure=np.ones((3, 3, 3), dtype=bool))
-    if count == 0:
+    labels, count = ndimage.label(array.reshape(array.shape[-3:]) > 0.5, structure=np.ones((3, 3, 3), dtype=bool))
+    return labels, np.bincount(labels.ravel(), minlength=count + 1)[1:]
+
+
+def lesion_centre(mask: np.ndarray | torch.Tensor) -> tuple[int, ...] | None:
+    """Voxel index of the centroid of the largest connected lesion in ``mask`` (``None`` if empty)."""
+    labels, sizes = connected_components(mask)
+    if len(sizes) == 0:
         return None
-    sizes = np.bincount(labels.ravel())[1:]
     largest = int(np.argmax(sizes)) + 1
     centroid = ndimage.center_of_mass(labels == largest)
     return tuple(int(round(c)) for c in centroid)
@@ -211,8 +217,7 @@ def segmentation_transforms(
     keep_phases
         Keep the phase tensors beside ``image`` (see :func:`phase_preprocessing`).
     """
-    if mode not in ("train", "validate", "infer"):
-        raise ValueError(f"mode must be train, validate or infer, got {mode!r}.")
+    _check_mode(mode)
     with_mask = mode != "infer"
     steps: list[Any] = [] if mode == "infer" else [load_phases(phases, with_mask=True, mask_key=LABEL)]
     steps += phase_preprocessing(phases, spacing, with_mask=with_mask, mask_key=LABEL, keep_phases=keep_phases)
@@ -262,18 +267,33 @@ def classifier_transforms(
     ``2 * jitter`` voxels larger than ``crop_size`` and the last step cuts ``crop_size`` out of it
     (at random when training, in the centre otherwise), so all modes centre identically.
     """
-    if mode not in ("train", "validate", "infer"):
-        raise ValueError(f"mode must be train, validate or infer, got {mode!r}.")
-    size = tuple(int(s) for s in crop_size)
-    margin = tuple(s + 2 * int(jitter) for s in size)
+    _check_mode(mode)
     steps: list[Any] = [] if mode == "infer" else [load_phases(phases, with_mask=True)]
     steps += phase_preprocessing(phases, spacing, with_mask=True)
-    steps += [LesionCropd(keys=IMAGE, size=margin), DeleteItemsd(keys=[MASK])]
+    steps += lesion_crop(crop_size, mode, jitter)
+    return Compose(steps)
+
+
+def lesion_crop(crop_size: Sequence[int], mode: str, jitter: int = 4) -> list[Any]:
+    """The crop steps of :func:`classifier_transforms`, for an ``image`` and ``mask`` already preprocessed.
+
+    The app preprocesses a study once and crops each lesion with these steps (see
+    :class:`hccp53.inference.LesionClassifier`); the result is what :func:`classifier_transforms` gives.
+    """
+    _check_mode(mode)
+    size = tuple(int(s) for s in crop_size)
+    margin = tuple(s + 2 * int(jitter) for s in size)
+    steps: list[Any] = [LesionCropd(keys=IMAGE, size=margin), DeleteItemsd(keys=[MASK])]
     if mode == "train":
         steps += [RandSpatialCropd(keys=IMAGE, roi_size=size, random_size=False), *_augmentation([IMAGE])]
     else:
         steps.append(CenterSpatialCropd(keys=IMAGE, roi_size=size))
-    return Compose(steps)
+    return steps
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}.")
 
 
 def _augmentation(keys: list[str]) -> list[Any]:

@@ -72,3 +72,18 @@ def test_lesion_probabilities_equal_the_network_on_the_training_crop(phases: tup
         direct = torch.softmax(net(torch.as_tensor(crop)[None]), dim=1)[0, 1].item()
     assert lesions[0]["p53_probability"] == pytest.approx(direct, abs=1e-5)
     assert all(0.0 <= lesion["p53_probability"] <= 1.0 for lesion in lesions)
+
+
+def test_each_lesion_crop_is_the_classifier_transforms_crop(phases: tuple[dict, dict]) -> None:
+    """Preprocessing once and cropping per lesion gives what classifier_transforms gives for each lesion alone."""
+    images, truth = phases
+    mask = truth[MASK].clone()
+    mask[0, :4, :4, :4] = 1  # a second, separate lesion in a corner
+    lesions, labels = find_lesions(mask)
+    assert len(lesions) >= 2
+    classifier = LesionClassifier(torch.nn.Identity(), PHASES, (2.0, 2.0, 2.0), (16, 16, 16), torch.device("cpu"))
+    crops = classifier.crops(images, labels, len(lesions))
+    for k in range(1, len(lesions) + 1):
+        alone = MetaTensor(torch.from_numpy((labels == k).astype(np.float32))[None], affine=images["pvp"].affine)
+        direct = classifier_transforms(PHASES, (2.0, 2.0, 2.0), (16, 16, 16), mode="infer")({**images, MASK: alone})
+        torch.testing.assert_close(crops[k - 1], torch.as_tensor(direct[IMAGE]), rtol=0, atol=1e-6)

@@ -6,6 +6,7 @@ import json
 import logging
 from pathlib import Path
 
+import torch
 from ignite.engine import Engine, Events
 
 from hccp53.nets.weights import record_checksums
@@ -15,6 +16,8 @@ logger = logging.getLogger(__name__)
 
 class ChecksumHandler:
     """Record the sha256 of every checkpoint in ``ckpt_dir`` after each epoch and at the end of a run.
+
+    The training configs' only checksum writer: the multi-GPU overlay keeps it on rank 0 alone.
 
     Attach it after the :class:`~monai.handlers.CheckpointSaver` so that the files it hashes are the
     ones just written (handlers run in the order they were attached).
@@ -56,8 +59,8 @@ class PredictionWriter:
     def _collect(self, engine: Engine) -> None:
         # after post-processing, batch and output are lists of per-case dicts (MONAI decollates both)
         for case, item in zip(engine.state.batch, engine.state.output, strict=True):
-            label = item["label"]
-            label = int(label.argmax()) if getattr(label, "numel", lambda: 1)() > 1 else int(label)
+            label = torch.as_tensor(item["label"])
+            label = int(label.argmax()) if label.numel() > 1 else int(label)
             self.rows.append((str(case.get("case_id", "")), label, float(item["pred"][1])))
 
     def _write(self, engine: Engine) -> None:

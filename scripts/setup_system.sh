@@ -6,9 +6,10 @@
 # that program to REQUIRED_COMMANDS.
 set -euo pipefail
 
-# dicom3tools: dciodvfy (IOD validation of our SR/SEG); dcmtk: dcmdump, dsrdump (independent readers).
-SYSTEM_PACKAGES="dicom3tools dcmtk"
-REQUIRED_COMMANDS="dciodvfy dcmdump dsrdump"
+# dicom3tools: dciodvfy (IOD validation of our SR/SEG); dcmtk: dcmdump, dsrdump (independent readers);
+# R with pROC, rms and MASS: the reference statistics the golden tests of hccp53.stats are checked against.
+SYSTEM_PACKAGES="dicom3tools dcmtk r-base-core r-cran-proc r-cran-rms r-cran-mass"
+REQUIRED_COMMANDS="dciodvfy dcmdump dsrdump Rscript"
 
 have_dpkg=false
 command -v dpkg-query >/dev/null 2>&1 && have_dpkg=true

@@ -113,7 +113,8 @@ def train(
     datalist
         The prepared datalist (``hccp53 synth`` / ``hccp53 prepare``).
     output_dir
-        Checkpoints, ``checksums.json``, TensorBoard logs and ``split.json`` go here.
+        Checkpoints, ``checksums.json``, TensorBoard logs, ``split.json`` and (classifier) ``network.json``
+        go here.
     fold
         Cross-validation fold used for validation and early stopping.
     overrides
@@ -133,6 +134,10 @@ def train(
     workflow = build_workflow(task, values, extra_configs)
     try:
         split = write_split(workflow, task, output / SPLIT_FILE)
+        if task == "classifier":
+            from hccp53.evaluation.scoring import NETWORK_KEYS, write_network
+
+            write_network(output, {k: workflow.parser.get_parsed_content(k) for k in NETWORK_KEYS})
         logger.info("Training %s on %d cases, validating on %d (fold %d); output in %s.",
                     task, len(split["train"]), len(split["val"]), fold, output)  # fmt: skip
         workflow.run()

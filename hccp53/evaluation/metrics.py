@@ -204,7 +204,6 @@ def evaluate_predictions(predictions: Predictions, settings: Settings | None = N
     Thresholds are chosen on the ``training`` split when there is one, else on the only split there is.
     """
     settings = settings or Settings()
-    frame = predictions.frame
     splits = predictions.splits
     chosen_on = "training" if "training" in splits else splits[0]
     if chosen_on != "training":

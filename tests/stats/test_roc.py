@@ -76,7 +76,7 @@ def test_paired_delong_test_and_holm_match_proc(dataset: str) -> None:
     assert np.isnan(np.diag(adjusted.to_numpy())).all()
 
 
-@pytest.mark.skipif(shutil.which("Rscript") is None, reason="Rscript not installed (scripts/setup_system.sh installs R)")
+@pytest.mark.skipif(shutil.which("Rscript") is None, reason="no Rscript (scripts/setup_system.sh installs R)")
 def test_the_golden_file_is_what_proc_computes_now(tmp_path: Path) -> None:
     out = tmp_path / "proc_results.csv"
     subprocess.run(["Rscript", str(SCRIPT), str(GOLDEN / "roc_data.csv"), str(out)], check=True, capture_output=True)

@@ -1,0 +1,1 @@
+"""The clinical model: logistic regression of clinical factors chosen by stepwise AIC."""

@@ -128,8 +128,8 @@ def fit_logistic(data: pd.DataFrame, outcome: str, terms: Sequence[str],
             raise InputError(f"The logistic regression on {', '.join(terms) or 'the intercept'} does not converge "
                              f"({type(error).__name__}); a factor may separate the classes perfectly.") from None
     k = x.shape[1]
-    return LogisticFit(list(terms), levels, pd.Series(fit.params, index=x.columns),
-                       pd.Series(fit.pvalues, index=x.columns), float(-2.0 * fit.llf + 2.0 * k), float(fit.llf))  # fmt: skip
+    params, pvalues = pd.Series(fit.params, index=x.columns), pd.Series(fit.pvalues, index=x.columns)
+    return LogisticFit(list(terms), levels, params, pvalues, float(-2.0 * fit.llf + 2.0 * k), float(fit.llf))
 
 
 def predict_logistic(result: LogisticFit, data: pd.DataFrame) -> np.ndarray:

@@ -166,8 +166,8 @@ def draw_nomogram(scales: NomogramScales, path: str | Path, title: str = "Nomogr
     """Draw the classic nomogram (Points, one row per term, Total Points, risk) into a PNG."""
     labels = labels or {}
     total_span = float(scales.total_ticks.max()) if scales.total_ticks.size else 100.0
-    rows: list[tuple[str, np.ndarray, list[str]]] = [("Points", np.arange(0, 101, 10.0), [f"{v:g}" for v in
-                                                                                          range(0, 101, 10)])]  # fmt: skip
+    top = np.arange(0, 101, 10.0)
+    rows: list[tuple[str, np.ndarray, list[str]]] = [("Points", top, [f"{v:g}" for v in top])]
     for axis in scales.axes:
         rows.append((labels.get(axis.term, axis.term), axis.points, [_label(v) for v in axis.values]))
     rows.append(("Total Points", scales.total_ticks * 100.0 / total_span, [f"{v:g}" for v in scales.total_ticks]))

@@ -1,0 +1,68 @@
+"""pyradiomics extraction from the synthetic cohort: names, shape once, cache reuse and invalidation, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from hccp53.errors import InputError
+from hccp53.radiomics import extract
+from hccp53.radiomics.extract import extract_case, extract_cohort
+
+
+@pytest.fixture(scope="module")
+def two_cases(cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A datalist of two cases of the session cohort (one training, one test)."""
+    content = json.loads((cohort / "datalist.json").read_text())
+    small = {**content, "training": content["training"][:1], "test": content["test"][:1]}
+    path = tmp_path_factory.mktemp("radiomics") / "datalist.json"
+    for case in (*small["training"], *small["test"]):
+        for key in ("t2", "ap", "pvp", "hbp", "mask"):
+            if key in case:
+                case[key] = str(cohort / case[key])
+    path.write_text(json.dumps(small))
+    return path
+
+
+def test_features_are_named_by_phase_with_shape_once(two_cases: Path) -> None:
+    case = json.loads(two_cases.read_text())["training"][0]
+    features = extract_case(case, ("ap", "pvp"))
+    assert all(np.isfinite(list(features.values())))
+    shape = [k for k in features if k.startswith("shape_")]
+    ap = [k for k in features if k.startswith("ap_")]
+    assert len(shape) > 10 and len(ap) > 500 and len([k for k in features if k.startswith("pvp_")]) == len(ap)
+    assert "ap_wavelet-LLH_glcm_Idm" in features and "ap_log-sigma-2-0-mm-3D_firstorder_Mean" in features
+    assert not any(k.startswith(("diagnostics", "ap_original_shape")) for k in features)
+
+
+def test_cohort_cache_is_reused_and_invalidated(two_cases: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    cache = tmp_path / "features.csv"
+    first = extract_cohort(two_cases, ("pvp",), cache=cache, progress=False)
+    assert list(first["split"]) == ["training", "test"] and first["label"].isin([0, 1]).all()
+    calls = []
+    original = extract.extract_case
+    monkeypatch.setattr(extract, "extract_case", lambda *a, **k: calls.append(a) or original(*a, **k))
+    again = extract_cohort(two_cases, ("pvp",), cache=cache, progress=False)
+    assert calls == []
+    np.testing.assert_allclose(again.drop(columns=["split", "label"]).to_numpy(dtype=float),
+                               first.drop(columns=["split", "label"]).to_numpy(dtype=float))  # fmt: skip
+    extract_cohort(two_cases, ("pvp", "ap"), cache=cache, progress=False)  # other phases: the cache is stale
+    assert len(calls) == 2
+
+
+def test_missing_phase_mask_and_empty_mask(two_cases: Path, tmp_path: Path) -> None:
+    case = json.loads(two_cases.read_text())["training"][0]
+    with pytest.raises(InputError, match="has no phase dp"):
+        extract_case({k: v for k, v in case.items() if k != "dp"}, ("dp",))
+    with pytest.raises(InputError, match="has no tumor mask"):
+        extract_case({k: v for k, v in case.items() if k != "mask"}, ("ap",))
+    mask = sitk.ReadImage(case["mask"])
+    empty = tmp_path / "empty.nii.gz"
+    sitk.WriteImage(mask * 0, str(empty))
+    with pytest.raises(InputError, match="has no voxel of label 1"):
+        extract_case({**case, "mask": str(empty)}, ("ap",))

@@ -165,10 +165,40 @@ def check_cases(cases: Sequence[dict[str, Any]], keys: Sequence[str], labels: bo
         )
 
 
-def classifier_cases(datalist: str | Path, phases: Sequence[str], part: str, fold: int = 0) -> list[dict[str, Any]]:
-    """Checked cases for the P53 classifier: phases, ``mask``, ``label`` (0/1) and ``case_id``."""
+INCOMPLETE = ("error", "skip")
+
+
+def complete_cases(cases: Sequence[dict[str, Any]], keys: Sequence[str], part: str = "") -> list[dict[str, Any]]:
+    """The cases that have every key (phase) of ``keys``; the others are left out with a warning naming them."""
+    kept = [c for c in cases if all(k in c for k in keys)]
+    left = [str(c.get("case_id", "?")) for c in cases if not all(k in c for k in keys)]
+    if left:
+        shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
+        logger.warning("%d of %d %s cases lack one of %s and are left out: %s.", len(left), len(cases), part,
+                       ", ".join(keys), shown)  # fmt: skip
+    return kept
+
+
+def classifier_cases(
+    datalist: str | Path, phases: Sequence[str], part: str, fold: int = 0, incomplete: str = "error"
+) -> list[dict[str, Any]]:
+    """Checked cases for the P53 classifier: phases, ``mask``, ``label`` (0/1) and ``case_id``.
+
+    ``incomplete="skip"`` leaves out (with a warning) cases that lack one of ``phases`` altogether, e.g. the
+    hepatobiliary phase of a study done with an extracellular agent; ``"error"`` refuses them.
+    """
     phases = check_phases(phases)
+    if incomplete not in INCOMPLETE:
+        raise ConfigError(f"incomplete_cases must be one of {list(INCOMPLETE)}, got {incomplete!r}.")
     cases = select_cases(datalist, part, fold)
+    if incomplete == "skip":
+        cases = complete_cases(cases, phases, part)
+    else:
+        for case in cases:
+            missing = [p for p in phases if p not in case]
+            if missing:
+                raise InputError(f"Case {case.get('case_id', '?')} has no {missing[0]!r}; every case needs "
+                                 f"{[*phases, 'mask']} (set incomplete_cases: skip to leave such cases out).")  # fmt: skip
     check_cases(cases, [*phases, "mask"], labels=True)
     keep = ("case_id", "label", "mask", *phases)
     logger.info("%d %s cases for the classifier (fold %d), %d mutated.", len(cases), part, fold,

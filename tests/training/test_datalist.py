@@ -93,9 +93,20 @@ def test_case_lacking_a_phase_key(tmp_path: Path, datalist: dict[str, Any]) -> N
     case = datalist["training"][-1]
     del case["pvp"]
     path = _write(tmp_path, "no_pvp.json", datalist)
-    with pytest.raises(InputError, match=r"has no 'pvp'") as error:
+    with pytest.raises(InputError, match=r"has no 'pvp'.*incomplete_cases: skip") as error:
         classifier_cases(path, PHASES, "training")
     _assert_one_sentence(error, case["case_id"])
+
+
+def test_incomplete_cases_can_be_left_out(tmp_path: Path, datalist: dict[str, Any],
+                                          caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+    case = datalist["training"][-1]
+    del case["pvp"]
+    path = _write(tmp_path, "no_pvp.json", datalist)
+    kept = classifier_cases(path, PHASES, "training", incomplete="skip")
+    assert [c["case_id"] for c in kept] == [c["case_id"] for c in datalist["training"][:-1]]
+    assert f"1 of {len(datalist['training'])} training cases lack one of" in caplog.text
+    assert case["case_id"] in caplog.text
 
 
 @pytest.mark.parametrize("label", [2, "1", None, 0.5], ids=["two", "string", "null", "half"])

@@ -37,22 +37,48 @@ def bootstrap_indices(y: np.ndarray | list, n_resamples: int = 2000, seed: int =
     return np.concatenate([draw_p, draw_n], axis=1)
 
 
+#: Above this many (positive x negative) pairs the kernel matrix is too large: rank each resample instead.
+KERNEL_PAIRS = 4_000_000
+
+
+def _draw_counts(indices: np.ndarray, n: int) -> np.ndarray:
+    """(B, n) how many times each case is drawn in each resample."""
+    b = indices.shape[0]
+    flat = (indices + (np.arange(b) * n)[:, None]).ravel()
+    return np.bincount(flat, minlength=b * n).reshape(b, n).astype(float)
+
+
 def bootstrap_auc(y: np.ndarray | list, scores: np.ndarray | list, indices: np.ndarray) -> np.ndarray:
     """AUC of each resample and model: (B, k), or (B,) for one model (1-D ``scores``).
 
+    A resample's AUC is ``c_pos' K c_neg / (m n)`` with ``K[i, j] = 1, 1/2, 0`` as positive i scores
+    above, equal to or below negative j and ``c`` the number of times each case is drawn: one matrix
+    product per model for all resamples, exactly the Mann-Whitney AUC of the resampled cases (a case drawn
+    twice is tied with itself). Past :data:`KERNEL_PAIRS` pairs each resample is ranked instead (midranks).
     A resample with one class only (possible without stratification) gets NaN.
     """
     labels, values, single = _checked(y, scores)
     idx = np.asarray(indices)
-    resampled_labels = labels[idx]                             # (B, n)
-    m = resampled_labels.sum(axis=1).astype(float)            # positives per resample
-    n = idx.shape[1] - m
+    positives, negatives = np.flatnonzero(labels), np.flatnonzero(~labels)
     out = np.empty((idx.shape[0], values.shape[0]))
-    for k, row in enumerate(values):                          # loop over models only (k is small)
-        ranks = rankdata(row[idx], method="average", axis=1)  # midranks within each resample
-        rank_sum = np.where(resampled_labels, ranks, 0.0).sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[:, k] = (rank_sum - m * (m + 1) / 2.0) / (m * n)
+    if positives.size * negatives.size <= KERNEL_PAIRS:
+        counts = _draw_counts(idx, labels.size)
+        c_pos, c_neg = counts[:, positives], counts[:, negatives]
+        m, n = c_pos.sum(axis=1), c_neg.sum(axis=1)
+        for k, row in enumerate(values):  # loop over models only (k is small)
+            a, b = row[positives][:, None], row[negatives][None, :]
+            kernel = (a > b) + 0.5 * (a == b)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[:, k] = np.einsum("bj,bj->b", c_pos @ kernel, c_neg) / (m * n)
+    else:
+        resampled_labels = labels[idx]
+        m = resampled_labels.sum(axis=1).astype(float)
+        n = idx.shape[1] - m
+        for k, row in enumerate(values):
+            ranks = rankdata(row[idx], method="average", axis=1)  # midranks within each resample
+            rank_sum = np.where(resampled_labels, ranks, 0.0).sum(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[:, k] = (rank_sum - m * (m + 1) / 2.0) / (m * n)
     out[(m == 0) | (n == 0)] = np.nan
     return out[:, 0] if single else out
 

@@ -11,6 +11,7 @@ from hccp53.stats import (
     auc_confidence,
     bca_ci,
     binary_metrics,
+    bootstrap,
     bootstrap_auc,
     bootstrap_binary_metrics,
     bootstrap_indices,
@@ -32,6 +33,18 @@ def test_bootstrap_auc_equals_a_loop_over_sklearn(tied: tuple[np.ndarray, np.nda
     loop = np.array([[roc_auc_score(y[i], s[i]) for s in scores] for i in indices])
     np.testing.assert_allclose(bootstrap_auc(y, scores, indices), loop, atol=1e-14)
     np.testing.assert_allclose(bootstrap_auc(y, scores[0], indices), loop[:, 0], atol=1e-14)
+
+
+def test_the_ranking_path_for_large_samples_agrees(tied: tuple[np.ndarray, np.ndarray],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    y, scores = tied
+    indices = bootstrap_indices(y, 100, seed=8, stratified=False)
+    kernel = bootstrap_auc(y, scores, indices)
+    monkeypatch.setattr(bootstrap, "KERNEL_PAIRS", 0)
+    ranked = bootstrap_auc(y, scores, indices)
+    np.testing.assert_allclose(ranked, kernel, atol=1e-14)
+    loop = np.array([[roc_auc_score(y[i], s[i]) for s in scores] for i in indices])
+    np.testing.assert_allclose(ranked, loop, atol=1e-14)
 
 
 def test_stratified_resamples_keep_the_class_counts_and_are_seeded(tied: tuple[np.ndarray, np.ndarray]) -> None:

@@ -25,7 +25,7 @@ RAISE_STACK := s=$$(ulimit -s); if [[ $$s != unlimited && $$s -lt 32768 ]]; then
 PYTEST_EXIT := if [[ $$rc -eq 5 ]]; then \
 	echo "pytest: no tests were collected (exit code 5); counted as success."; rc=0; fi; exit $$rc
 
-.PHONY: help setup system test test-slow demo bench weights lint clean distclean
+.PHONY: help setup system test test-slow demo bench weights evaluation lint clean distclean
 
 help: ## list the targets
 	@echo "hccp53 make targets (variables: PYTHON=$(PYTHON) VENV=$(VENV) PYTEST_ARGS=...):"
@@ -74,6 +74,9 @@ bench: setup ## run every bench/bench_*.py
 
 weights: setup ## retrain the demo weights in models/ on a 400-case synthetic cohort (about 1.5 h on 2 cores)
 	@$(RAISE_STACK); PY="$(VPY)" bash scripts/make_weights.sh
+
+evaluation: setup ## the papers' evaluation on the `make weights` cohort: 7 classifiers + radiomics, clinical, combined (about 1 h)
+	@$(RAISE_STACK); PY="$(VPY)" bash scripts/make_evaluation.sh
 
 lint: setup ## ruff check
 	"$(VENV)/bin/ruff" check .

@@ -119,6 +119,11 @@ def fit_logistic(data: pd.DataFrame, outcome: str, terms: Sequence[str],
                          "those cases first.")  # fmt: skip
     levels = factor_levels(data, terms) if levels is None else levels
     x = design_matrix(data, terms, levels)
+    spread = x.drop(columns="Intercept").std(ddof=0)
+    constant = [c for c in spread.index if spread[c] <= 1e-6 * (1.0 + abs(float(x[c].mean())))]
+    if constant:
+        raise InputError(f"{', '.join(constant)} {'is' if len(constant) == 1 else 'are'} (nearly) constant across the "
+                         "cases; a logistic regression cannot estimate its effect.")  # fmt: skip
     y = data[outcome].to_numpy(dtype=float)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a convergence or separation warning is a failed fit here

@@ -198,7 +198,7 @@ def classifier_cases(
             missing = [p for p in phases if p not in case]
             if missing:
                 raise InputError(f"Case {case.get('case_id', '?')} has no {missing[0]!r}; every case needs "
-                                 f"{[*phases, 'mask']} (set incomplete_cases: skip to leave such cases out).")  # fmt: skip
+                                 f"{[*phases, 'mask']} (incomplete_cases: skip leaves such cases out).")  # fmt: skip
     check_cases(cases, [*phases, "mask"], labels=True)
     keep = ("case_id", "label", "mask", *phases)
     logger.info("%d %s cases for the classifier (fold %d), %d mutated.", len(cases), part, fold,

@@ -167,3 +167,17 @@ def test_evaluation_and_inference_preprocessing_equal_training(config: str) -> N
         assert target.get(key) == classifier.get(key), f"{config}: {key} differs from train_classifier.yaml"
     for key in ("phases", "spacing_mm", "patch_size", "init_filters"):
         assert target.get(key) == segmentation.get(key), f"{config}: {key} differs from train_segmentation.yaml"
+
+
+def test_the_demo_classifier_describes_the_trained_network() -> None:
+    """models/network.json (read by `hccp53 evaluate` and the report step) equals train_classifier.yaml."""
+    from monai.bundle import ConfigParser
+
+    from hccp53.evaluation.scoring import NETWORK_KEYS
+
+    parser = ConfigParser()
+    parser.read_config(str(CONFIGS / "train_classifier.yaml"))
+    network = json.loads((CONFIGS.parent / "models" / "network.json").read_text())
+    assert set(network) == set(NETWORK_KEYS)
+    for key in NETWORK_KEYS:
+        assert network[key] == parser.get(key), key

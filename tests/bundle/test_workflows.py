@@ -85,10 +85,12 @@ def test_resume_continues_from_the_last_checkpoint(trained: dict[str, Path]) -> 
 
 
 def _infer_workflow(config: str, trained: dict[str, Path], out: Path) -> ConfigWorkflow:
+    # the papers' report needs more than 8 cases: tests/evaluation/test_workflow.py runs it on 36
+    report = {"report_enabled": False} if config == "evaluate.yaml" else {}
     workflow = ConfigWorkflow(
         config_file=str(CONFIG_DIR / config), meta_file=META, workflow_type="infer", bundle_root=str(ROOT),
         datalist=str(trained["datalist"]), models_dir=str(trained["models"]), output_dir=str(out), num_workers=0,
-        **{k: v for k, v in {**CLASSIFIER, **SEGMENTATION}.items() if k in SHARED},
+        **{k: v for k, v in {**CLASSIFIER, **SEGMENTATION}.items() if k in SHARED}, **report,
     )  # fmt: skip
     workflow.initialize()
     assert workflow.check_properties() == []
@@ -108,6 +110,24 @@ def test_evaluate_writes_predictions_and_dice(trained: dict[str, Path]) -> None:
     with open(out / "segmentation" / "test_dice_raw.csv", newline="") as handle:
         dice = list(csv.DictReader(handle))
     assert {r["filename"] for r in dice} == test_ids
+
+
+def test_score_cases_equals_the_bundle_evaluation(trained: dict[str, Path]) -> None:
+    """`hccp53 evaluate`'s scoring of a trained classifier folder gives evaluate.yaml's probabilities."""
+    from hccp53.evaluation.scoring import read_classifier, score_cases
+    from hccp53.training.datalist import select_cases
+
+    out = trained["root"] / "evaluation"
+    if not (out / "classifier" / "predictions.csv").is_file():
+        _infer_workflow("evaluate.yaml", trained, out)
+    with open(out / "classifier" / "predictions.csv", newline="") as handle:
+        expected = {r["case_id"]: float(r["p53_probability"]) for r in csv.DictReader(handle)}
+    model = read_classifier("MC", trained["root"] / "classifier")
+    assert model.phases == ("t2", "ap", "pvp") and list(model.crop[1]) == CLASSIFIER["crop_size"]
+    scores = score_cases([model], select_cases(trained["datalist"], "test"), progress=False)
+    assert set(scores.index) == set(expected)
+    for case_id, probability in expected.items():
+        assert scores.loc[case_id, "MC"] == pytest.approx(probability, abs=1e-5)
 
 
 def test_inference_writes_masks_and_lesions(trained: dict[str, Path]) -> None:

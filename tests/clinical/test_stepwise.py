@@ -73,6 +73,12 @@ def test_perfect_separation_is_a_clear_error() -> None:
         fit_logistic(data, "y", ["x"])
 
 
+def test_a_constant_term_is_a_clear_error() -> None:
+    data = pd.DataFrame({"x": np.full(20, 0.5) + 1e-12 * np.arange(20), "y": np.arange(20) % 2})
+    with pytest.raises(InputError, match="x is \\(nearly\\) constant across the cases"):
+        fit_logistic(data, "y", ["x"])
+
+
 def test_missing_values_and_columns_are_refused() -> None:
     data = pd.DataFrame({"x": [1.0, np.nan, 3.0, 4.0], "y": [0, 1, 0, 1]})
     with pytest.raises(InputError, match="missing values"):

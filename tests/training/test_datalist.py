@@ -93,7 +93,7 @@ def test_case_lacking_a_phase_key(tmp_path: Path, datalist: dict[str, Any]) -> N
     case = datalist["training"][-1]
     del case["pvp"]
     path = _write(tmp_path, "no_pvp.json", datalist)
-    with pytest.raises(InputError, match=r"has no 'pvp'.*incomplete_cases: skip") as error:
+    with pytest.raises(InputError, match=r"has no 'pvp'.*incomplete_cases: skip leaves") as error:
         classifier_cases(path, PHASES, "training")
     _assert_one_sentence(error, case["case_id"])
 

@@ -1,0 +1,356 @@
+"""The full evaluation of the papers over a prepared datalist and trained classifiers.
+
+Steps, each fitted on the training split only and applied unchanged to the test split:
+
+1. **Deep learning**: every trained classifier scores every case (crop centred on the tumor mask).
+2. **Radiomics**: pyradiomics features of each phase inside the tumor mask, feature selection and a
+   LASSO-logistic radiomics score (:mod:`hccp53.radiomics`).
+3. **Clinical**: logistic regression of the clinical factors, chosen by bidirectional stepwise AIC.
+4. **Combined**: logistic regression of the chosen deep-learning model's logit, the radiomics score and the
+   clinical factors the stepwise selection kept, drawn as a nomogram.
+
+The scores go into one predictions table and from there through the same statistics and report as
+``hccp53 evaluate --predictions``. ``cv_folds`` adds a stratified k-fold cross-validation of the radiomics,
+clinical and combined models on the training split (out-of-fold AUC per fold and pooled).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import logit
+from sklearn.model_selection import StratifiedKFold
+
+from hccp53 import PHASES
+from hccp53.errors import ConfigError, InputError
+from hccp53.evaluation.metrics import Settings, cross_validation
+from hccp53.evaluation.outputs import write_evaluation
+from hccp53.evaluation.predictions import check_predictions
+from hccp53.evaluation.scoring import TrainedClassifier, score_cases
+from hccp53.report.html import Section
+from hccp53.training.datalist import complete_cases
+
+logger = logging.getLogger(__name__)
+
+RADIOMICS = "Radiomics"
+CLINICAL = "Clinical"
+COMBINED = "Combined"
+DL_TERM = "dl_logit"
+RAD_TERM = "rad_score"  # out-of-fold on the training rows (see _fit_radiomics)
+#: Clinical candidates of the stepwise selection (keys of each case's ``clinical``; ``log10_<key>`` logs one).
+DEFAULT_CLINICAL = ("age", "sex", "log10_afp_ng_ml", "hbv", "cirrhosis", "albi_score", "tumor_size_mm",
+                    "tumor_number")  # fmt: skip
+_EPS = 1e-6
+
+
+@dataclass
+class WorkflowOptions:
+    """What the full evaluation fits (see :func:`run_evaluation`)."""
+
+    radiomics_phases: Sequence[str] = ("t2", "ap", "pvp", "hbp")
+    clinical_terms: Sequence[str] = DEFAULT_CLINICAL
+    dl_model: str | None = None
+    radiomics: bool = True
+    clinical: bool = True
+    cv_folds: int = 0
+    seed: int = 20260101
+    radiomics_cache: Path | None = None
+    workers: int = 1
+    device: str | None = None
+    progress: bool = True
+    settings: Settings = field(default_factory=Settings)
+
+
+def clinical_table(cases: Sequence[Mapping[str, Any]], terms: Sequence[str]) -> pd.DataFrame:
+    """The clinical factors of each case as a DataFrame (``log10_<key>`` = log10 of ``clinical[key]``).
+
+    Raises
+    ------
+    InputError
+        A case has no ``clinical`` entry or lacks a factor, or a logged factor is not positive.
+    """
+    rows = []
+    for case in cases:
+        values = case.get("clinical")
+        if not isinstance(values, Mapping):
+            raise InputError(f"Case {case['case_id']} has no clinical factors; add a \"clinical\" object to it in "
+                             "the datalist or run without the clinical model (--no-clinical).")  # fmt: skip
+        row: dict[str, Any] = {}
+        for term in terms:
+            key = term[len("log10_"):] if term.startswith("log10_") else term
+            if key not in values or values[key] is None:
+                raise InputError(f"Case {case['case_id']} lacks clinical factor {key!r}; add it or leave {term!r} "
+                                 "out of --clinical.")  # fmt: skip
+            value = values[key]
+            if term.startswith("log10_"):
+                if not isinstance(value, (int, float)) or value <= 0:
+                    raise InputError(f"Case {case['case_id']}: {key} = {value!r} cannot be logged; it must be a "
+                                     "positive number.")  # fmt: skip
+                value = float(np.log10(value))
+            row[term] = value
+        rows.append(row)
+    frame = pd.DataFrame(rows, index=pd.Index([str(c["case_id"]) for c in cases], name="case_id"))
+    for column in frame.columns:
+        if frame[column].map(lambda v: isinstance(v, str)).any():
+            frame[column] = frame[column].astype(str).astype("category")
+    return frame
+
+
+def _fit_radiomics(features: pd.DataFrame, labels: pd.Series, train: pd.Index, seed: int) -> tuple[Any, np.ndarray]:
+    """The radiomics model fitted on ``train``, and the rad-score the combined model uses.
+
+    The combined model is fitted on the training rows, where a rad-score from the model fitted on those
+    very rows is overfitted (on a small cohort it separates the classes perfectly). So the training
+    rows get out-of-fold rad-scores (stratified k-fold over the training rows, k <= 5) and the other
+    rows the score of the model fitted on all training rows (stacking).
+    """
+    from hccp53.radiomics.select import RadiomicsModel
+
+    model = RadiomicsModel().fit(features.loc[train], labels.loc[train].to_numpy(), seed=seed)
+    rad_score = pd.Series(model.score(features), index=features.index)
+    y = labels.loc[train].to_numpy()
+    folds = min(5, int(np.bincount(y, minlength=2).min()))
+    if folds >= 2:
+        for fit_rows, held_rows in StratifiedKFold(folds, shuffle=True, random_state=seed).split(train, y):
+            inner = RadiomicsModel().fit(features.loc[train[fit_rows]], y[fit_rows], seed=seed)
+            rad_score.loc[train[held_rows]] = inner.score(features.loc[train[held_rows]])
+    else:
+        logger.warning("Too few training cases of one class for out-of-fold radiomics scores; the combined model "
+                       "uses the in-sample score.")  # fmt: skip
+    return model, rad_score.to_numpy()
+
+
+def _fit_clinical(table: pd.DataFrame, labels: pd.Series, train: pd.Index, candidates: Sequence[str]) -> Any:
+    from hccp53.clinical.stepwise import stepwise_aic
+
+    data = table.loc[train].assign(y=labels.loc[train].to_numpy())
+    return stepwise_aic(data, "y", list(candidates), direction="both")
+
+
+def _fit_combined(table: pd.DataFrame, labels: pd.Series, train: pd.Index, terms: Sequence[str]) -> Any:
+    from hccp53.clinical.stepwise import fit_logistic
+
+    data = table.loc[train].assign(y=labels.loc[train].to_numpy())
+    return fit_logistic(data, "y", list(terms))
+
+
+def _predict(result: Any, table: pd.DataFrame) -> np.ndarray:
+    from hccp53.clinical.stepwise import predict_logistic
+
+    return np.asarray(predict_logistic(result, table), dtype=float)
+
+
+def _statistical_models(
+    frame: pd.DataFrame,
+    train: pd.Index,
+    features: pd.DataFrame | None,
+    clinical: pd.DataFrame | None,
+    dl_scores: pd.Series,
+    options: WorkflowOptions,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Fit radiomics, clinical and combined models on ``train`` rows; score every row of ``frame``."""
+    labels = frame["label"]
+    scores: dict[str, np.ndarray] = {}
+    fitted: dict[str, Any] = {}
+    terms = pd.DataFrame({DL_TERM: logit(np.clip(dl_scores.to_numpy(), _EPS, 1 - _EPS))}, index=frame.index)
+    combined_terms = [DL_TERM]
+    if features is not None:
+        radiomics, rad_score = _fit_radiomics(features.loc[frame.index], labels, train, options.seed)
+        terms[RAD_TERM] = rad_score
+        scores[RADIOMICS] = np.asarray(radiomics.predict_proba(features.loc[frame.index]), dtype=float)
+        fitted["radiomics"] = radiomics
+        combined_terms.append(RAD_TERM)
+    if clinical is not None:
+        stepwise = _fit_clinical(clinical.loc[frame.index], labels, train, options.clinical_terms)
+        fitted["clinical"] = stepwise
+        if stepwise.terms:
+            scores[CLINICAL] = _predict(stepwise.result, clinical.loc[frame.index])
+            terms = terms.join(clinical.loc[frame.index, list(stepwise.terms)])
+            combined_terms += list(stepwise.terms)
+        else:
+            logger.warning("The stepwise selection kept no clinical factor: no clinical model.")
+    combined = _fit_combined(terms, labels, train, combined_terms)
+    scores[COMBINED] = _predict(combined, terms)
+    fitted["combined"] = combined
+    fitted["combined_terms"] = combined_terms
+    fitted["combined_table"] = terms
+    return scores, fitted
+
+
+def _cross_validate(
+    frame: pd.DataFrame,
+    features: pd.DataFrame | None,
+    clinical: pd.DataFrame | None,
+    dl_scores: pd.Series,
+    options: WorkflowOptions,
+) -> dict[str, Any]:
+    """Stratified k-fold out-of-fold scores of the fitted models on the training split; their AUCs."""
+    training = frame[frame["split"] == "training"]
+    folds = StratifiedKFold(options.cv_folds, shuffle=True, random_state=options.seed)
+    rows = []
+    for k, (fit_rows, held_rows) in enumerate(folds.split(training.index, training["label"])):
+        fit_index, held_index = training.index[fit_rows], training.index[held_rows]
+        scores, _ = _statistical_models(training, fit_index, features, clinical, dl_scores.loc[training.index],
+                                        options)  # fmt: skip
+        position = training.index.get_indexer(held_index)
+        rows.append(pd.DataFrame({"case_id": held_index, "label": training.loc[held_index, "label"].to_numpy(),
+                                  "split": "training", "fold": k,
+                                  **{m: s[position] for m, s in scores.items()}}))  # fmt: skip
+    table = check_predictions(pd.concat(rows, ignore_index=True), "the cross-validation table")
+    return cross_validation(table)
+
+
+def run_evaluation(
+    cases: Sequence[Mapping[str, Any]],
+    models: Sequence[TrainedClassifier],
+    out: str | Path,
+    options: WorkflowOptions | None = None,
+    datalist: Path | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Score, fit and evaluate everything; write the evaluation folder ``out`` (see module docstring).
+
+    Parameters
+    ----------
+    cases
+        Datalist cases with absolute paths and a ``split`` key (``training`` / ``test``).
+    models
+        Trained classifiers; their names become the model names of the report.
+    datalist
+        The datalist file (radiomics extraction reads it).
+
+    Returns
+    -------
+    dict
+        The content of ``metrics.json``.
+    """
+    options = options or WorkflowOptions()
+    if not models:
+        raise ConfigError("Give at least one trained classifier with --models NAME=FOLDER.")
+    names = [m.name for m in models]
+    dl_model = options.dl_model or names[0]
+    if dl_model not in names:
+        raise ConfigError(f"--dl-model {dl_model!r} is not one of the models given ({', '.join(names)}).")
+    needed = [p for p in PHASES if any(p in m.phases for m in models)
+              or (options.radiomics and p in options.radiomics_phases)]  # fmt: skip
+    everything = list(cases)
+    cases = complete_cases(everything, needed, "evaluation")
+    excluded = sorted(str(c["case_id"]) for c in everything if c not in cases)
+    frame = pd.DataFrame({"case_id": [str(c["case_id"]) for c in cases], "label": [c["label"] for c in cases],
+                          "split": [c["split"] for c in cases]}).set_index("case_id", drop=False)  # fmt: skip
+    if "training" not in set(frame["split"]):
+        raise InputError("The datalist has no training cases; the radiomics, clinical and combined models are "
+                         "fitted on them.")  # fmt: skip
+    dl = score_cases(models, cases, device=options.device, workers=min(options.workers, 2),
+                     progress=options.progress)  # fmt: skip
+    for name in names:
+        frame[name] = dl.loc[frame.index, name].to_numpy()
+    features = clinical = None
+    if options.radiomics:
+        from hccp53.radiomics.extract import extract_cohort
+
+        if datalist is None:
+            raise ConfigError("The radiomics model needs the datalist file.")
+        extracted = extract_cohort(datalist, options.radiomics_phases, cache=options.radiomics_cache,
+                                   workers=options.workers, progress=options.progress)  # fmt: skip
+        features = extracted.drop(columns=[c for c in ("split", "label") if c in extracted.columns])
+    if options.clinical:
+        clinical = clinical_table(cases, options.clinical_terms)
+    train = frame.index[frame["split"] == "training"]
+    scores, fitted = _statistical_models(frame, train, features, clinical, frame[dl_model], options)
+    for name, values in scores.items():
+        frame[name] = values
+    predictions = check_predictions(frame.reset_index(drop=True), "the evaluation table")
+    extra_metrics: dict[str, Any] = {"combined_model": _describe_combined(fitted, dl_model), "phases_needed": needed,
+                                     "excluded_cases": excluded}  # fmt: skip
+    if options.cv_folds:
+        extra_metrics["cross_validation_fitted_models"] = _cross_validate(frame, features, clinical,
+                                                                          frame[dl_model], options)  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="hccp53-evaluation-") as scratch:
+        sections, files = _model_sections(fitted, dl_model, Path(scratch))
+        if excluded:
+            sections.insert(0, Section("Cases left out", [
+                f"{len(excluded)} of {len(everything)} cases lack one of the phases {', '.join(needed)} that the "
+                f"models need (e.g. no hepatobiliary phase after an extracellular agent) and are not evaluated: "
+                f"{', '.join(excluded[:20])}{' ...' if len(excluded) > 20 else ''}."]))  # fmt: skip
+        return write_evaluation(predictions, out, options.settings, overwrite=overwrite, extra_sections=sections,
+                                extra_files=files, extra_metrics=extra_metrics)  # fmt: skip
+
+
+def _describe_combined(fitted: Mapping[str, Any], dl_model: str) -> dict[str, Any]:
+    combined = fitted["combined"]
+    out: dict[str, Any] = {"deep_learning_model": dl_model, "terms": list(fitted["combined_terms"]),
+                           "coefficients": {str(k): float(v) for k, v in combined.params.items()}}  # fmt: skip
+    if "clinical" in fitted:
+        out["clinical_terms"] = list(fitted["clinical"].terms)
+        out["clinical_aic"] = float(fitted["clinical"].aic)
+    if "radiomics" in fitted:
+        out["radiomics_features"] = {str(k): float(v) for k, v in fitted["radiomics"].selected.items()}
+    return out
+
+
+def _model_sections(fitted: Mapping[str, Any], dl_model: str, folder: Path) -> tuple[list[Section], list[Path]]:
+    """Report sections describing the fitted models, and the nomogram figure (drawn into ``folder``)."""
+    from hccp53.report.nomogram import draw_nomogram, nomogram_scales
+
+    sections = []
+    if "radiomics" in fitted:
+        selected = fitted["radiomics"].selected
+        table = pd.DataFrame({"feature": selected.index, "coefficient": selected.to_numpy()})
+        steps = "; ".join(f"{k}: {v}" for k, v in fitted["radiomics"].steps.items())
+        sections.append(Section("Radiomics model", [f"Features surviving each selection step: {steps}."],
+                                [("LASSO-logistic coefficients of the selected features (standardised)", table)]))
+    if "clinical" in fitted:
+        steps = pd.DataFrame(fitted["clinical"].steps, columns=["step", "AIC"])
+        text = (f"Stepwise AIC kept {', '.join(fitted['clinical'].terms) or 'no factor'} "
+                f"(AIC {fitted['clinical'].aic:.2f}).")  # fmt: skip
+        sections.append(Section("Clinical model", [text], [("Steps of the bidirectional selection", steps)]))
+    combined = fitted["combined"]
+    coefficients = pd.DataFrame({"term": [str(k) for k in combined.params.index],
+                                 "coefficient": combined.params.to_numpy(),
+                                 "p": np.asarray(combined.pvalues, dtype=float)})  # fmt: skip
+    table = fitted["combined_table"]
+    scales = nomogram_scales(combined, table.loc[:, fitted["combined_terms"]])
+    path = folder / "nomogram.png"
+    draw_nomogram(scales, path)
+    text = (f"Logistic regression on the training split of {', '.join(fitted['combined_terms'])}; {DL_TERM} is the "
+            f"logit of {dl_model}'s probability, {RAD_TERM} the radiomics score (out-of-fold on the training split, "
+            "so that the combined model does not learn from an overfitted score).")  # fmt: skip
+    sections.append(Section("Combined model and nomogram", [text], [("Coefficients", coefficients)],
+                            [("Nomogram of the combined model (points as in rms::nomogram).", path)]))
+    return sections, [path]
+
+
+def evaluate_datalist(
+    datalist: str | Path,
+    models: Mapping[str, str | Path],
+    out: str | Path,
+    overwrite: bool = True,
+    **options: Any,
+) -> dict[str, Any]:
+    """The full evaluation from plain values (what ``configs/evaluate.yaml``'s ``report`` step calls).
+
+    Parameters
+    ----------
+    datalist
+        The datalist file; its training and test parts are evaluated.
+    models
+        Report name -> trained classifier folder (``p53_classifier.pt``, ``checksums.json``, ``network.json``).
+    options
+        :class:`WorkflowOptions` fields; ``n_resamples`` and ``seed`` go to the statistics' :class:`Settings`.
+    """
+    from hccp53.evaluation.scoring import read_classifier
+    from hccp53.training.datalist import select_cases
+
+    settings = Settings(n_resamples=int(options.pop("n_resamples", 2000)), seed=int(options.get("seed", 20260101)))
+    cases = [{**c, "split": part} for part in ("training", "test") for c in select_cases(datalist, part)]
+    trained = [read_classifier(name, folder) for name, folder in models.items()]
+    workflow = WorkflowOptions(settings=settings, **options)
+    return run_evaluation(cases, trained, out, workflow, datalist=Path(datalist), overwrite=overwrite)

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Reproduce the papers' evaluation on the synthetic cohort of `make weights`: train the classifiers the
+# papers compare (single-sequence T2, AP, PVP, HBP; multi-channel T2+AP+PVP and T2+AP+PVP+HBP; feature
+# fusion T2+AP+PVP), then `hccp53 evaluate` fits the radiomics, clinical and combined models on the
+# training split and writes the report. `make evaluation` runs this (after `make weights`, whose cohort
+# it reuses). Takes about an hour on 2 CPU cores; a GPU is used when torch sees one.
+# Environment: RUNS (work folder, default runs), PY (python), CV (cross-validation folds, default 5).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-runs}
+PY=${PY:-.venv/bin/python}
+CV=${CV:-5}
+HCCP53=(${PY} -m hccp53)
+DATALIST="$RUNS/cohort/datalist.json"
+
+if [[ ! -f "$DATALIST" ]]; then
+  echo "make evaluation: $DATALIST is missing; run \`make weights\` first (it makes the cohort)." >&2
+  exit 1
+fi
+
+# name phases fusion
+MODELS=(
+  "T2 t2 multichannel"
+  "AP ap multichannel"
+  "PVP pvp multichannel"
+  "HBP hbp multichannel"
+  "MC t2,ap,pvp multichannel"
+  "MC_HBP t2,ap,pvp,hbp multichannel"
+  "FF t2,ap,pvp feature"
+)
+ARGS=()
+for model in "${MODELS[@]}"; do
+  read -r name phases fusion <<<"$model"
+  out="$RUNS/zoo/$name"
+  if [[ ! -f "$out/p53_classifier.pt" ]]; then
+    "${HCCP53[@]}" train classifier --datalist "$DATALIST" --out "$out" --phases "$phases" \
+      --set "fusion=$fusion" --no-progress
+  fi
+  ARGS+=("$name=$out")
+done
+
+"${HCCP53[@]}" evaluate --datalist "$DATALIST" --models "${ARGS[@]}" --dl-model MC --cv "$CV" \
+  --radiomics-cache "$RUNS/radiomics_features.csv" --out "$RUNS/report" --overwrite
+echo "make evaluation: report in $RUNS/report/report.html"

@@ -1,0 +1,141 @@
+"""The full evaluation (`hccp53 evaluate --datalist --models`) on a small synthetic cohort, end to end.
+
+The classifiers' scores are stood in for by label-informed noise (networks trained for a test's minute
+score every case alike): this checks the plumbing — radiomics, stepwise clinical model, combined model,
+nomogram, cross-validation, report — not the accuracy, which `make evaluation` measures on the 400-case cohort.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy.special import logit
+
+from hccp53.cli import main
+from hccp53.evaluation import workflow
+from hccp53.evaluation.scoring import write_network
+from hccp53.nets import build_classifier
+from hccp53.nets.weights import record_checksums
+from hccp53.synth.cohort import generate_cohort
+
+NETWORK = {"backbone": "efficientnetv2_tiny", "fusion": "multichannel", "shared_encoder": True, "dropout": 0.0,
+           "crop_spacing_mm": [4.0, 4.0, 4.0], "crop_size": [16, 16, 16]}  # fmt: skip
+
+
+def model_folder(folder: Path, phases: list[str]) -> Path:
+    """A classifier folder as `hccp53 train` leaves it (weights, checksums.json, network.json)."""
+    folder.mkdir(parents=True)
+    network = build_classifier(NETWORK["backbone"], phases, spatial_dims=3, num_classes=2, dropout=0.0)
+    torch.save(network.state_dict(), folder / "p53_classifier.pt")
+    record_checksums(folder)
+    write_network(folder, {**NETWORK, "phases": phases})
+    return folder
+
+
+def informative_scores(models, cases, **kwargs) -> pd.DataFrame:  # noqa: ANN001, ANN003
+    """Stand-in for the networks' scores: P(mutated) that carries the label plus noise, per model.
+
+    Networks trained for a test's minute score every case alike; `score_cases` itself is checked against
+    the bundle's evaluation in tests/bundle/test_workflows.py.
+    """
+    rng = np.random.default_rng(3)
+    labels = np.array([c["label"] for c in cases])
+    ids = pd.Index([str(c["case_id"]) for c in cases], name="case_id")
+    return pd.DataFrame({m.name: 1 / (1 + np.exp(-(labels - 0.5 + rng.normal(0, 1.0 + k, len(cases)))))
+                         for k, m in enumerate(models)}, index=ids)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("workflow")
+    generate_cohort(root / "cohort", 36, seed=11, profile="small", workers=2, progress=False, preview=False)
+    datalist = root / "cohort" / "datalist.json"
+    models = {"MC": model_folder(root / "MC", ["t2", "ap", "pvp"]), "AP": model_folder(root / "AP", ["ap"])}
+    argv = ["evaluate", "--datalist", str(datalist), "--models", *(f"{k}={v}" for k, v in models.items()),
+            "--out", str(root / "out"), "--radiomics-phases", "ap,pvp", "--resamples", "200", "--cv", "3",
+            "--workers", "1", "--no-progress"]  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(workflow, "score_cases", informative_scores)
+        assert main(argv) == 0
+    return {"root": root, "out": root / "out", "datalist": datalist, **models}
+
+
+def test_every_model_of_the_papers_is_evaluated(evaluated: dict[str, Path]) -> None:
+    metrics = json.loads((evaluated["out"] / "metrics.json").read_text())
+    assert metrics["models"][:3] == ["MC", "AP", "Radiomics"] and metrics["models"][-1] == "Combined"
+    assert set(metrics["splits"]) == {"training", "test"}
+    datalist = json.loads(evaluated["datalist"].read_text())
+    assert metrics["excluded_cases"] == []  # every case has t2, ap and pvp
+    assert metrics["splits"]["test"]["cases"] == len(datalist["test"])
+    combined = metrics["combined_model"]
+    assert combined["terms"][:2] == ["dl_logit", "rad_score"] and combined["deep_learning_model"] == "MC"
+    assert combined["radiomics_features"], "the radiomics model selected nothing"
+    cv = metrics["cross_validation_fitted_models"]
+    assert {"Radiomics", "Combined"} <= set(cv) and len(cv["Combined"]["fold_auc"]) == 3
+
+
+def test_test_cases_get_the_logistic_model_of_their_scores(evaluated: dict[str, Path]) -> None:
+    metrics = json.loads((evaluated["out"] / "metrics.json").read_text())
+    combined = metrics["combined_model"]
+    table = pd.read_csv(evaluated["out"] / "predictions.csv", dtype={"case_id": str}).set_index("case_id")
+    table = table[table["split"] == "test"]  # training rows use out-of-fold radiomics scores
+    clinical = {c["case_id"]: c["clinical"] for part in ("training", "test")
+                for c in json.loads(evaluated["datalist"].read_text())[part]}  # fmt: skip
+    lp = np.full(len(table), combined["coefficients"]["Intercept"])
+    for name, beta in combined["coefficients"].items():
+        if name == "Intercept":
+            continue
+        if name == "dl_logit":
+            values = logit(np.clip(table["MC"].to_numpy(), 1e-6, 1 - 1e-6))
+        elif name == "rad_score":
+            values = logit(table["Radiomics"].to_numpy())
+        elif "[T." in name:
+            term, level = name.split("[T.")
+            values = np.array([str(clinical[i][term]) == level[:-1] for i in table.index], dtype=float)
+        else:
+            key = name[len("log10_"):] if name.startswith("log10_") else name
+            raw = np.array([float(clinical[i][key]) for i in table.index])
+            values = np.log10(raw) if name.startswith("log10_") else raw
+        lp += beta * values
+    np.testing.assert_allclose(table["Combined"], 1 / (1 + np.exp(-lp)), atol=1e-9)
+
+
+def test_the_report_shows_the_fitted_models_and_the_nomogram(evaluated: dict[str, Path]) -> None:
+    out = evaluated["out"]
+    assert (out / "figures" / "nomogram.png").stat().st_size > 10_000
+    html = (out / "report.html").read_text()
+    for title in ("Radiomics model", "Clinical model", "Combined model and nomogram", "DeLong test p-values"):
+        assert title in html
+    assert html.count("data:image/png;base64,") == len(list((out / "figures").glob("*.png")))
+
+
+def test_a_model_folder_without_network_json_is_one_sentence(evaluated: dict[str, Path], tmp_path: Path) -> None:
+    (evaluated["AP"] / "network.json").rename(tmp_path / "network.json")
+    try:
+        result = subprocess.run([sys.executable, "-m", "hccp53", "evaluate", "--datalist", str(evaluated["datalist"]),
+                                 "--models", f"AP={evaluated['AP']}", "--out", str(tmp_path / "out")],
+                                capture_output=True, text=True, check=False)  # fmt: skip
+    finally:
+        (tmp_path / "network.json").rename(evaluated["AP"] / "network.json")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "has no network.json" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_bundle_report_step_runs_the_same_workflow(evaluated: dict[str, Path], tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """configs/evaluate.yaml's `report` calls evaluate_datalist with plain values."""
+    monkeypatch.setattr(workflow, "score_cases", informative_scores)
+    metrics = workflow.evaluate_datalist(evaluated["datalist"], {"MC": evaluated["MC"]}, tmp_path / "report",
+                                         radiomics=False, clinical=False, n_resamples=200, seed=5,
+                                         progress=False)  # fmt: skip
+    assert metrics["models"] == ["MC", "Combined"] and metrics["settings"]["n_resamples"] == 200
+    assert metrics["combined_model"]["terms"] == ["dl_logit"]
+    assert (tmp_path / "report" / "report.html").is_file()

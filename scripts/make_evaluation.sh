@@ -33,8 +33,9 @@ for model in "${MODELS[@]}"; do
   read -r name phases fusion <<<"$model"
   out="$RUNS/zoo/$name"
   if [[ ! -f "$out/p53_classifier.pt" ]]; then
+    # studies done with an extracellular agent have no hepatobiliary phase: HBP models train without them
     "${HCCP53[@]}" train classifier --datalist "$DATALIST" --out "$out" --phases "$phases" \
-      --set "fusion=$fusion" --no-progress
+      --set "fusion=$fusion" --set incomplete_cases=skip --no-progress
   fi
   ARGS+=("$name=$out")
 done

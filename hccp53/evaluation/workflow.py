@@ -259,7 +259,8 @@ def run_evaluation(
         if datalist is None:
             raise ConfigError("The radiomics model needs the datalist file.")
         extracted = extract_cohort(datalist, options.radiomics_phases, cache=options.radiomics_cache,
-                                   workers=options.workers, progress=options.progress)  # fmt: skip
+                                   workers=options.workers, progress=options.progress,
+                                   case_ids={str(c["case_id"]) for c in cases})  # fmt: skip
         features = extracted.drop(columns=[c for c in ("split", "label") if c in extracted.columns])
     if options.clinical:
         clinical = clinical_table(cases, options.clinical_terms)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -110,8 +110,11 @@ def extract_cohort(
     cache: Path | None = None,
     workers: int = 1,
     progress: bool = True,
+    case_ids: Collection[str] | None = None,
 ) -> pd.DataFrame:
     """Features of every case of ``parts`` of a datalist: one row per ``case_id``, plus ``split`` and ``label``.
+
+    ``case_ids`` restricts the extraction to those cases (e.g. the ones that have every phase).
 
     ``cache`` (a CSV) keeps extracted rows between runs; a sidecar ``<cache>.json`` records the sha256 of
     the settings file and the phases, and a cache made with others is ignored and rewritten.
@@ -123,7 +126,8 @@ def extract_cohort(
         content = json.loads(datalist.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
         raise InputError(f"Datalist {datalist} cannot be read ({error}).") from None
-    cases = [{**c, "split": part} for part in parts for c in content.get(part, [])]
+    cases = [{**c, "split": part} for part in parts for c in content.get(part, [])
+             if case_ids is None or str(c.get("case_id")) in case_ids]  # fmt: skip
     if not cases:
         raise InputError(f"Datalist {datalist} has no cases in {', '.join(parts)}.")
     settings = Path(settings)

@@ -66,3 +66,9 @@ def test_missing_phase_mask_and_empty_mask(two_cases: Path, tmp_path: Path) -> N
     sitk.WriteImage(mask * 0, str(empty))
     with pytest.raises(InputError, match="has no voxel of label 1"):
         extract_case({**case, "mask": str(empty)}, ("ap",))
+
+
+def test_cohort_extraction_can_be_restricted_to_some_cases(two_cases: Path) -> None:
+    first = json.loads(two_cases.read_text())["training"][0]["case_id"]
+    features = extract_cohort(two_cases, ("pvp",), progress=False, case_ids={first})
+    assert list(features.index) == [first] and list(features["split"]) == ["training"]

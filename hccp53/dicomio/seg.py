@@ -1,0 +1,128 @@
+"""The tumor DICOM SEG: one segment per lesion, on the reference phase's own slices.
+
+Written with highdicom (PS3.3 A.51 Segmentation IOD): BINARY segments, algorithm type AUTOMATIC with
+the algorithm identification, SCT "Morphologically abnormal structure" / "Hepatocellular carcinoma" as
+segmented property category / type, one frame per source slice of the reference series (a phase split
+out of a multi-phase series references only its own instances). Joins the source study: highdicom
+copies the patient and study modules from the source images.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import highdicom as hd
+import numpy as np
+import SimpleITK as sitk
+from pydicom.dataset import Dataset
+
+from hccp53.dicomio.codes import HCC, LIVER, TUMOR_CATEGORY, AlgorithmInfo
+from hccp53.dicomio.stack import ImageStack, Study
+from hccp53.dicomio.volume import slice_layout
+from hccp53.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+SEG_SERIES_NUMBER = 9901
+SEG_DESCRIPTION = "hccp53 tumor segmentation (research use only)"
+
+
+def source_datasets(study: Study, stack: ImageStack) -> list[Dataset]:
+    """The stack's instances as datasets, in the stack's order (along the slice normal).
+
+    Raises
+    ------
+    InputError
+        The stack is an Enhanced (multi-frame) object, which this writer does not reference yet.
+    """
+    if any(instance.frame is not None for instance in stack.instances):
+        raise InputError(f"{stack.label} is a multi-frame (Enhanced MR) series; the DICOM SEG writer references "
+                         "single-frame images only.")  # fmt: skip
+    return [study.datasets[instance.path] for instance in stack.instances]
+
+
+def label_frames(stack: ImageStack, label_image: sitk.Image) -> np.ndarray:
+    """The label map as one (rows, columns) frame per instance of ``stack`` (in the stack's order).
+
+    Raises
+    ------
+    InputError
+        ``label_image`` is not on the stack's grid (size, spacing, origin, direction).
+    """
+    index, spacing = slice_layout(stack)
+    depth = int(index[-1]) + 1
+    expected_size = (stack.columns, stack.rows, depth)
+    row, col = np.asarray(stack.orientation[:3]), np.asarray(stack.orientation[3:])
+    direction = np.stack([row, col, stack.normal], axis=1).flatten()
+    same = (
+        tuple(label_image.GetSize()) == expected_size
+        and np.allclose(label_image.GetSpacing(), (stack.pixel_spacing[1], stack.pixel_spacing[0], spacing), rtol=1e-3)
+        and np.allclose(label_image.GetOrigin(), stack.instances[0].position, atol=1e-2)
+        and np.allclose(label_image.GetDirection(), direction, atol=1e-4)
+    )
+    if not same:
+        raise InputError(f"The tumor label map (size {list(label_image.GetSize())}) is not on the grid of "
+                         f"{stack.label} (size {list(expected_size)}); resample it onto the reference phase first.")
+    volume = sitk.GetArrayFromImage(label_image)
+    return np.ascontiguousarray(volume[index])
+
+
+def build_seg(
+    study: Study,
+    stack: ImageStack,
+    label_image: sitk.Image,
+    lesion_count: int,
+    algorithm: AlgorithmInfo,
+    series_number: int = SEG_SERIES_NUMBER,
+    series_description: str = SEG_DESCRIPTION,
+) -> hd.seg.Segmentation | None:
+    """The DICOM SEG of lesions 1..``lesion_count`` of an integer label map on ``stack``'s grid.
+
+    Returns None when there is no lesion: a SEG cannot have zero segments; the SR then reports that no
+    lesion was found.
+    """
+    if lesion_count == 0:
+        return None
+    sources = source_datasets(study, stack)
+    frames = label_frames(stack, label_image).astype(np.uint16)
+    frames[frames > lesion_count] = 0
+    present = set(np.unique(frames)) - {0}
+    if present != set(range(1, lesion_count + 1)):
+        missing = sorted(set(range(1, lesion_count + 1)) - present)
+        raise InputError(f"The tumor label map lacks lesion(s) {missing} on the slices of {stack.label}.")
+    algorithm_id = hd.AlgorithmIdentificationSequence(name=algorithm.name, family=algorithm.family,
+                                                      version=algorithm.version)  # fmt: skip
+    descriptions = [
+        hd.seg.SegmentDescription(
+            segment_number=k,
+            segment_label=f"HCC lesion {k}",
+            segmented_property_category=TUMOR_CATEGORY,
+            segmented_property_type=HCC,
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+            algorithm_identification=algorithm_id,
+            tracking_uid=hd.UID(),
+            tracking_id=f"lesion {k}",
+            anatomic_regions=[LIVER],
+        )
+        for k in range(1, lesion_count + 1)
+    ]
+    seg = hd.seg.Segmentation(
+        source_images=sources,
+        pixel_array=frames,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions,
+        series_instance_uid=hd.UID(),
+        series_number=series_number,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer=algorithm.manufacturer,
+        manufacturer_model_name=algorithm.name,
+        software_versions=algorithm.version,
+        device_serial_number="0",
+        series_description=series_description,
+        content_description="HCC lesions",
+        content_label="HCC",
+        omit_empty_frames=True,
+    )
+    logger.info("DICOM SEG with %d lesion segment(s) on %s.", lesion_count, stack.label)
+    return seg

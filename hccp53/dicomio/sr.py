@@ -1,0 +1,210 @@
+"""The P53 result as a DICOM Comprehensive 3D SR: TID 1500 Measurement Report, as IHE AI Results expects.
+
+Content (PS3.16 TID 1500): a device observer (the algorithm), the procedure reported, an image library of
+the source images of every phase used, and one TID 1411 Volumetric ROI Measurements group per lesion that
+references its segment of the DICOM SEG and the source series, with finding "Hepatocellular carcinoma",
+finding site "Liver", volume (mL) and longest diameter (mm), the P53 mutation probability (NUM, unit 1)
+and, for the lesion that carries the study's prediction (the largest), the predicted status (CODE) and
+the decision threshold (NUM); TID 4019 Algorithm Identification with the algorithm's parameters on each
+group. When no lesion was found there is one TID 1501 group saying so. The prediction concepts use the
+private scheme declared in (0008,0110) *Coding Scheme Identification Sequence* (see
+:mod:`hccp53.dicomio.codes`). The SR joins the source study (same Study Instance UID, patient module copied
+by highdicom from the evidence) as a new series whose description says research use.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import highdicom as hd
+from pydicom.dataset import Dataset
+from pydicom.sr.codedict import codes
+
+from hccp53.dicomio.codes import (
+    DIAMETER,
+    HCC,
+    LESION_PRESENCE,
+    LIVER,
+    MILLILITRE,
+    MILLIMETRE,
+    NO_LESION,
+    NO_UNITS,
+    P53_PROBABILITY,
+    P53_STATUS,
+    PRIVATE_SCHEME,
+    PRIVATE_SCHEME_NAME,
+    PROCEDURE,
+    STATUS_CODES,
+    THRESHOLD,
+    VOLUME,
+    AlgorithmInfo,
+)
+from hccp53.dicomio.seg import source_datasets
+from hccp53.dicomio.stack import ImageStack, Study
+from hccp53.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+SR_SERIES_NUMBER = 9902
+SR_DESCRIPTION = "hccp53 P53 prediction (research use only)"
+
+
+def _algorithm_id(algorithm: AlgorithmInfo) -> hd.sr.AlgorithmIdentification:
+    parameters = [f"{k}={v}" for k, v in algorithm.parameters.items()] or None
+    return hd.sr.AlgorithmIdentification(name=algorithm.name, version=algorithm.version, parameters=parameters)
+
+
+def _status_code(status: str) -> hd.sr.CodedConcept:
+    if status not in STATUS_CODES:
+        raise InputError(f"Unknown P53 status {status!r}; use one of {sorted(STATUS_CODES)}.")
+    return STATUS_CODES[status]
+
+
+def build_sr(
+    study: Study,
+    reference_stack: ImageStack,
+    phase_stacks: Mapping[str, ImageStack],
+    seg: hd.seg.Segmentation | None,
+    lesions: Sequence[Any],
+    primary_probability: float | None,
+    status: str | None,
+    threshold: float,
+    algorithm: AlgorithmInfo,
+    series_number: int = SR_SERIES_NUMBER,
+    series_description: str = SR_DESCRIPTION,
+) -> hd.sr.Comprehensive3DSR:
+    """The TID 1500 SR of one study's result (see the module docstring).
+
+    Parameters
+    ----------
+    reference_stack
+        The phase the SEG was made on (its series is the segmentation's source series).
+    phase_stacks
+        Phase -> stack of every phase the algorithm used (the image library).
+    seg
+        The DICOM SEG (None when no lesion was found).
+    lesions
+        :class:`hccp53.inference.Lesion` objects, the largest first; their ``index`` is the segment number.
+    primary_probability, status
+        The study's prediction (that of the largest lesion), None when no lesion was found.
+    threshold
+        The decision threshold applied to the probability.
+    """
+    if lesions and seg is None:
+        raise InputError("Lesions were found but no DICOM SEG was given to reference them.")
+    library: list[Dataset] = []
+    seen: set[tuple[str, Any]] = set()
+    for stack in [reference_stack, *phase_stacks.values()]:
+        key = (stack.series_uid, stack.temporal_position)
+        if key not in seen:
+            seen.add(key)
+            library += source_datasets(study, stack)
+    algorithm_id = _algorithm_id(algorithm)
+    device = hd.sr.ObserverContext(
+        observer_type=codes.cid270.Device,
+        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+            uid=hd.UID(), name=algorithm.name, manufacturer_name=algorithm.manufacturer,
+            model_name=f"{algorithm.name} {algorithm.version}"),
+    )  # fmt: skip
+    groups: list[Any] = []
+    for rank, lesion in enumerate(lesions):
+        measurements = [
+            hd.sr.Measurement(name=VOLUME, value=round(float(lesion.volume_ml), 3), unit=MILLILITRE,
+                              algorithm_id=algorithm_id),
+            hd.sr.Measurement(name=DIAMETER, value=round(float(lesion.longest_diameter_mm), 2), unit=MILLIMETRE,
+                              algorithm_id=algorithm_id),
+        ]  # fmt: skip
+        evaluations = []
+        if lesion.p53_probability is not None:
+            measurements.append(hd.sr.Measurement(name=P53_PROBABILITY, value=round(float(lesion.p53_probability), 6),
+                                                  unit=NO_UNITS, algorithm_id=algorithm_id))  # fmt: skip
+        if rank == 0 and status is not None:
+            measurements.append(hd.sr.Measurement(name=THRESHOLD, value=round(float(threshold), 6), unit=NO_UNITS,
+                                                  algorithm_id=algorithm_id))  # fmt: skip
+            evaluations.append(hd.sr.QualitativeEvaluation(name=P53_STATUS, value=_status_code(status)))
+        groups.append(hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
+            tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier=f"HCC lesion {lesion.index}"),
+            referenced_segment=hd.sr.ReferencedSegment(
+                sop_class_uid=seg.SOPClassUID, sop_instance_uid=seg.SOPInstanceUID, segment_number=lesion.index,
+                source_series=hd.sr.SourceSeriesForSegmentation(reference_stack.series_uid)),
+            finding_type=HCC,
+            finding_sites=[hd.sr.FindingSite(LIVER)],
+            algorithm_id=algorithm_id,
+            measurements=measurements,
+            qualitative_evaluations=evaluations or None,
+        ))  # fmt: skip
+    if not lesions:
+        groups.append(hd.sr.MeasurementsAndQualitativeEvaluations(
+            tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier="No lesion"),
+            finding_type=HCC,
+            finding_sites=[hd.sr.FindingSite(LIVER)],
+            algorithm_id=algorithm_id,
+            qualitative_evaluations=[hd.sr.QualitativeEvaluation(name=LESION_PRESENCE, value=NO_LESION)],
+        ))  # fmt: skip
+    report = hd.sr.MeasurementReport(
+        observation_context=hd.sr.ObservationContext(observer_device_context=device),
+        procedure_reported=PROCEDURE,
+        imaging_measurements=groups,
+        referenced_images=library,
+    )
+    evidence = [*library, *([seg] if seg is not None else [])]
+    sr = hd.sr.Comprehensive3DSR(
+        evidence=evidence,
+        content=report,
+        series_instance_uid=hd.UID(),
+        series_number=series_number,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer=algorithm.manufacturer,
+        is_complete=True,
+        series_description=series_description,
+    )
+    scheme = Dataset()
+    scheme.CodingSchemeDesignator = PRIVATE_SCHEME
+    scheme.CodingSchemeName = PRIVATE_SCHEME_NAME
+    scheme.CodingSchemeResponsibleOrganization = "hccp53 project"
+    sr.CodingSchemeIdentificationSequence = [scheme]
+    logger.info("DICOM SR with %d lesion group(s)%s.", len(lesions),
+                "" if primary_probability is None else f", P53 probability {primary_probability:.3f}")  # fmt: skip
+    return sr
+
+
+def _value(group: Any, concept: hd.sr.CodedConcept) -> float | None:
+    found = group.get_measurements(name=concept)
+    return float(found[0].value) if found else None
+
+
+def read_result(dataset: Dataset) -> dict[str, Any]:
+    """Our SR parsed back (highdicom's content-tree API): lesions, probability, status, threshold, algorithm."""
+    sr = hd.sr.Comprehensive3DSR.from_dataset(dataset)
+    lesions = []
+    status = threshold = None
+    for group in sr.content.get_volumetric_roi_measurement_groups():
+        segment = group.referenced_segment
+        entry = {
+            "tracking": group.tracking_identifier,
+            "volume_ml": _value(group, VOLUME),
+            "longest_diameter_mm": _value(group, DIAMETER),
+            "p53_probability": _value(group, P53_PROBABILITY),
+            "segment_number": int(segment.referenced_segment_numbers[0]) if segment is not None else None,
+            "referenced_seg_uid": segment.referenced_sop_instance_uid if segment is not None else None,
+            "source_series_uid": str(segment.source_series_for_segmentation.value)
+            if segment is not None and segment.source_series_for_segmentation is not None else None,
+        }
+        evaluation = group.get_qualitative_evaluations(name=P53_STATUS)
+        if evaluation:
+            status = next(k for k, v in STATUS_CODES.items() if v == evaluation[0].value)
+            threshold = _value(group, THRESHOLD)
+        lesions.append(entry)
+    no_lesion = any(evaluation.value == NO_LESION for group in sr.content.get_image_measurement_groups()
+                    for evaluation in group.get_qualitative_evaluations(name=LESION_PRESENCE))  # fmt: skip
+    return {
+        "lesions": lesions,
+        "p53_probability": lesions[0]["p53_probability"] if lesions else None,
+        "p53_status": status,
+        "threshold": threshold,
+        "no_lesion_found": no_lesion,
+        "study_instance_uid": str(dataset.StudyInstanceUID),
+    }

@@ -1,0 +1,78 @@
+"""The TID 1500 SR: valid for dciodvfy and DCMTK's dsrdump, and our reader gets back what was written."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pydicom
+import pytest
+from dicom_outputs import ALGORITHM, Example, example
+
+from hccp53.dicomio.seg import build_seg
+from hccp53.dicomio.sr import build_sr, read_result
+
+
+@pytest.fixture(scope="module")
+def written(cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Example, Path, Path, Path]:
+    case = example(cohort / "cases" / "SYN0002" / "dicom")
+    folder = tmp_path_factory.mktemp("sr")
+    seg = build_seg(case.study, case.stack, case.labels, 2, ALGORITHM)
+    seg.save_as(folder / "seg.dcm")
+    build_sr(case.study, case.stack, case.phases, seg, case.lesions, 0.734512, "mutated", 0.5,
+             ALGORITHM).save_as(folder / "sr.dcm")  # fmt: skip
+    build_sr(case.study, case.stack, case.phases, None, [], None, None, 0.5, ALGORITHM).save_as(folder / "none.dcm")
+    return case, folder / "sr.dcm", folder / "seg.dcm", folder / "none.dcm"
+
+
+@pytest.mark.parametrize("which", [1, 3])
+def test_dciodvfy_finds_no_error(written: tuple, which: int) -> None:
+    result = subprocess.run(["dciodvfy", str(written[which])], capture_output=True, text=True, check=False)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning")]
+    assert errors == [], errors
+    assert all("99HCCP53" in line or "Coding Scheme" in line for line in warnings), warnings
+
+
+def test_dsrdump_shows_the_prediction(written: tuple) -> None:
+    result = subprocess.run(["dsrdump", str(written[1])], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert '"Probability of TP53 mutation")="0.734512"' in text
+    assert '(P53MUT,99HCCP53,"TP53 mutated")' in text
+    assert '(25370001,SCT,"Hepatocellular carcinoma")' in text and '(10200004,SCT,"Liver")' in text
+    assert 'Algorithm Parameters")="phases=t2,ap,pvp"' in text
+
+
+def test_read_result_recovers_what_was_written(written: tuple) -> None:
+    case, sr_path, seg_path, _ = written
+    result = read_result(pydicom.dcmread(sr_path))
+    seg = pydicom.dcmread(seg_path, stop_before_pixels=True)
+    assert result["p53_probability"] == pytest.approx(0.734512)
+    assert result["p53_status"] == "mutated" and result["threshold"] == pytest.approx(0.5)
+    assert [lesion["segment_number"] for lesion in result["lesions"]] == [1, 2]
+    assert [lesion["volume_ml"] for lesion in result["lesions"]] == [12.5, 1.5]
+    assert [lesion["longest_diameter_mm"] for lesion in result["lesions"]] == [33.21, 8.05]
+    assert result["lesions"][1]["p53_probability"] == pytest.approx(0.412)
+    assert {lesion["referenced_seg_uid"] for lesion in result["lesions"]} == {seg.SOPInstanceUID}
+    assert {lesion["source_series_uid"] for lesion in result["lesions"]} == {case.stack.series_uid}
+    assert not result["no_lesion_found"]
+
+
+def test_it_joins_the_source_study_as_a_new_series(written: tuple) -> None:
+    case, sr_path, _, _ = written
+    sr = pydicom.dcmread(sr_path)
+    source = pydicom.dcmread(case.stack.instances[0].path, stop_before_pixels=True)
+    assert sr.StudyInstanceUID == source.StudyInstanceUID
+    assert (sr.PatientID, sr.PatientName, sr.PatientBirthDate) == (source.PatientID, source.PatientName,
+                                                                   source.PatientBirthDate)  # fmt: skip
+    assert sr.SeriesInstanceUID != source.SeriesInstanceUID and "research use" in sr.SeriesDescription
+    assert sr.CodingSchemeIdentificationSequence[0].CodingSchemeDesignator == "99HCCP53"
+    evidence = {item.SeriesInstanceUID for item in sr.CurrentRequestedProcedureEvidenceSequence[0]
+                .ReferencedSeriesSequence}  # fmt: skip
+    assert {s.series_uid for s in case.phases.values()} <= evidence
+
+
+def test_no_lesion_is_a_reported_result(written: tuple) -> None:
+    result = read_result(pydicom.dcmread(written[3]))
+    assert result["lesions"] == [] and result["no_lesion_found"] and result["p53_probability"] is None

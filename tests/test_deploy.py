@@ -1,0 +1,126 @@
+"""The app's work on one study (hccp53.deploy), end to end on every vendor style, with the demo weights.
+
+Checks the issue's list: the phases chosen, the SEG overlapping the true tumor (Dice >= 0.7), the
+probability equal to the library called directly on the same volumes, SR and SEG valid for dciodvfy and
+readable by dsrdump and highdicom, and bad input leaving the output folder empty.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import highdicom as hd
+import pydicom
+import pytest
+import SimpleITK as sitk
+
+from hccp53.deploy import RESULT_FILE, SEG_FILE, SR_FILE, Predictor, read_settings, run_study
+from hccp53.dicomio import load_study
+from hccp53.dicomio.sr import read_result
+from hccp53.errors import HccP53Error
+from hccp53.phases import identify_phases
+from hccp53.volumes.study import study_volumes
+
+ROOT = Path(__file__).resolve().parents[1]
+STYLES = ("ge_single", "ge_separate", "siemens", "philips", "philips_mdixon", "canon")
+
+
+@pytest.fixture(scope="module")
+def predictor() -> Predictor:
+    return Predictor(ROOT / "models", read_settings(), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def runs(vendor_cohorts: dict[str, Path], predictor: Predictor,
+         tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path, dict]]:  # fmt: skip
+    out = {}
+    for style in STYLES:
+        case = sorted((vendor_cohorts[style] / "cases").iterdir())[0]
+        folder = tmp_path_factory.mktemp(style) / "out"
+        out[style] = (case, folder, run_study(case / "dicom", folder, predictor))
+    return out
+
+
+def _truth(case: Path) -> dict:
+    return json.loads((case / "truth.json").read_text())
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_the_phases_chosen_are_the_true_series(runs: dict, style: str) -> None:
+    case, folder, result = runs[style]
+    truth = _truth(case)["phases"]
+    assert result["phases"] == {p: truth[p]["series_instance_uid"] for p in ("t2", "ap", "pvp")}
+    written = json.loads((folder / RESULT_FILE).read_text())
+    assert written["p53_probability"] == pytest.approx(result["p53_probability"])
+    assert written["device"] == "cpu" and written["model"]["sha256"]["p53_classifier.pt"]
+    assert set(written["timings_s"]) >= {"load_s", "segmentation_s", "classification_s", "dicom_output_s"}
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_the_seg_overlaps_the_true_tumor(runs: dict, style: str) -> None:
+    case, folder, result = runs[style]
+    seg = hd.seg.segread(folder / SEG_FILE)
+    study = load_study(case / "dicom")
+    reference = identify_phases(study).phases["pvp"].stack
+    sources = [i.sop_instance_uid for i in reference.instances]
+    labels = seg.get_pixels_by_source_instance(source_sop_instance_uids=sources, combine_segments=True,
+                                               relabel=False, skip_overlap_checks=True)  # fmt: skip
+    truth = sitk.ReadImage(str(case / "nifti" / "tumor_mask.nii.gz"))
+    from hccp53.dicomio.volume import slice_layout, stack_to_image
+
+    grid = stack_to_image(study, reference)
+    truth = sitk.GetArrayFromImage(sitk.Resample(truth, grid, sitk.Transform(), sitk.sitkNearestNeighbor))
+    truth = truth[slice_layout(reference)[0]] > 0
+    predicted = labels > 0
+    dice = 2 * (truth & predicted).sum() / (truth.sum() + predicted.sum())
+    assert dice >= 0.7, dice
+    assert seg.number_of_segments == len(result["lesions"]) >= 1
+
+
+@pytest.mark.parametrize("style", ["ge_single", "siemens"])
+def test_the_probability_is_the_library_on_the_same_volumes(runs: dict, predictor: Predictor, style: str) -> None:
+    case, _, result = runs[style]
+    study = load_study(case / "dicom")
+    volumes = study_volumes(study, identify_phases(study), register=True)
+    direct = predictor(volumes.images)
+    assert result["p53_probability"] == pytest.approx(direct.probability, abs=1e-6)
+    assert [round(lesion.volume_ml, 6) for lesion in direct.lesions] == [
+        round(lesion["volume_ml"], 6) for lesion in result["lesions"]]
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_sr_and_seg_are_valid_and_read_back(runs: dict, style: str) -> None:
+    case, folder, result = runs[style]
+    for name in (SR_FILE, SEG_FILE):
+        check = subprocess.run(["dciodvfy", str(folder / name)], capture_output=True, text=True, check=False)
+        assert not [line for line in check.stderr.splitlines() if line.startswith("Error")], (name, check.stderr)
+    dump = subprocess.run(["dsrdump", str(folder / SR_FILE)], capture_output=True, text=True, check=False)
+    assert dump.returncode == 0 and "Probability of TP53 mutation" in dump.stdout
+    back = read_result(pydicom.dcmread(folder / SR_FILE))
+    assert back["p53_probability"] == pytest.approx(result["p53_probability"], abs=1e-6)
+    assert back["p53_status"] == result["p53_status"] and back["threshold"] == result["threshold"]
+    assert [lesion["volume_ml"] for lesion in back["lesions"]] == pytest.approx(
+        [lesion["volume_ml"] for lesion in result["lesions"]], abs=1e-3)
+    seg = pydicom.dcmread(folder / SEG_FILE, stop_before_pixels=True)
+    assert {lesion["referenced_seg_uid"] for lesion in back["lesions"]} == {seg.SOPInstanceUID}
+    assert seg.StudyInstanceUID == back["study_instance_uid"] == result["study_instance_uid"]
+
+
+def test_bad_input_leaves_no_output(vendor_cohorts: dict[str, Path], predictor: Predictor, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(HccP53Error):
+        run_study(empty, tmp_path / "out", predictor)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
+    case = sorted((vendor_cohorts["siemens"] / "cases").iterdir())[0]  # one series per phase
+    study = tmp_path / "no_ap"
+    study.mkdir()
+    ap_uid = _truth(case)["phases"]["ap"]["series_instance_uid"]
+    for k, path in enumerate(sorted((case / "dicom").rglob("*"))):
+        if path.is_file() and pydicom.dcmread(path, stop_before_pixels=True).SeriesInstanceUID != ap_uid:
+            (study / f"{k:05d}.dcm").write_bytes(path.read_bytes())
+    with pytest.raises(HccP53Error, match="arterial"):
+        run_study(study, tmp_path / "out2", predictor)
+    assert not (tmp_path / "out2").exists() and not list(tmp_path.glob(".out2*"))

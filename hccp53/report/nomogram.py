@@ -140,7 +140,11 @@ def nomogram_scales(
             values[term] = tuple(fit.levels[term])
         else:
             column = pd.to_numeric(data[term]).to_numpy(dtype=float)
-            values[term] = tuple(pretty(float(column.min()), float(column.max()), intervals))
+            distinct = np.unique(column)
+            if distinct.size <= 2:  # a 0/1 indicator (or a constant): its own values, as rms shows few-valued terms
+                values[term] = tuple(float(v) for v in distinct)
+            else:
+                values[term] = tuple(pretty(float(column.min()), float(column.max()), intervals))
     contributions = {t: _contribution(fit, t, v) for t, v in values.items()}
     widest = max(c.max() - c.min() for c in contributions.values())
     if widest <= 0:
@@ -182,9 +186,12 @@ def draw_nomogram(scales: NomogramScales, path: str | Path, title: str = "Nomogr
             continue
         order = np.argsort(positions)
         ax.plot([positions.min(), positions.max()], [y, y], color="k", lw=0.9)
+        last = -np.inf
         for position, text in zip(np.asarray(positions)[order], np.asarray(texts)[order], strict=True):
             ax.plot([position, position], [y, y + 0.12], color="k", lw=0.8)
-            ax.text(position, y + 0.18, text, ha="center", va="bottom", fontsize=7)
+            if position - last >= 1.1 * len(text) + 1.0:  # in points (1/100 of the width): labels must not collide
+                ax.text(position, y + 0.18, text, ha="center", va="bottom", fontsize=7)
+                last = position
         if k == 0:
             for minor in np.arange(0, 101, 2.0):
                 ax.plot([minor, minor], [y, y + 0.06], color="k", lw=0.5)

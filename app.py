@@ -1,23 +1,108 @@
-"""hccp53 MONAI Deploy application (MAP entry point): DICOM study in, DICOM SR + SEG out.
+"""hccp53 MONAI Deploy application: a DICOM study in; DICOM SEG, DICOM SR and result.json out.
 
-This file will only wire operators (STYLE.md rule 1). The operators and the models they
-need are built by the app issue; until then running it says so and exits non-zero, so
-that nobody mistakes it for a working app.
+Wiring only (the operators are thin adapters over ``hccp53.deploy``)::
 
-Usage (once built): ``python app.py -i STUDY_DIR -o OUT_DIR -m models``
+    study loader -> phase selector -> multiphase volumes -> tumor segmentation -> P53 classifier
+                          \\______________________________________________________-> result writer
+
+Run as ``python app.py -i STUDY_DIR -o OUT_DIR -m models``, as ``python -m`` / ``python`` on this folder,
+or with HOLOSCAN_INPUT_PATH / HOLOSCAN_OUTPUT_PATH / HOLOSCAN_MODEL_PATH (what a MAP sets). Research use only.
 """
 
+from __future__ import annotations
+
+import logging
+import resource
 import sys
+from pathlib import Path
 
-NOT_BUILT = (
-    "hccp53 app: the inference operators are not built yet (tracked by the app issue); "
-    "`hccp53 synth` generates studies and `hccp53 describe` lists their series.\n"
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+STACK_BYTES = 32 * 1024 * 1024  # Holoscan needs a deeper stack than the usual 8 MiB
 
 
-def main() -> int:
-    sys.stderr.write(NOT_BUILT)
-    return 1
+def raise_stack_limit() -> None:
+    """Raise the soft stack limit to 32 MiB for threads started from now on (what `ulimit -s 32768` does)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
+    if soft != resource.RLIM_INFINITY and soft < STACK_BYTES:
+        target = STACK_BYTES if hard == resource.RLIM_INFINITY else min(STACK_BYTES, hard)
+        resource.setrlimit(resource.RLIMIT_STACK, (target, hard))
+
+
+def build_app(argv: list[str] | None = None):
+    from holoscan.conditions import CountCondition
+    from monai.deploy.core import Application
+
+    from hccp53.deploy import Predictor, read_settings
+    from operators.multiphase_volume_operator import MultiphaseVolumeOperator
+    from operators.p53_classifier_operator import P53ClassifierOperator
+    from operators.phase_selector_operator import PhaseSelectorOperator
+    from operators.result_writer_operator import ResultWriterOperator
+    from operators.study_loader_operator import StudyLoaderOperator
+    from operators.tumor_segmentation_operator import TumorSegmentationOperator
+
+    class HccP53App(Application):
+        """The operators of the module docstring, one study per run."""
+
+        name = "hccp53"
+        description = "TP53 mutation of HCC from multiphase liver MRI (research use only)"
+
+        def __init__(self, *args, **kwargs) -> None:
+            self.errors: list = []
+            self.result: dict | None = None
+            super().__init__(*args, **kwargs)
+
+        def compose(self) -> None:
+            context = Application.init_app_context(self.argv)
+            settings = read_settings()
+            predictor = Predictor(Path(context.model_path), settings)
+            loader = StudyLoaderOperator(self, CountCondition(self, 1), input_folder=Path(context.input_path),
+                                         name="study_loader")  # fmt: skip
+            selector = PhaseSelectorOperator(self, require=settings.phases, name="phase_selector")
+            volumes = MultiphaseVolumeOperator(self, phases=settings.phases, reference_phase=settings.reference_phase,
+                                               register=settings.register, name="multiphase_volumes")  # fmt: skip
+            segmentation = TumorSegmentationOperator(self, predictor=predictor, name="tumor_segmentation")
+            classifier = P53ClassifierOperator(self, predictor=predictor, name="p53_classifier")
+            writer = ResultWriterOperator(self, predictor=predictor, output_folder=Path(context.output_path),
+                                          name="result_writer")  # fmt: skip
+            self.add_flow(loader, selector, {(loader.OUTPUT_STUDY, selector.INPUT_STUDY)})
+            self.add_flow(selector, volumes, {(selector.OUTPUT_PHASES, volumes.INPUT_PHASES),
+                                              (selector.OUTPUT_STUDY, volumes.INPUT_STUDY)})  # fmt: skip
+            self.add_flow(volumes, segmentation, {(volumes.OUTPUT_VOLUMES, segmentation.INPUT_VOLUMES)})
+            self.add_flow(segmentation, classifier, {(segmentation.OUTPUT_VOLUMES, classifier.INPUT_VOLUMES),
+                                                     (segmentation.OUTPUT_SEGMENTATION,
+                                                      classifier.INPUT_SEGMENTATION)})  # fmt: skip
+            self.add_flow(selector, writer, {(selector.OUTPUT_PHASES, writer.INPUT_PHASES),
+                                             (selector.OUTPUT_STUDY, writer.INPUT_STUDY)})  # fmt: skip
+            self.add_flow(classifier, writer, {(classifier.OUTPUT_PREDICTION, writer.INPUT_PREDICTION)})
+
+    return HccP53App(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    raise_stack_limit()
+    from hccp53.errors import HccP53Error
+    from hccp53.logging_setup import configure_logging
+
+    configure_logging(0)
+    try:
+        app = build_app(argv)
+        app.run()
+    except HccP53Error as error:  # raised while composing (models folder, settings)
+        sys.stderr.write(f"hccp53 app: error: {error}\n")
+        return 1
+    if app.errors:
+        sys.stderr.write(f"hccp53 app: error: {app.errors[0]}\n")
+        return 1
+    if app.result is None:
+        sys.stderr.write("hccp53 app: error: the run ended without a result; see the log above.\n")
+        return 1
+    result = app.result
+    probability = result["p53_probability"]
+    print(f"P53: {result['p53_status']}" + ("" if probability is None else f" (probability {probability:.3f}, "
+          f"threshold {result['threshold']:g})") + f"; {len(result['lesions'])} lesion(s); device {result['device']}.")
+    logging.getLogger("hccp53.app").info("Result written.")
+    return 0
 
 
 if __name__ == "__main__":

@@ -127,30 +127,42 @@ class Predictor:
         self.checksums = {name: sha256_of(models / name) for name in (SEGMENTATION_WEIGHTS, CLASSIFIER_WEIGHTS)}
         logger.info("Networks loaded on %s.", self.device)
 
-    def __call__(self, images: Mapping[str, sitk.Image]) -> StudyPrediction:
-        """Segment, split into lesions, classify each lesion (all in one batch) of one study's volumes."""
+    def segment(self, images: Mapping[str, sitk.Image]) -> StudyPrediction:
+        """Tumor segmentation split into lesions (largest first), not yet classified."""
         from hccp53.inference import find_lesions, segment
         from hccp53.transforms import sitk_to_metatensor
 
         settings = self.settings
-        timings: dict[str, float] = {}
         start = time.perf_counter()
         tensors = {p: sitk_to_metatensor(images[p]) for p in settings.phases}
         mask = segment(self.segmentation, tensors, settings.phases, settings.spacing_mm, settings.patch_size,
                        self.device, sw_batch_size=settings.sw_batch_size, overlap=settings.sw_overlap,
                        amp=self.amp)  # fmt: skip
         lesions, labels = find_lesions(mask, settings.min_lesion_ml)
-        timings["segmentation_s"] = time.perf_counter() - start
-        start = time.perf_counter()
-        probabilities = self.classifier(tensors, labels, len(lesions))
-        lesions = [replace(lesion, p53_probability=p) for lesion, p in zip(lesions, probabilities, strict=True)]
-        timings["classification_s"] = time.perf_counter() - start
-        reference = images[settings.phases[0]]
         label_image = sitk.GetImageFromArray(np.ascontiguousarray(labels.transpose(2, 1, 0)).astype(np.uint8))
-        label_image.CopyInformation(reference)
+        label_image.CopyInformation(images[settings.phases[0]])
+        return StudyPrediction(lesions, label_image, None, None, settings.threshold,
+                               {"segmentation_s": time.perf_counter() - start})  # fmt: skip
+
+    def classify(self, images: Mapping[str, sitk.Image], segmented: StudyPrediction) -> StudyPrediction:
+        """The P53 probability of every lesion (one batch); the largest lesion's is the study's."""
+        from hccp53.transforms import sitk_to_metatensor
+
+        settings = self.settings
+        start = time.perf_counter()
+        tensors = {p: sitk_to_metatensor(images[p]) for p in settings.phases}
+        labels = sitk.GetArrayFromImage(segmented.labels).transpose(2, 1, 0)
+        probabilities = self.classifier(tensors, labels, len(segmented.lesions))
+        lesions = [replace(lesion, p53_probability=p)
+                   for lesion, p in zip(segmented.lesions, probabilities, strict=True)]  # fmt: skip
         probability = lesions[0].p53_probability if lesions else None
         status = None if probability is None else ("mutated" if probability >= settings.threshold else "wild-type")
-        return StudyPrediction(lesions, label_image, probability, status, settings.threshold, timings)
+        timings = {**segmented.timings, "classification_s": time.perf_counter() - start}
+        return StudyPrediction(lesions, segmented.labels, probability, status, settings.threshold, timings)
+
+    def __call__(self, images: Mapping[str, sitk.Image]) -> StudyPrediction:
+        """Segment, split into lesions, classify each lesion (all in one batch) of one study's volumes."""
+        return self.classify(images, self.segment(images))
 
 
 def prepare_output(out: Path) -> Path:
@@ -171,8 +183,82 @@ def commit_output(staging: Path, out: Path) -> None:
     staging.rename(out)
 
 
+def algorithm_info(settings: Settings, device: str, checksums: Mapping[str, str]) -> Any:
+    """TID 4019 / SEG algorithm identification: name, version and the parameters of this run."""
+    from hccp53 import __version__
+    from hccp53.dicomio.codes import AlgorithmInfo
+
+    parameters = {"phases": ",".join(settings.phases), "threshold": f"{settings.threshold:g}", "device": device,
+                  "classifier_sha256": checksums[CLASSIFIER_WEIGHTS][:16],
+                  "segmentation_sha256": checksums[SEGMENTATION_WEIGHTS][:16]}  # fmt: skip
+    return AlgorithmInfo("hccp53 P53 classifier", __version__, parameters)
+
+
+def dicom_outputs(study: Any, found: Any, prediction: StudyPrediction, settings: Settings, algorithm: Any
+                  ) -> tuple[Any, Any]:  # fmt: skip
+    """The DICOM SEG (None without lesions) and the TID 1500 SR of one study's prediction."""
+    from hccp53.dicomio.seg import build_seg
+    from hccp53.dicomio.sr import build_sr
+
+    reference = found.phases[settings.reference_phase].stack
+    seg = build_seg(study, reference, prediction.labels, len(prediction.lesions), algorithm)
+    sr = build_sr(study, reference, {p: found.phases[p].stack for p in settings.phases}, seg, prediction.lesions,
+                  prediction.probability, prediction.status, settings.threshold, algorithm)  # fmt: skip
+    return seg, sr
+
+
+def result_document(
+    study: Any, found: Any, prediction: StudyPrediction, settings: Settings, device: str,
+    checksums: Mapping[str, str], timings: Mapping[str, float], has_seg: bool,
+) -> dict[str, Any]:
+    """The content of ``result.json`` (DESIGN.md's public contract, plus lesions, device and timings)."""
+    from hccp53 import __version__
+
+    return {
+        "p53_probability": prediction.probability,
+        "p53_status": prediction.status if prediction.status is not None else "no lesion found",
+        "threshold": settings.threshold,
+        "phases": {p: found.phases[p].stack.series_uid for p in settings.phases},
+        "reference_phase": settings.reference_phase,
+        "lesions": [lesion.to_json() for lesion in prediction.lesions],
+        "model": {"name": "hccp53 P53 classifier", "version": __version__, "sha256": dict(checksums)},
+        "device": device,
+        "outputs": {"sr": SR_FILE, "seg": SEG_FILE if has_seg else None},
+        "study_instance_uid": study.study_uid,
+        "timings_s": {k: round(float(v), 3) for k, v in timings.items()},
+        "intended_use": "research use only; not for diagnosis",
+    }
+
+
+def write_result(out: Path, seg: Any, sr: Any, result: Mapping[str, Any]) -> None:
+    """SEG, SR and ``result.json`` into ``out`` at once: written in a staging folder, then moved into place."""
+    staging = prepare_output(out)
+    try:
+        if seg is not None:
+            seg.save_as(staging / SEG_FILE)
+        sr.save_as(staging / SR_FILE)
+        (staging / RESULT_FILE).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        commit_output(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def load_volumes(study_dir: str | Path, settings: Settings) -> tuple[Any, Any, Any]:
+    """The study, its phases (the required ones must be there) and the registered volumes."""
+    from hccp53.dicomio import load_study
+    from hccp53.phases import identify_phases
+    from hccp53.volumes.study import study_volumes
+
+    study = load_study(Path(study_dir))
+    found = identify_phases(study, require=settings.phases)
+    volumes = study_volumes(study, found, phases=settings.phases, reference_phase=settings.reference_phase,
+                            register=settings.register)  # fmt: skip
+    return study, found, volumes
+
+
 def run_study(study_dir: str | Path, out_dir: str | Path, predictor: Predictor) -> dict[str, Any]:
-    """The whole app on one study folder: SEG, SR and ``result.json`` in ``out_dir``, or nothing at all.
+    """The whole app on one study folder, in-process: SEG, SR and ``result.json`` in ``out_dir``, or nothing.
 
     Raises
     ------
@@ -180,61 +266,20 @@ def run_study(study_dir: str | Path, out_dir: str | Path, predictor: Predictor) 
         Bad input (not a study, a required phase missing, ...) or an unusable output folder: ``out_dir``
         is left as it was.
     """
-    from hccp53 import __version__
-    from hccp53.dicomio import load_study
-    from hccp53.dicomio.codes import AlgorithmInfo
-    from hccp53.dicomio.seg import build_seg
-    from hccp53.dicomio.sr import build_sr
-    from hccp53.phases import identify_phases
-    from hccp53.volumes.study import study_volumes
-
     settings = predictor.settings
     out = Path(out_dir)
-    timings: dict[str, float] = {}
-    staging = prepare_output(out)
-    try:
-        start = time.perf_counter()
-        study = load_study(Path(study_dir))
-        timings["load_s"] = time.perf_counter() - start
-        start = time.perf_counter()
-        found = identify_phases(study, require=settings.phases)
-        volumes = study_volumes(study, found, phases=settings.phases, reference_phase=settings.reference_phase,
-                                register=settings.register)
-        timings["volumes_s"] = time.perf_counter() - start
-        prediction = predictor(volumes.images)
-        timings.update(prediction.timings)
-        start = time.perf_counter()
-        reference = found.phases[settings.reference_phase].stack
-        parameters = {"phases": ",".join(settings.phases), "threshold": f"{settings.threshold:g}",
-                      "device": str(predictor.device),
-                      "classifier_sha256": predictor.checksums[CLASSIFIER_WEIGHTS][:16],
-                      "segmentation_sha256": predictor.checksums[SEGMENTATION_WEIGHTS][:16]}  # fmt: skip
-        algorithm = AlgorithmInfo("hccp53 P53 classifier", __version__, parameters)
-        seg = build_seg(study, reference, prediction.labels, len(prediction.lesions), algorithm)
-        if seg is not None:
-            seg.save_as(staging / SEG_FILE)
-        sr = build_sr(study, reference, {p: found.phases[p].stack for p in settings.phases}, seg, prediction.lesions,
-                      prediction.probability, prediction.status, settings.threshold, algorithm)  # fmt: skip
-        sr.save_as(staging / SR_FILE)
-        timings["dicom_output_s"] = time.perf_counter() - start
-        result = {
-            "p53_probability": prediction.probability,
-            "p53_status": prediction.status if prediction.status is not None else "no lesion found",
-            "threshold": settings.threshold,
-            "phases": {p: found.phases[p].stack.series_uid for p in settings.phases},
-            "reference_phase": settings.reference_phase,
-            "lesions": [lesion.to_json() for lesion in prediction.lesions],
-            "model": {"name": "hccp53 P53 classifier", "version": __version__, "sha256": predictor.checksums},
-            "device": str(predictor.device),
-            "outputs": {"sr": SR_FILE, "seg": SEG_FILE if seg is not None else None},
-            "study_instance_uid": study.study_uid,
-            "timings_s": {k: round(v, 3) for k, v in timings.items()},
-            "intended_use": "research use only; not for diagnosis",
-        }
-        (staging / RESULT_FILE).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        commit_output(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise OutputError(f"Output {out} exists and is not an empty folder; choose another output folder.")
+    start = time.perf_counter()
+    study, found, volumes = load_volumes(study_dir, settings)
+    timings = {"load_and_volumes_s": time.perf_counter() - start}
+    prediction = predictor(volumes.images)
+    timings.update(prediction.timings)
+    start = time.perf_counter()
+    device = str(predictor.device)
+    seg, sr = dicom_outputs(study, found, prediction, settings, algorithm_info(settings, device, predictor.checksums))
+    timings["dicom_output_s"] = time.perf_counter() - start
+    result = result_document(study, found, prediction, settings, device, predictor.checksums, timings, seg is not None)
+    write_result(out, seg, sr, result)
     logger.info("Result written to %s: %s.", out, result["p53_status"])
     return result

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 
 from hccp53.volumes.study import study_volumes
+from operators.failures import reports_errors
 
 
 class MultiphaseVolumeOperator(Operator):
@@ -36,6 +37,7 @@ class MultiphaseVolumeOperator(Operator):
         spec.input(self.INPUT_PHASES)
         spec.output(self.OUTPUT_VOLUMES)
 
+    @reports_errors
     def compute(self, op_input, op_output, context) -> None:
         study = op_input.receive(self.INPUT_STUDY)
         found = op_input.receive(self.INPUT_PHASES)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 
 from hccp53.phases import identify_phases
+from operators.failures import reports_errors
 
 
 class PhaseSelectorOperator(Operator):
@@ -36,6 +37,7 @@ class PhaseSelectorOperator(Operator):
         spec.output(self.OUTPUT_PHASES)
         spec.output(self.OUTPUT_STUDY)
 
+    @reports_errors
     def compute(self, op_input, op_output, context) -> None:
         study = op_input.receive(self.INPUT_STUDY)
         op_output.emit(identify_phases(study, require=self.require), self.OUTPUT_PHASES)

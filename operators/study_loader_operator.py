@@ -8,6 +8,7 @@ from pathlib import Path
 from monai.deploy.core import ConditionType, Fragment, Operator, OperatorSpec
 
 from hccp53.dicomio import load_study
+from operators.failures import reports_errors
 
 
 class StudyLoaderOperator(Operator):
@@ -35,6 +36,7 @@ class StudyLoaderOperator(Operator):
         spec.input(self.INPUT_FOLDER).condition(ConditionType.NONE)  # optional: no upstream emitter needed
         spec.output(self.OUTPUT_STUDY)
 
+    @reports_errors
     def compute(self, op_input, op_output, context) -> None:
         folder = op_input.receive(self.INPUT_FOLDER) or self.input_folder
         op_output.emit(load_study(Path(folder)), self.OUTPUT_STUDY)

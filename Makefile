@@ -61,11 +61,15 @@ test: setup ## run the default test suite (slow tests left out)
 test-slow: setup ## run only the tests marked slow
 	@$(RAISE_STACK); rc=0; "$(VPY)" -m pytest -q -m slow $(PYTEST_ARGS) || rc=$$?; $(PYTEST_EXIT)
 
-demo: setup ## generate 2 synthetic full-size studies in demo_output/, describe the first and find its phases
-	"$(VENV)/bin/hccp53" synth --cases 2 --profile full --seed 1 --out "$(DEMO_OUT)" --overwrite
-	"$(VENV)/bin/hccp53" describe "$(DEMO_OUT)/cases/SYN0001/dicom"
+demo: setup ## generate a full-size synthetic study and run the app on it with the demo weights
+	"$(VENV)/bin/hccp53" synth --cases 1 --profile full --seed 1 --out "$(DEMO_OUT)" --overwrite
 	"$(VENV)/bin/hccp53" phases "$(DEMO_OUT)/cases/SYN0001/dicom"
-	@echo "demo: the studies, masks and datalist are in $(DEMO_OUT)/; look at $(DEMO_OUT)/cases/*/preview.png"
+	@rm -rf "$(DEMO_OUT)/result"
+	@$(RAISE_STACK); "$(VPY)" app.py -i "$(DEMO_OUT)/cases/SYN0001/dicom" -o "$(DEMO_OUT)/result" -m models \
+		2>"$(DEMO_OUT)/app.log" || { tail -n 3 "$(DEMO_OUT)/app.log" >&2; exit 1; }
+	@cat "$(DEMO_OUT)/result/result.json"
+	@echo "demo: DICOM SR $(DEMO_OUT)/result/p53_sr.dcm, DICOM SEG $(DEMO_OUT)/result/tumor_seg.dcm, log $(DEMO_OUT)/app.log;"
+	@echo "      the study is $(DEMO_OUT)/cases/SYN0001/dicom (preview.png beside it). Research use only."
 
 bench: setup ## run every bench/bench_*.py
 	@shopt -s nullglob; files=(bench/bench_*.py); \

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -171,7 +172,11 @@ def prepare_output(out: Path) -> Path:
         raise OutputError(f"Output {out} exists and is not an empty folder; choose another output folder.")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; the result is an ordinary folder
+        return staging
     except OSError as error:
         raise OutputError(f"Cannot write beside {out} ({error.strerror}); choose a writable output folder.") from None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -42,7 +43,11 @@ def prepare_output(out: Path, overwrite: bool) -> Path:
         raise OutputError(f"Output folder {out} is not empty; choose another --out or pass --overwrite.")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; the evaluation is an ordinary folder
+        return staging
     except OSError as error:
         raise OutputError(f"Cannot write beside {out} ({error.strerror}); choose another --out.") from None
 

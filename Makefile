@@ -25,7 +25,7 @@ RAISE_STACK := s=$$(ulimit -s); if [[ $$s != unlimited && $$s -lt 32768 ]]; then
 PYTEST_EXIT := if [[ $$rc -eq 5 ]]; then \
 	echo "pytest: no tests were collected (exit code 5); counted as success."; rc=0; fi; exit $$rc
 
-.PHONY: help setup system test test-slow demo bench weights evaluation lint clean distclean
+.PHONY: help setup system test test-slow demo bench weights evaluation map lint clean distclean
 
 help: ## list the targets
 	@echo "hccp53 make targets (variables: PYTHON=$(PYTHON) VENV=$(VENV) PYTEST_ARGS=...):"
@@ -81,6 +81,13 @@ weights: setup ## retrain the demo weights in models/ on a 400-case synthetic co
 
 evaluation: setup ## the papers' evaluation on the `make weights` cohort: 7 classifiers + radiomics, clinical, combined (about 1 h)
 	@$(RAISE_STACK); PY="$(VPY)" bash scripts/make_evaluation.sh
+
+map: setup ## package the app as a MAP container image (needs a running Docker engine; see docs/deploy.md)
+	@if ! docker info >/dev/null 2>&1; then echo "map: no Docker engine is running here; monai-deploy package builds the \
+	image with Docker (the app folder can still be assembled: python scripts/map_app.py build/map/app)." >&2; exit 1; fi
+	rm -rf build/map && "$(VPY)" scripts/map_app.py build/map/app
+	"$(VENV)/bin/monai-deploy" package build/map/app -c app.yaml -m models -t hccp53:$$("$(VPY)" -c "import hccp53; print(hccp53.__version__)") \
+		--platform x86_64 -l DEBUG
 
 lint: setup ## ruff check
 	"$(VENV)/bin/ruff" check .

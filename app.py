@@ -49,6 +49,7 @@ def build_app(argv: list[str] | None = None):
 
         def __init__(self, *args, **kwargs) -> None:
             self.errors: list = []
+            self.timings: dict[str, float] = {}  # operator name -> seconds (operators.failures.reports_errors)
             self.result: dict | None = None
             super().__init__(*args, **kwargs)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,12 +20,17 @@ logger = logging.getLogger(__name__)
 
 
 def reports_errors(compute: Callable[..., None]) -> Callable[..., None]:
-    """Wrap an operator's ``compute`` so that a library error is recorded on ``self.fragment.errors``."""
+    """Wrap an operator's ``compute``: a library error is recorded on ``self.fragment.errors``, and the
+    seconds it took on ``self.fragment.timings`` (``<operator name>_s``) when the app keeps them."""
 
     @functools.wraps(compute)
     def wrapper(self: Any, op_input: Any, op_output: Any, context: Any) -> None:
+        start = time.perf_counter()
         try:
             compute(self, op_input, op_output, context)
+            timings = getattr(self.fragment, "timings", None)
+            if timings is not None:
+                timings[f"{self.name}_s"] = time.perf_counter() - start
         except HccP53Error as error:
             errors = getattr(self.fragment, "errors", None)
             if errors is None:

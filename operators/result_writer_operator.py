@@ -49,7 +49,8 @@ class ResultWriterOperator(Operator):
         start = time.perf_counter()
         seg, sr = dicom_outputs(study, found, prediction, settings,
                                 algorithm_info(settings, device, predictor.checksums))  # fmt: skip
-        timings = {**prediction.timings, "dicom_output_s": time.perf_counter() - start}
+        timings = {**getattr(self.fragment, "timings", {}), **prediction.timings,
+                   "dicom_output_s": time.perf_counter() - start}  # fmt: skip
         result = result_document(study, found, prediction, settings, device, predictor.checksums, timings,
                                  seg is not None)  # fmt: skip
         write_result(self.output_folder, seg, sr, result)

@@ -33,6 +33,7 @@ SEGMENTATION_WEIGHTS = "tumor_segmentation.pt"
 CLASSIFIER_WEIGHTS = "p53_classifier.pt"
 SEG_FILE = "tumor_seg.dcm"
 SR_FILE = "p53_sr.dcm"
+PDF_FILE = "p53_report.dcm"
 RESULT_FILE = "result.json"
 _KEYS = ("phases", "backbone", "fusion", "shared_encoder", "crop_spacing_mm", "crop_size", "spacing_mm", "patch_size",
          "init_filters", "min_lesion_ml", "sw_batch_size", "sw_overlap", "threshold", "reference_phase",
@@ -86,6 +87,7 @@ class StudyPrediction:
     status: str | None
     threshold: float
     timings: dict[str, float] = field(default_factory=dict)
+    reference: sitk.Image | None = None
 
 
 class Predictor:
@@ -143,7 +145,7 @@ class Predictor:
         label_image = sitk.GetImageFromArray(np.ascontiguousarray(labels.transpose(2, 1, 0)).astype(np.uint8))
         label_image.CopyInformation(images[settings.phases[0]])
         return StudyPrediction(lesions, label_image, None, None, settings.threshold,
-                               {"segmentation_s": time.perf_counter() - start})  # fmt: skip
+                               {"segmentation_s": time.perf_counter() - start}, images[settings.phases[0]])  # fmt: skip
 
     def classify(self, images: Mapping[str, sitk.Image], segmented: StudyPrediction) -> StudyPrediction:
         """The P53 probability of every lesion (one batch); the largest lesion's is the study's."""
@@ -159,7 +161,8 @@ class Predictor:
         probability = lesions[0].p53_probability if lesions else None
         status = None if probability is None else ("mutated" if probability >= settings.threshold else "wild-type")
         timings = {**segmented.timings, "classification_s": time.perf_counter() - start}
-        return StudyPrediction(lesions, segmented.labels, probability, status, settings.threshold, timings)
+        return StudyPrediction(lesions, segmented.labels, probability, status, settings.threshold, timings,
+                               segmented.reference)  # fmt: skip
 
     def __call__(self, images: Mapping[str, sitk.Image]) -> StudyPrediction:
         """Segment, split into lesions, classify each lesion (all in one batch) of one study's volumes."""
@@ -228,20 +231,59 @@ def result_document(
         "lesions": [lesion.to_json() for lesion in prediction.lesions],
         "model": {"name": "hccp53 P53 classifier", "version": __version__, "sha256": dict(checksums)},
         "device": device,
-        "outputs": {"sr": SR_FILE, "seg": SEG_FILE if has_seg else None},
+        "outputs": {"sr": SR_FILE, "seg": SEG_FILE if has_seg else None, "pdf": PDF_FILE},
         "study_instance_uid": study.study_uid,
         "timings_s": {k: round(float(v), 3) for k, v in timings.items()},
         "intended_use": "research use only; not for diagnosis",
     }
 
 
-def write_result(out: Path, seg: Any, sr: Any, result: Mapping[str, Any]) -> None:
-    """SEG, SR and ``result.json`` into ``out`` at once: written in a staging folder, then moved into place."""
+def summary(study: Any, found: Any, prediction: StudyPrediction, settings: Settings, result: Mapping[str, Any]
+            ) -> tuple[bytes, Any, Any]:  # fmt: skip
+    """The summary PDF of a result, with what :func:`write_pdf` needs to encapsulate it."""
+    from hccp53.report.summary import summary_pdf
+
+    return summary_pdf(prediction.reference, prediction.labels, result), study, found.phases[
+        settings.reference_phase].stack
+
+
+def write_pdf(folder: Path, pdf: bytes, study: Any, stack: Any) -> Path:
+    """The summary PDF as a DICOM Encapsulated PDF, by the MONAI Deploy SDK's writer, joining the study."""
+    from holoscan.core import Fragment
+    from monai.deploy.core.domain.dicom_series import DICOMSeries
+    from monai.deploy.operators import DICOMEncapsulatedPDFWriterOperator
+    from monai.deploy.operators.dicom_utils import ModelInfo
+
+    from hccp53 import __version__
+    from hccp53.dicomio.seg import source_datasets
+
+    series = DICOMSeries(stack.series_uid)
+    series.add_sop_instance(source_datasets(study, stack)[0])  # the SDK wraps it in a DICOMSOPInstance
+    writer = DICOMEncapsulatedPDFWriterOperator(
+        Fragment(), output_folder=folder, name="pdf_writer",
+        model_info=ModelInfo("hccp53", "hccp53 P53 classifier", __version__),
+        custom_tags={"SeriesDescription": "hccp53 P53 summary (research use only)"})  # fmt: skip
+    scratch = folder / ".pdf"
+    writer.write(pdf, series, scratch)
+    (written,) = scratch.glob("*.dcm")
+    written.rename(folder / PDF_FILE)
+    scratch.rmdir()
+    return folder / PDF_FILE
+
+
+def write_result(out: Path, seg: Any, sr: Any, result: Mapping[str, Any],
+                 pdf: tuple[bytes, Any, Any] | None = None) -> None:  # fmt: skip
+    """SEG, SR, summary PDF and ``result.json`` into ``out`` at once: written in a staging folder, then moved.
+
+    ``pdf`` is (PDF bytes, study, reference stack).
+    """
     staging = prepare_output(out)
     try:
         if seg is not None:
             seg.save_as(staging / SEG_FILE)
         sr.save_as(staging / SR_FILE)
+        if pdf is not None:
+            write_pdf(staging, *pdf)
         (staging / RESULT_FILE).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         commit_output(staging, out)
     except BaseException:
@@ -285,6 +327,6 @@ def run_study(study_dir: str | Path, out_dir: str | Path, predictor: Predictor) 
     seg, sr = dicom_outputs(study, found, prediction, settings, algorithm_info(settings, device, predictor.checksums))
     timings["dicom_output_s"] = time.perf_counter() - start
     result = result_document(study, found, prediction, settings, device, predictor.checksums, timings, seg is not None)
-    write_result(out, seg, sr, result)
+    write_result(out, seg, sr, result, summary(study, found, prediction, settings, result))
     logger.info("Result written to %s: %s.", out, result["p53_status"])
     return result

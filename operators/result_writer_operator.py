@@ -7,12 +7,13 @@ from pathlib import Path
 
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 
-from hccp53.deploy import Predictor, algorithm_info, dicom_outputs, result_document, write_result
+from hccp53.deploy import Predictor, algorithm_info, dicom_outputs, result_document, summary, write_result
 from operators.failures import reports_errors
 
 
 class ResultWriterOperator(Operator):
-    """Builds the SEG (highdicom) and the TID 1500 SR, and writes them with result.json into the output folder.
+    """Builds the SEG (highdicom), the TID 1500 SR and the summary PDF (the SDK's encapsulated-PDF writer), and
+    writes them with result.json into the output folder.
 
     Everything is written in a staging folder and moved into place at the end (nothing half-written).
 
@@ -53,5 +54,5 @@ class ResultWriterOperator(Operator):
                    "dicom_output_s": time.perf_counter() - start}  # fmt: skip
         result = result_document(study, found, prediction, settings, device, predictor.checksums, timings,
                                  seg is not None)  # fmt: skip
-        write_result(self.output_folder, seg, sr, result)
+        write_result(self.output_folder, seg, sr, result, summary(study, found, prediction, settings, result))
         self.fragment.result = result

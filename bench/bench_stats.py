@@ -3,7 +3,7 @@
 Two figures of the evaluation issue:
 
 - paired bootstrap of the AUC: ``--resamples`` stratified resamples x ``--models`` models x ``--cases``
-  cases with ``hccp53.stats.bootstrap_auc`` (vectorised, midranks) against a Python loop over
+  cases with ``hccp53.stats.bootstrap_auc`` (vectorised over resamples and models) against a Python loop over
   ``sklearn.metrics.roc_auc_score`` on the same indices (goal: >= 100x faster; the loop is timed on a
   slice of the resamples and scaled, say how many with ``--loop-resamples``);
 - DeLong's covariance of two models on ``--delong-cases`` cases (Sun & Xu, goal: well under a second),
@@ -15,8 +15,10 @@ Results are printed and merged into bench/results.json under "stats".
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +31,7 @@ from hccp53.stats import bootstrap_auc, bootstrap_indices, delong  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1],
+    parser = argparse.ArgumentParser(description="\n\n".join(__doc__.split("\n\n")[1:]),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
     parser.add_argument("--models", type=int, default=8, help="models scored on the same cases (default 8)")
@@ -37,12 +39,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--loop-resamples", type=int, default=200,
                         help="resamples timed in the sklearn loop, scaled to --resamples (default 200)")
     parser.add_argument("--delong-cases", type=int, default=10_000, help="cases of the DeLong timing (default 10000)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic scores and resamples (default 0)")
     parser.add_argument("--no-save", action="store_true", help="print only; do not update bench/results.json")
     return parser.parse_args(argv)
 
 
-def best_of(repeats: int, function) -> float:
+def best_of(repeats: int, function: Callable[[], object]) -> float:
+    """The shortest of ``repeats`` wall times of ``function()``, in seconds."""
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -52,6 +55,7 @@ def best_of(repeats: int, function) -> float:
 
 
 def textbook_delong(y: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """DeLong's covariance from the explicit (models, positives, negatives) kernel of DeLong et al. (1988)."""
     x, z = scores[:, y == 1], scores[:, y == 0]
     psi = (x[:, :, None] > z[:, None, :]) + 0.5 * (x[:, :, None] == z[:, None, :])
     return np.atleast_2d(np.cov(psi.mean(axis=2))) / x.shape[1] + np.atleast_2d(np.cov(psi.mean(axis=1))) / z.shape[1]
@@ -80,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                                textbook_delong(yd[:small], sd[:, :small]), atol=1e-15)  # fmt: skip
 
     figures = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "bootstrap": {"resamples": args.resamples, "models": args.models, "cases": args.cases,
                       "vectorised_s": vectorised, "sklearn_loop_s": loop, "speedup": loop / vectorised,
                       "loop_timed_resamples": len(part)},  # fmt: skip

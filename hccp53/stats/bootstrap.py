@@ -1,12 +1,14 @@
 """Vectorised, paired bootstrap of AUCs and threshold metrics, with percentile and BCa intervals.
 
 One (B, n) array of case indices is drawn per split and shared by every model, so that model
-differences are paired. Resampled AUCs are computed for all B resamples and k models at once from
-midranks (a case drawn twice is tied with itself, as in a loop over ``roc_auc_score``).
+differences are paired. Resampled AUCs are computed for all B resamples and k models at once, exactly
+as a loop over ``sklearn.metrics.roc_auc_score`` on the resampled cases would (a case drawn twice is
+tied with itself).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -16,15 +18,53 @@ from scipy.stats import norm, rankdata
 from hccp53.errors import InputError
 from hccp53.stats.roc import _checked, auc, delong_ci, midranks
 
+#: Interval methods of :func:`auc_confidence`.
+METHODS = ("bca", "percentile", "delong")
+
+#: Above this many (positive x negative) pairs the kernel matrix is too large: rank each resample instead.
+KERNEL_PAIRS = 4_000_000
+
+
+def _level(level: float) -> float:
+    if not 0.0 < level < 1.0:
+        raise InputError(f"The confidence level must be between 0 and 1, got {level}.")
+    return level
+
 
 def bootstrap_indices(y: np.ndarray | list, n_resamples: int = 2000, seed: int = 0,
                       stratified: bool = True) -> np.ndarray:  # fmt: skip
-    """(B, n) case indices of ``n_resamples`` bootstrap resamples.
+    """Case indices of ``n_resamples`` bootstrap resamples, to be shared by every model.
 
-    ``stratified`` resamples the positives and the negatives separately, keeping both counts, so that
-    every resample has an AUC; positives come first in each row, then negatives.
+    Parameters
+    ----------
+    y : array-like of 0/1, shape (n,)
+        Labels.
+    n_resamples : int
+        B, the number of resamples.
+    seed : int
+        Seed of ``numpy.random.default_rng``; the same seed gives the same indices.
+    stratified : bool
+        Resample the positives and the negatives separately, keeping both counts (every resample then
+        has an AUC); each row holds the positives' draws first, then the negatives'. Without
+        stratification the rows are ``default_rng(seed).integers(0, n, (B, n))``, the draws of
+        ``scipy.stats.bootstrap(paired=True, rng=default_rng(seed))``.
+
+    Returns
+    -------
+    numpy.ndarray
+        (B, n) integer indices into the cases.
+
+    Raises
+    ------
+    InputError
+        If ``n_resamples`` is below 1, a label is not 0/1, or (stratified) one class is missing.
     """
-    labels = np.asarray(y).astype(bool)
+    labels = np.asarray(y)
+    if labels.ndim != 1 or not np.isin(labels, (0, 1)).all():
+        raise InputError("Labels must be a 1-D array of 0 or 1 (1 = P53-mutated).")
+    if n_resamples < 1:
+        raise InputError(f"Ask for at least one bootstrap resample, got {n_resamples}.")
+    labels = labels.astype(bool)
     rng = np.random.default_rng(seed)
     n = labels.size
     if not stratified:
@@ -37,8 +77,15 @@ def bootstrap_indices(y: np.ndarray | list, n_resamples: int = 2000, seed: int =
     return np.concatenate([draw_p, draw_n], axis=1)
 
 
-#: Above this many (positive x negative) pairs the kernel matrix is too large: rank each resample instead.
-KERNEL_PAIRS = 4_000_000
+def _checked_indices(indices: np.ndarray, n: int) -> np.ndarray:
+    idx = np.asarray(indices)
+    if idx.ndim != 2 or not np.issubdtype(idx.dtype, np.integer):
+        raise InputError(f"Bootstrap indices must be a 2-D integer array (resamples x cases), got {idx.dtype} "
+                         f"of shape {idx.shape}.")  # fmt: skip
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise InputError(f"Bootstrap indices must lie in 0..{n - 1} for {n} cases; "
+                         "were they drawn for another split?")  # fmt: skip
+    return idx
 
 
 def _draw_counts(indices: np.ndarray, n: int) -> np.ndarray:
@@ -49,16 +96,36 @@ def _draw_counts(indices: np.ndarray, n: int) -> np.ndarray:
 
 
 def bootstrap_auc(y: np.ndarray | list, scores: np.ndarray | list, indices: np.ndarray) -> np.ndarray:
-    """AUC of each resample and model: (B, k), or (B,) for one model (1-D ``scores``).
+    """AUC of every resample and model, vectorised over both.
 
     A resample's AUC is ``c_pos' K c_neg / (m n)`` with ``K[i, j] = 1, 1/2, 0`` as positive i scores
     above, equal to or below negative j and ``c`` the number of times each case is drawn: one matrix
-    product per model for all resamples, exactly the Mann-Whitney AUC of the resampled cases (a case drawn
-    twice is tied with itself). Past :data:`KERNEL_PAIRS` pairs each resample is ranked instead (midranks).
-    A resample with one class only (possible without stratification) gets NaN.
+    product per model for all resamples, exactly the Mann-Whitney AUC of the resampled cases (a case
+    drawn twice is tied with itself). Past :data:`KERNEL_PAIRS` pairs each resample is ranked instead
+    (midranks), with the same result.
+
+    Parameters
+    ----------
+    y : array-like of 0/1, shape (n,)
+        Labels.
+    scores : array-like, shape (n,) or (k, n)
+        One or k models' scores on the same cases.
+    indices : numpy.ndarray
+        (B, n') case indices, usually :func:`bootstrap_indices`.
+
+    Returns
+    -------
+    numpy.ndarray
+        (B, k) AUCs, or (B,) for 1-D ``scores``; NaN for a resample with one class only (possible
+        without stratification).
+
+    Raises
+    ------
+    InputError
+        As :func:`hccp53.stats.auc`, and if ``indices`` is not a 2-D integer array of valid case indices.
     """
     labels, values, single = _checked(y, scores)
-    idx = np.asarray(indices)
+    idx = _checked_indices(indices, labels.size)
     positives, negatives = np.flatnonzero(labels), np.flatnonzero(~labels)
     out = np.empty((idx.shape[0], values.shape[0]))
     if positives.size * negatives.size <= KERNEL_PAIRS:
@@ -84,74 +151,122 @@ def bootstrap_auc(y: np.ndarray | list, scores: np.ndarray | list, indices: np.n
 
 
 def jackknife_auc(y: np.ndarray | list, scores: np.ndarray | list) -> np.ndarray:
-    """Leave-one-out AUCs: (n,) for one model, (n, k) for k.
+    """Leave-one-out AUCs, all from one ranking.
 
-    Removing a positive x removes its ``(#negatives below x) + 0.5 (#ties)`` placements from the
-    numerator and one positive from the denominator (likewise for a negative), so all n values come
-    from one ranking: O(k n log n).
+    Removing a positive x removes its placement ``(#negatives below x) + (#tied negatives) / 2`` from the
+    Mann-Whitney numerator and one positive from the denominator (likewise for a negative): O(k n log n).
+
+    Parameters
+    ----------
+    y : array-like of 0/1, shape (n,)
+        Labels.
+    scores : array-like, shape (n,) or (k, n)
+        One or k models' scores.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n,) AUCs without case i, or (n, k); NaN where leaving case i out empties its class.
+
+    Raises
+    ------
+    InputError
+        As :func:`hccp53.stats.auc`.
     """
     labels, values, single = _checked(y, scores)
     m, n = int(labels.sum()), int((~labels).sum())
     tz = midranks(values)
     tx = midranks(values[:, labels])
     ty = midranks(values[:, ~labels])
-    # Placement of each positive: negatives below it (+ half ties); of each negative: positives above it.
-    pos_place = tz[:, labels] - tx                            # (k, m)
-    neg_place = m - (tz[:, ~labels] - ty)                     # (k, n): positives above each negative (+ ties/2)
-    total = pos_place.sum(axis=1, keepdims=True)              # = AUC * m * n
-    out = np.empty((values.shape[0], labels.size))
+    pos_place = tz[:, labels] - tx  # (k, m): negatives below each positive (+ ties/2)
+    neg_place = m - (tz[:, ~labels] - ty)  # (k, n): positives above each negative (+ ties/2)
+    total = pos_place.sum(axis=1, keepdims=True)  # = AUC * m * n
+    out = np.full((values.shape[0], labels.size), np.nan)
     if m > 1:
         out[:, labels] = (total - pos_place) / ((m - 1) * n)
-    else:
-        out[:, labels] = np.nan
     if n > 1:
         out[:, ~labels] = (total - neg_place) / (m * (n - 1))
-    else:
-        out[:, ~labels] = np.nan
     return out[0] if single else out.T
 
 
 def percentile_ci(boot: np.ndarray, level: float = 0.95) -> tuple[np.ndarray | float, np.ndarray | float]:
-    """Percentile interval of bootstrap replicates (column-wise for (B, k)); NaN replicates are ignored."""
-    alpha = (1.0 - level) / 2.0
-    lo, hi = np.nanquantile(np.asarray(boot, dtype=float), [alpha, 1.0 - alpha], axis=0)
+    """Percentile interval of bootstrap replicates.
+
+    Parameters
+    ----------
+    boot : numpy.ndarray
+        (B,) or (B, k) replicates; NaN replicates are left out (a column of NaN only gives NaN).
+    level : float
+        Confidence level, between 0 and 1.
+
+    Returns
+    -------
+    tuple
+        (lower, upper): floats for (B,) replicates, (k,) arrays for (B, k). Quantiles are NumPy's default
+        (linear), as ``scipy.stats.bootstrap(method="percentile")``.
+    """
+    alpha = (1.0 - _level(level)) / 2.0
+    with warnings.catch_warnings():  # a column of NaN only (say, precision without positive calls) gives NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanquantile(np.asarray(boot, dtype=float), [alpha, 1.0 - alpha], axis=0)
     return (float(lo), float(hi)) if np.ndim(lo) == 0 else (lo, hi)
 
 
 def bca_ci(estimate: float | np.ndarray, boot: np.ndarray, jackknife: np.ndarray,
            level: float = 0.95) -> tuple[np.ndarray | float, np.ndarray | float]:  # fmt: skip
-    """Efron's bias-corrected and accelerated interval (column-wise for (B, k) replicates).
+    """Efron's bias-corrected and accelerated (BCa) interval, column-wise.
 
-    ``z0 = Phi^-1(#{boot < estimate} / B)`` (ties counted one half), acceleration
-    ``a = sum(d^3) / (6 (sum(d^2))^1.5)`` with ``d = mean(jackknife) - jackknife``; the interval takes the
-    bootstrap quantiles at ``Phi(z0 + (z0 + z) / (1 - a (z0 + z)))`` for ``z = Phi^-1(alpha), Phi^-1(1 - alpha)``.
-    Falls back to the percentile interval where z0 is infinite (every replicate on one side).
+    Bias correction ``z0 = Phi^-1(#{boot < estimate} / B)`` (ties with the estimate counted one half),
+    acceleration ``a = sum(d^3) / (6 (sum(d^2))^1.5)`` with ``d = mean(jackknife) - jackknife``; the interval
+    takes the bootstrap quantiles at ``Phi(z0 + (z0 + z) / (1 - a (z0 + z)))`` for ``z = Phi^-1(alpha)`` and
+    ``Phi^-1(1 - alpha)`` (Efron & Tibshirani 1993, ch. 14). Given the same replicates and jackknife this
+    is ``scipy.stats.bootstrap(method="BCa")``'s interval.
+
+    Parameters
+    ----------
+    estimate : float or numpy.ndarray
+        The statistic on the original sample, a float or (k,).
+    boot : numpy.ndarray
+        (B,) or (B, k) bootstrap replicates; NaN replicates are left out.
+    jackknife : numpy.ndarray
+        (n,) or (n, k) leave-one-out values (:func:`jackknife_auc`); NaN values are left out.
+    level : float
+        Confidence level, between 0 and 1.
+
+    Returns
+    -------
+    tuple
+        (lower, upper): floats for (B,) replicates, (k,) arrays for (B, k). Where every replicate lies on
+        one side of the estimate (z0 infinite) the percentile interval is returned for that column
+        (scipy returns NaN there); a column of NaN replicates only gives NaN.
     """
+    alpha = (1.0 - _level(level)) / 2.0
     boot = np.asarray(boot, dtype=float)
     single = boot.ndim == 1
     boot2 = boot[:, None] if single else boot
     jack = np.asarray(jackknife, dtype=float)
     jack2 = jack[:, None] if jack.ndim == 1 else jack
-    theta = np.atleast_1d(np.asarray(estimate, dtype=float))
-    alpha = (1.0 - level) / 2.0
+    theta = np.broadcast_to(np.asarray(estimate, dtype=float), (boot2.shape[1],))
     valid = ~np.isnan(boot2)
     count = valid.sum(axis=0)
     below = ((boot2 < theta) & valid).sum(axis=0) + 0.5 * ((boot2 == theta) & valid).sum(axis=0)
-    z0 = norm.ppf(below / count)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z0 = norm.ppf(below / count)
     d = np.nanmean(jack2, axis=0) - jack2
     denominator = 6.0 * np.nansum(d**2, axis=0) ** 1.5
     with np.errstate(invalid="ignore", divide="ignore"):
         a = np.where(denominator > 0, np.nansum(d**3, axis=0) / denominator, 0.0)
-    lo = np.empty(theta.size)
-    hi = np.empty(theta.size)
-    for j in range(theta.size):
+    z = norm.ppf([alpha, 1.0 - alpha])
+    lo = np.full(theta.size, np.nan)
+    hi = np.full(theta.size, np.nan)
+    for j in range(theta.size):  # one column per model: k is small
         column = boot2[valid[:, j], j]
-        if not np.isfinite(z0[j]):
-            lo[j], hi[j] = np.quantile(column, [alpha, 1.0 - alpha])
+        if column.size == 0:
             continue
-        q = []
-        for z in (norm.ppf(alpha), norm.ppf(1.0 - alpha)):
-            q.append(norm.cdf(z0[j] + (z0[j] + z) / (1.0 - a[j] * (z0[j] + z))))
+        if np.isfinite(z0[j]):
+            q = norm.cdf(z0[j] + (z0[j] + z) / (1.0 - a[j] * (z0[j] + z)))
+        else:
+            q = np.array([alpha, 1.0 - alpha])
         lo[j], hi[j] = np.quantile(column, q)
     return (float(lo[0]), float(hi[0])) if single else (lo, hi)
 
@@ -164,8 +279,7 @@ def _counts(y: np.ndarray, predicted: np.ndarray) -> dict[str, np.ndarray]:
 
 def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(b > 0, a / np.where(b > 0, b, 1.0), np.nan)
+    return np.where(b > 0, a / np.where(b > 0, b, 1.0), np.nan)
 
 
 def _metrics(c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -180,19 +294,63 @@ def _metrics(c: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     }
 
 
+def _binary(y: np.ndarray | list, predicted: np.ndarray | list) -> tuple[np.ndarray, np.ndarray]:
+    labels, calls = np.asarray(y), np.asarray(predicted)
+    if labels.ndim != 1 or labels.shape != calls.shape:
+        raise InputError(f"{calls.size} predictions do not match {labels.size} labels.")
+    for name, values in (("Labels", labels), ("Predictions", calls)):
+        if not np.isin(values, (0, 1)).all():
+            raise InputError(f"{name} must be 0 or 1; threshold scores with apply_threshold first.")
+    return labels, calls
+
+
 def binary_metrics(y: np.ndarray | list, predicted: np.ndarray | list) -> dict[str, float]:
-    """Accuracy, sensitivity, specificity, precision, NPV and F1 of 0/1 predictions (NaN for a 0 denominator)."""
-    labels, predicted = np.asarray(y), np.asarray(predicted)
-    if labels.shape != predicted.shape:
-        raise InputError(f"{predicted.size} predictions do not match {labels.size} labels.")
-    return {k: float(v) for k, v in _metrics(_counts(labels, predicted)).items()}
+    """Accuracy, sensitivity, specificity, precision, NPV and F1 of 0/1 predictions.
+
+    Parameters
+    ----------
+    y, predicted : array-like of 0/1, shape (n,)
+        Labels and predictions (:func:`hccp53.stats.apply_threshold`).
+
+    Returns
+    -------
+    dict of str to float
+        Keys ``accuracy``, ``sensitivity``, ``specificity``, ``precision``, ``npv``, ``f1``; NaN (no error)
+        where a denominator is 0, e.g. precision with no positive call.
+
+    Raises
+    ------
+    InputError
+        If the lengths differ or a value is not 0/1.
+    """
+    labels, calls = _binary(y, predicted)
+    return {k: float(v) for k, v in _metrics(_counts(labels, calls)).items()}
 
 
 def bootstrap_binary_metrics(y: np.ndarray | list, predicted: np.ndarray | list,
                              indices: np.ndarray) -> dict[str, np.ndarray]:  # fmt: skip
-    """:func:`binary_metrics` of every resample: each metric a (B,) array."""
-    labels, predicted = np.asarray(y), np.asarray(predicted)
-    return _metrics(_counts(labels[indices], predicted[indices]))
+    """:func:`binary_metrics` of every resample, vectorised.
+
+    Parameters
+    ----------
+    y, predicted : array-like of 0/1, shape (n,)
+        Labels and predictions.
+    indices : numpy.ndarray
+        (B, n') case indices (:func:`bootstrap_indices`).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        The keys of :func:`binary_metrics`, each a (B,) array.
+
+    Raises
+    ------
+    InputError
+        As :func:`binary_metrics`, and for invalid ``indices``.
+    """
+    labels, calls = _binary(y, predicted)
+    idx = _checked_indices(indices, labels.size)
+    return _metrics(_counts(labels[idx], calls[idx]))
 
 
 def auc_confidence(
@@ -203,11 +361,39 @@ def auc_confidence(
     level: float = 0.95,
     method: str = "bca",
 ) -> pd.DataFrame:
-    """AUC and its interval for each model: one row per model (auc, lower, upper, method)."""
+    """AUC and its confidence interval for each model, one table for a report.
+
+    Parameters
+    ----------
+    y : array-like of 0/1, shape (n,)
+        Labels.
+    scores : mapping of str to array-like
+        Model name to its scores on the same cases.
+    n_resamples, seed : int
+        Stratified bootstrap resamples, shared by all models (``bca`` and ``percentile`` only).
+    level : float
+        Confidence level, between 0 and 1.
+    method : {"bca", "percentile", "delong"}
+        Interval: bootstrap BCa (:func:`bca_ci`), bootstrap percentile or DeLong
+        (:func:`hccp53.stats.delong_ci`, which ignores ``n_resamples`` and ``seed``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by model name (index name ``model``), columns ``auc``, ``lower``, ``upper``, ``method``.
+
+    Raises
+    ------
+    InputError
+        For an unknown ``method``, or as the functions above.
+    """
+    if method not in METHODS:
+        raise InputError(f"Unknown interval method {method!r}; use bca, percentile or delong.")
+    _level(level)
     names = list(scores)
     if method == "delong":
         rows = [delong_ci(y, scores[name], level) for name in names]
-    elif method in ("bca", "percentile"):
+    else:
         matrix = np.vstack([np.asarray(scores[name], dtype=float) for name in names])
         point = np.atleast_1d(auc(y, matrix))
         boot = bootstrap_auc(y, matrix, bootstrap_indices(y, n_resamples, seed))
@@ -216,8 +402,6 @@ def auc_confidence(
         else:
             lo, hi = percentile_ci(boot, level)
         rows = list(zip(point, np.atleast_1d(lo), np.atleast_1d(hi), strict=True))
-    else:
-        raise InputError(f"Unknown interval method {method!r}; use bca, percentile or delong.")
     frame = pd.DataFrame(rows, columns=["auc", "lower", "upper"], index=pd.Index(names, name="model"))
     frame["method"] = method
     return frame

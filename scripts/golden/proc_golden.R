@@ -1,8 +1,12 @@
-# Golden values of hccp53.stats.roc from R's pROC (Debian r-cran-proc), for tests/stats/test_roc.py.
+# Golden values of hccp53.stats.roc from R's pROC (Debian r-cran-proc 1.18), for tests/stats/test_roc.py.
 #   Rscript scripts/golden/proc_golden.R tests/stats/golden/roc_data.csv tests/stats/golden/proc_results.csv
 # Input: dataset, y (0/1), score_a, score_b, score_c. Output, one row per value (17 significant digits):
-#   dataset, what (auc | var | ci_lower | ci_upper | z | p | p_holm), first, second (score names; second is
-#   empty for single-model values).
+#   dataset, what (auc | var | ci_lower | ci_upper | youden | z | p | p_holm), first, second (score names;
+#   second is empty for single-model values). Every curve is roc(y, s, levels = c(0, 1), direction = "<"); var
+#   and ci.auc use DeLong; youden is the highest of coords(best.method = "youden")'s thresholds (Inf when no
+#   cut beats calling no one positive); z and p are roc.test(method = "delong", paired = TRUE), p_holm is
+#   p.adjust("holm") over the dataset's three pairs. The "degenerate" dataset (a perfect score, a constant
+#   one) makes pROC warn that AUC == 1 gives a 1-1 interval and zero variance: expected.
 suppressPackageStartupMessages(library(pROC))
 args <- commandArgs(trailingOnly = TRUE)
 data <- read.csv(args[1], colClasses = c("character", "integer", "numeric", "numeric", "numeric"))
@@ -22,6 +26,8 @@ for (name in unique(data$dataset)) {
     add(name, "var", s, "", var(curves[[s]], method = "delong"))
     add(name, "ci_lower", s, "", ci[1])
     add(name, "ci_upper", s, "", ci[3])
+    best <- coords(curves[[s]], "best", best.method = "youden", ret = "threshold", transpose = FALSE)
+    add(name, "youden", s, "", max(best$threshold))
   }
   p <- c()
   pairs <- combn(scores, 2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hccp53.errors import InputError
 from hccp53.stats import apply_threshold, binary_metrics, threshold_for_sensitivity, youden_threshold
 
 
@@ -39,3 +40,21 @@ def test_threshold_for_sensitivity_is_the_highest_reaching_it() -> None:
 
 def test_apply_threshold_is_inclusive() -> None:
     np.testing.assert_array_equal(apply_threshold([0.2, 0.5, 0.7], 0.5), [0, 1, 1])
+
+
+def test_extreme_targets_and_huge_scores() -> None:
+    y = np.array([0, 1, 0, 1])
+    s = np.array([1.0, 2.0, 3.0, 4.0])
+    assert threshold_for_sensitivity(y, s, 1.0) == 1.5  # every positive called
+    assert threshold_for_sensitivity(y, s, 0.0) == 5.0  # above the top score: no one called
+    big = s * 1e17  # score + 1 is the score itself: the top threshold must still call no one positive
+    assert apply_threshold(big, threshold_for_sensitivity(y, big, 0.0)).sum() == 0
+
+
+def test_bad_input_is_one_sentence() -> None:
+    with pytest.raises(InputError, match="target sensitivity must be between 0 and 1, got 80"):
+        threshold_for_sensitivity([0, 1], [0.1, 0.9], 80)
+    with pytest.raises(InputError, match="one model at a time"):
+        youden_threshold([0, 1], [[0.1, 0.9], [0.2, 0.3]])
+    with pytest.raises(InputError, match="needs both classes"):
+        youden_threshold([1, 1], [0.1, 0.9])

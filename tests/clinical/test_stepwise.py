@@ -1,7 +1,8 @@
-"""Stepwise AIC logistic regression: the same terms, AIC and coefficients as R's MASS::stepAIC."""
+"""Stepwise AIC logistic regression: the same steps, terms, AIC and coefficients as R's MASS::stepAIC."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,28 +18,43 @@ ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden"
 SCRIPT = ROOT / "scripts" / "golden" / "stepaic_golden.R"
 CANDIDATES = ["age", "sex", "log10_afp", "hbv", "cirrhosis", "albi", "child_pugh", "tumor_size"]
+#: scenario of stepaic_golden.R -> (direction, start terms)
+SCENARIOS = {"both": ("both", ()), "both_start": ("both", ("age", "sex", "hbv")), "backward": ("backward", ())}
 
 
-def golden() -> pd.DataFrame:
-    return pd.read_csv(GOLDEN / "stepaic_results.csv", keep_default_na=False)
+@pytest.fixture(scope="module")
+def clinical() -> pd.DataFrame:
+    return pd.read_csv(GOLDEN / "clinical_data.csv")
 
 
-def test_stepwise_selects_what_mass_stepaic_selects() -> None:
-    data = pd.read_csv(GOLDEN / "clinical_data.csv")
-    result = stepwise_aic(data, "y", CANDIDATES)
-    expected = golden()
-    assert sorted(result.terms) == sorted(expected[expected.what == "term"].name)
+def golden(scenario: str) -> pd.DataFrame:
+    results = pd.read_csv(GOLDEN / "stepaic_results.csv", keep_default_na=False)
+    return results[results.scenario == scenario]
+
+
+def r_name(column: str) -> str:
+    """Our design column -> R's coefficient name (``child_pugh[T.B]`` -> ``child_pughB``)."""
+    return "(Intercept)" if column == "Intercept" else column.replace("[T.", "").replace("]", "")
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_stepwise_takes_the_steps_mass_stepaic_takes(clinical: pd.DataFrame, scenario: str) -> None:
+    direction, start = SCENARIOS[scenario]
+    result = stepwise_aic(clinical, "y", CANDIDATES, direction=direction, start=start)
+    expected = golden(scenario)
+    steps = expected[expected.what == "step"]
+    assert [label for label, _ in result.steps] == list(steps.name)
+    np.testing.assert_allclose([aic for _, aic in result.steps], steps.value.astype(float), rtol=0, atol=1e-6)
+    assert sorted(result.terms) == list(expected[expected.what == "term"].name)
     assert result.aic == pytest.approx(float(expected[expected.what == "aic"].value.iloc[0]), abs=1e-6)
     coefficients = expected[expected.what == "coefficient"].set_index("name").value.astype(float)
-    ours = result.result.params.rename(lambda c: c.replace("[T.", "").replace("]", "")).rename(
-        {"Intercept": "(Intercept)"})
+    ours = result.result.params.rename(r_name)
+    assert sorted(ours.index) == sorted(coefficients.index)
     for name, value in coefficients.items():
         assert ours[name] == pytest.approx(value, abs=1e-6), name
-    aics = [aic for _, aic in result.steps]
-    assert result.steps[0][0] == "start" and aics == sorted(aics, reverse=True)
 
 
-@pytest.mark.skipif(shutil.which("Rscript") is None, reason="no Rscript (scripts/setup_system.sh installs R)")
+@pytest.mark.skipif(shutil.which("Rscript") is None, reason="no Rscript on PATH (scripts/setup_system.sh installs R)")
 def test_the_golden_file_is_what_mass_computes_now(tmp_path: Path) -> None:
     out = tmp_path / "stepaic.csv"
     subprocess.run(["Rscript", str(SCRIPT), str(GOLDEN / "clinical_data.csv"), str(out)], check=True,
@@ -52,36 +68,64 @@ def test_backward_from_everything_drops_noise() -> None:
     data = pd.DataFrame({"signal": rng.normal(size=n), "noise1": rng.normal(size=n), "noise2": rng.normal(size=n)})
     data["y"] = (rng.random(n) < 1 / (1 + np.exp(-1.5 * data.signal))).astype(int)
     result = stepwise_aic(data, "y", ["signal", "noise1", "noise2"], direction="backward")
-    assert "signal" in result.terms and result.steps[0][0] == "start"
-    assert len(result.terms) < 3
+    assert "signal" in result.terms and len(result.terms) < 3
+    assert [label[0] for label, _ in result.steps[1:]] == ["-"] * (len(result.steps) - 1)
 
 
-def test_predictions_use_the_fitted_coding_on_new_rows() -> None:
-    data = pd.read_csv(GOLDEN / "clinical_data.csv")
-    fit = fit_logistic(data, "y", ["log10_afp", "child_pugh"])
+def test_the_selected_model_carries_its_statsmodels_results(clinical: pd.DataFrame) -> None:
+    result = stepwise_aic(clinical, "y", CANDIDATES)
+    fit = result.result
+    np.testing.assert_allclose(fit.results.params, fit.params.to_numpy())
+    assert fit.results.bse.shape == fit.params.shape
+    assert fit.aic == pytest.approx(fit.results.aic)  # statsmodels' AIC counts the same k parameters
+
+
+def test_predictions_use_the_fitted_coding_on_new_rows(clinical: pd.DataFrame) -> None:
+    fit = fit_logistic(clinical, "y", ["log10_afp", "child_pugh"])
     new = pd.DataFrame({"log10_afp": [1.0, 1.0], "child_pugh": ["A", "B"]})
     p = predict_logistic(fit, new)
     lp = np.log(p / (1 - p))
     assert lp[1] - lp[0] == pytest.approx(fit.params["child_pugh[T.B]"])
-    with pytest.raises(InputError, match="level\\(s\\) \\['C'\\] not seen"):
+    with pytest.raises(InputError, match=r"'child_pugh' has level\(s\) \['C'\] not seen when the model was fitted"):
         predict_logistic(fit, pd.DataFrame({"log10_afp": [1.0], "child_pugh": ["C"]}))
+
+
+def test_a_separating_candidate_is_skipped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    rng = np.random.default_rng(3)
+    n = 120
+    data = pd.DataFrame({"signal": rng.normal(size=n)})
+    data["y"] = (rng.random(n) < 1 / (1 + np.exp(-data.signal))).astype(int)
+    data["leak"] = data.y * 2.0 - 1.0 + rng.normal(scale=0.01, size=n)  # separates the classes perfectly
+    with caplog.at_level(logging.WARNING, logger="hccp53.clinical.stepwise"):
+        result = stepwise_aic(data, "y", ["signal", "leak"])
+    assert result.terms == ["signal"]
+    assert "skipping step + leak" in caplog.text and "separate the classes perfectly" in caplog.text
 
 
 def test_perfect_separation_is_a_clear_error() -> None:
     data = pd.DataFrame({"x": np.arange(20.0), "y": (np.arange(20) >= 10).astype(int)})
-    with pytest.raises(InputError, match="does not converge .* separate the classes perfectly"):
+    with pytest.raises(InputError, match="on x does not converge .* separate the classes perfectly"):
         fit_logistic(data, "y", ["x"])
 
 
 def test_a_constant_term_is_a_clear_error() -> None:
     data = pd.DataFrame({"x": np.full(20, 0.5) + 1e-12 * np.arange(20), "y": np.arange(20) % 2})
-    with pytest.raises(InputError, match="x is \\(nearly\\) constant across the cases"):
+    with pytest.raises(InputError, match=r"x is \(nearly\) constant across the cases"):
         fit_logistic(data, "y", ["x"])
 
 
-def test_missing_values_and_columns_are_refused() -> None:
+def test_bad_tables_and_arguments_are_refused(clinical: pd.DataFrame) -> None:
     data = pd.DataFrame({"x": [1.0, np.nan, 3.0, 4.0], "y": [0, 1, 0, 1]})
-    with pytest.raises(InputError, match="missing values"):
+    with pytest.raises(InputError, match="missing values in y, x; impute or drop"):
         fit_logistic(data, "y", ["x"])
-    with pytest.raises(InputError, match="no column z"):
+    with pytest.raises(InputError, match="no column z; add it"):
         fit_logistic(data, "y", ["z"])
+    with pytest.raises(InputError, match="outcome column 'y' must hold 0 or 1"):
+        fit_logistic(pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [0, 2, 1]}), "y", ["x"])
+    mixed = pd.DataFrame({"x": pd.Series([1, "a", 3], dtype=object), "y": [0, 1, 1]})
+    with pytest.raises(InputError, match="'x' mixes numbers and text"):
+        fit_logistic(mixed, "y", ["x"], levels={})
+    with pytest.raises(InputError, match="Unknown stepwise direction 'sideways'; use both, forward or backward"):
+        stepwise_aic(clinical, "y", CANDIDATES, direction="sideways")
+    with pytest.raises(InputError, match=r"Start term\(s\) \['bmi'\] are not among the candidates"):
+        stepwise_aic(clinical, "y", CANDIDATES, start=["bmi"])

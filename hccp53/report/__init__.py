@@ -1,0 +1,1 @@
+"""Report pieces: figures, the HTML report and the nomogram."""

@@ -180,7 +180,7 @@ def _statistical_models(
     scores[COMBINED] = _predict(combined, terms)
     fitted["combined"] = combined
     fitted["combined_terms"] = combined_terms
-    fitted["combined_table"] = terms
+    fitted["combined_table"] = terms.loc[train]  # the rows it was fitted on: the nomogram's axes span these
     return scores, fitted
 
 

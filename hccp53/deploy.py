@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -24,7 +21,8 @@ import numpy as np
 import SimpleITK as sitk
 
 import hccp53
-from hccp53.errors import ConfigError, InputError, OutputError
+from hccp53.data.output import check_output, staged_output
+from hccp53.errors import ConfigError, InputError
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +33,7 @@ SEG_FILE = "tumor_seg.dcm"
 SR_FILE = "p53_sr.dcm"
 PDF_FILE = "p53_report.dcm"
 RESULT_FILE = "result.json"
+OUTPUT_FIX = "choose another output folder"
 _KEYS = ("phases", "backbone", "fusion", "shared_encoder", "crop_spacing_mm", "crop_size", "spacing_mm", "patch_size",
          "init_filters", "min_lesion_ml", "sw_batch_size", "sw_overlap", "threshold", "reference_phase",
          "register")  # fmt: skip
@@ -169,28 +168,6 @@ class Predictor:
         return self.classify(images, self.segment(images))
 
 
-def prepare_output(out: Path) -> Path:
-    """A fresh staging folder beside ``out`` (which must be absent or empty)."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise OutputError(f"Output {out} exists and is not an empty folder; choose another output folder.")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-        umask = os.umask(0)
-        os.umask(umask)
-        staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; the result is an ordinary folder
-        return staging
-    except OSError as error:
-        raise OutputError(f"Cannot write beside {out} ({error.strerror}); choose a writable output folder.") from None
-
-
-def commit_output(staging: Path, out: Path) -> None:
-    """Move every finished file into ``out`` at once (rename of the staging folder when possible)."""
-    if out.exists():
-        out.rmdir()  # empty, checked by prepare_output
-    staging.rename(out)
-
-
 def algorithm_info(settings: Settings, device: str, checksums: Mapping[str, str]) -> Any:
     """TID 4019 / SEG algorithm identification: name, version and the parameters of this run."""
     from hccp53 import __version__
@@ -277,18 +254,13 @@ def write_result(out: Path, seg: Any, sr: Any, result: Mapping[str, Any],
 
     ``pdf`` is (PDF bytes, study, reference stack).
     """
-    staging = prepare_output(out)
-    try:
+    with staged_output(out, overwrite=False, fix=OUTPUT_FIX) as staging:
         if seg is not None:
             seg.save_as(staging / SEG_FILE)
         sr.save_as(staging / SR_FILE)
         if pdf is not None:
             write_pdf(staging, *pdf)
         (staging / RESULT_FILE).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        commit_output(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def load_volumes(study_dir: str | Path, settings: Settings) -> tuple[Any, Any, Any]:
@@ -315,8 +287,7 @@ def run_study(study_dir: str | Path, out_dir: str | Path, predictor: Predictor) 
     """
     settings = predictor.settings
     out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise OutputError(f"Output {out} exists and is not an empty folder; choose another output folder.")
+    check_output(out, overwrite=False, fix=OUTPUT_FIX)  # before the work, not only when writing
     start = time.perf_counter()
     study, found, volumes = load_volumes(study_dir, settings)
     timings = {"load_and_volumes_s": time.perf_counter() - start}

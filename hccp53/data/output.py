@@ -10,13 +10,20 @@ from pathlib import Path
 
 from hccp53.errors import OutputError
 
+DEFAULT_FIX = "choose another folder or pass --overwrite"
 
-def prepare_output(out: Path, overwrite: bool) -> Path:
-    """Check ``out`` can be written and return the hidden staging folder beside it."""
+
+def check_output(out: Path, overwrite: bool, fix: str = DEFAULT_FIX) -> None:
+    """Refuse a file, or a non-empty folder unless ``overwrite``; ``fix`` ends the sentence (what to do)."""
     if out.exists() and not out.is_dir():
-        raise OutputError(f"The output path {out} is a file; give a folder to write the cohort into.")
+        raise OutputError(f"The output path {out} is a file; give a folder to write into.")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise OutputError(f"The output folder {out} is not empty; choose another folder or pass --overwrite.")
+        raise OutputError(f"The output folder {out} is not empty; {fix}.")
+
+
+def prepare_output(out: Path, overwrite: bool, fix: str = DEFAULT_FIX) -> Path:
+    """Check ``out`` can be written and return the hidden staging folder beside it."""
+    check_output(out, overwrite, fix)
     parent = out.absolute().parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -32,7 +39,7 @@ def prepare_output(out: Path, overwrite: bool) -> Path:
 
 
 def publish(staging: Path, out: Path) -> None:
-    """Move the finished cohort into place, replacing an old one only now that the new one is complete."""
+    """Move the finished folder into place, replacing an old one only now that the new one is complete."""
     old = None
     if out.exists():
         old = out.absolute().parent / f".{out.name}.old-{os.getpid()}"
@@ -43,7 +50,7 @@ def publish(staging: Path, out: Path) -> None:
 
 
 @contextmanager
-def staged_output(out: Path, overwrite: bool) -> Iterator[Path]:
+def staged_output(out: Path, overwrite: bool, fix: str = DEFAULT_FIX) -> Iterator[Path]:
     """Yield a staging folder; publish it as ``out`` on success, delete it on any failure.
 
     Raises
@@ -51,7 +58,7 @@ def staged_output(out: Path, overwrite: bool) -> Iterator[Path]:
     OutputError
         ``out`` is a file, a non-empty folder (without ``overwrite``) or cannot be written.
     """
-    staging = prepare_output(out, overwrite)
+    staging = prepare_output(out, overwrite, fix)
     try:
         yield staging
         publish(staging, out)

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from hccp53.errors import OutputError
+from hccp53.data.output import staged_output
 from hccp53.evaluation.metrics import Settings, delong_table, evaluate_predictions, performance_table
 from hccp53.evaluation.predictions import ALL, Predictions
 from hccp53.report.figures import calibration_figure, colours, decision_figure, roc_figure
@@ -32,31 +30,6 @@ RESEARCH_BANNER = ("Research use only. Figures computed on the cohort given; on 
 
 def _split_title(split: str) -> str:
     return {"training": "training split", "test": "test split", ALL: "all cases"}[split]
-
-
-def prepare_output(out: Path, overwrite: bool) -> Path:
-    """Check the output folder and return a fresh temporary folder beside it to write into."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"Output {out} exists and is not a folder; choose another --out.")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise OutputError(f"Output folder {out} is not empty; choose another --out or pass --overwrite.")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        umask = os.umask(0)
-        os.umask(umask)
-        staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; the evaluation is an ordinary folder
-        return staging
-    except OSError as error:
-        raise OutputError(f"Cannot write beside {out} ({error.strerror}); choose another --out.") from None
-
-
-def commit_output(staging: Path, out: Path) -> None:
-    """Move the finished staging folder into place (replacing an old evaluation)."""
-    if out.exists():
-        shutil.rmtree(out)
-    staging.rename(out)
 
 
 def write_figures(predictions: Predictions, metrics: dict[str, Any], folder: Path) -> dict[str, list[tuple]]:
@@ -137,9 +110,7 @@ def write_evaluation(
     dict
         The content of ``metrics.json``.
     """
-    out = Path(out)
-    staging = prepare_output(out, overwrite)
-    try:
+    with staged_output(Path(out), overwrite, fix="choose another --out or pass --overwrite") as staging:
         metrics = evaluate_predictions(predictions, settings)
         metrics.update(extra_metrics or {})
         figures_dir = staging / "figures"
@@ -174,10 +145,6 @@ def write_evaluation(
         sections += [_relocate(s, figures_dir) for s in extra_sections]
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
         write_report(staging / "report.html", title, sections, RESEARCH_BANNER)
-        commit_output(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     logger.info("Evaluation written to %s (report.html, metrics.json).", out)
     return metrics
 

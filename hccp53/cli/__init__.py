@@ -13,11 +13,11 @@ import sys
 from collections.abc import Sequence
 
 from hccp53 import __version__
-from hccp53.cli import describe, evaluate, phases, prepare, synth, train
+from hccp53.cli import describe, evaluate, phases, prepare, pull, push, serve, synth, train
 from hccp53.errors import HccP53Error
 from hccp53.logging_setup import configure_logging
 
-VERBS = (synth, describe, phases, prepare, train, evaluate)
+VERBS = (synth, describe, phases, prepare, train, evaluate, serve, pull, push)
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130

@@ -22,6 +22,7 @@ from typing import Any
 
 from hccp53.errors import HccP53Error
 from hccp53.pacs.config import ServeConfig
+from hccp53.pacs.send import no_delay
 from hccp53.pacs.spool import OutboxJob, Spool, study_key, write_durably
 
 logger = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ class Server:
             ae.add_supported_context(context.abstract_syntax, syntaxes)
         ae.add_supported_context(Verification)
         handlers = [(evt.EVT_C_STORE, self._on_store), (evt.EVT_C_ECHO, lambda event: 0x0000),
-                    (evt.EVT_REJECTED, self._on_rejected)]  # fmt: skip
+                    (evt.EVT_REJECTED, self._on_rejected), (evt.EVT_CONN_OPEN, no_delay)]  # fmt: skip
         try:
             return ae.start_server((config.host, config.port), block=False, evt_handlers=handlers)
         except OSError as error:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
 from .orthanc import DICOMWEB_PLUGIN, ORTHANC, Orthanc
-
 
 
 @pytest.fixture(scope="module")

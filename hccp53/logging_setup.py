@@ -24,6 +24,8 @@ def configure_logging(verbosity: int = 0) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING if verbosity == 0 else logging.INFO)
     logging.getLogger("hccp53").setLevel(logging.DEBUG if verbosity >= 2 else logging.INFO)
+    # dicomweb-client retries a failed request and logs each try with a traceback: our error says it once.
+    logging.getLogger("retrying").setLevel(logging.WARNING if verbosity >= 2 else logging.CRITICAL)
     if verbosity == 0:
         for category in (DeprecationWarning, FutureWarning):
             warnings.filterwarnings("ignore", category=category)

@@ -62,7 +62,15 @@ def pull_study(url: str, study_uid: str, out: str | Path, overwrite: bool = Fals
 
 
 def result_files(paths: Iterable[str | Path]) -> list[Path]:
-    """The DICOM files to push: given files, and the ``*.dcm`` files of given folders (e.g. the app's output)."""
+    """The DICOM files to push: given files, and the ``*.dcm`` files of given folders (e.g. the app's output).
+
+    Raises
+    ------
+    InputError
+        A path is missing, a folder has no ``.dcm`` file, or a file is not readable DICOM (nothing is sent).
+    """
+    import pydicom
+
     files: list[Path] = []
     for item in map(Path, paths):
         if item.is_dir():
@@ -74,20 +82,18 @@ def result_files(paths: Iterable[str | Path]) -> list[Path]:
             files.append(item)
         else:
             raise InputError(f"{item} does not exist; give the app's output folder or DICOM files.")
-    return files
-
-
-def push_results(url: str, paths: Sequence[str | Path], timeout: float = 30.0) -> int:
-    """STOW-RS the DICOM files of ``paths`` (files or folders); returns how many were stored."""
-    import pydicom
-
-    files = result_files(paths)
     for path in files:
         try:
             pydicom.dcmread(path, stop_before_pixels=True)
         except (pydicom.errors.InvalidDicomError, OSError, EOFError) as error:
             raise InputError(f"{path} is not a readable DICOM file ({type(error).__name__}); nothing was "
                              "sent.") from None
+    return files
+
+
+def push_results(url: str, paths: Sequence[str | Path], timeout: float = 30.0) -> int:
+    """STOW-RS the DICOM files of ``paths`` (files or folders); returns how many were stored."""
+    files = result_files(paths)
     send_stow(files, url, timeout)
     logger.info("Stored %d object(s) at %s.", len(files), url)
     return len(files)

@@ -55,7 +55,7 @@ class Orthanc:
         config = {
             "Name": "hccp53-test", "StorageDirectory": str(storage), "IndexDirectory": str(storage),
             "DicomAet": self.aet, "DicomPort": self.dicom_port, "HttpPort": self.http_port,
-            "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "ConcurrentJobs": 8,
+            "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "ConcurrentJobs": 8, "JobsHistorySize": 200,
             "Plugins": [str(DICOMWEB_PLUGIN)], "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
             "DicomScuTimeout": 30, "StableAge": 1,
         }

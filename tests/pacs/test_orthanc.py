@@ -87,7 +87,8 @@ def test_pull_and_push_over_dicomweb(orthanc, cohort: Path, predictor: Predictor
     assert cli(["push", "--dicomweb", orthanc.dicomweb, str(tmp_path / "out")]) == 0
     assert "Stored 3 object(s)" in capsys.readouterr().out
     series = wait_until(lambda: _results(orthanc, study_id), 30, "the pushed results in Orthanc")
-    assert read_result(_sr(orthanc, series["SR"][0]))["p53_probability"] == pytest.approx(result["p53_probability"], abs=1e-6)  # DS
+    stored = read_result(_sr(orthanc, series["SR"][0]))["p53_probability"]
+    assert stored == pytest.approx(result["p53_probability"], abs=1e-6)  # a DS value: 6 significant digits
     from hccp53.pacs.send import dicomweb_client
 
     found = dicomweb_client(orthanc.dicomweb).search_for_series(study_uid, search_filters={"Modality": "SR"})

@@ -177,17 +177,25 @@ class Server:
     # ---- processing ------------------------------------------------------------------------------------------
     def _schedule(self) -> None:
         while not self._stop.wait(TICK_SECONDS):
-            for key, future in list(self._active.items()):
-                if future.done():
-                    del self._active[key]
-            free = self.config.workers - len(self._active)
-            if free <= 0:
-                continue
-            for key in self.spool.quiet_studies(self.config.quiet_seconds)[:free]:
-                claimed = self.spool.claim(key, self.config.quiet_seconds)
-                if claimed is not None:
-                    job_id, job = claimed
-                    self._active[job_id] = self._pool.submit(self._process, job_id, job)
+            try:
+                self._schedule_once()
+            except OSError as error:  # the spool's disk: keep trying, say so
+                logger.error("Cannot claim studies in the spool %s (%s); retrying.", self.spool.root, error.strerror)
+
+    def _schedule_once(self) -> None:
+        for key, future in list(self._active.items()):
+            if future.done():
+                del self._active[key]
+                if future.exception() is not None:  # _process keeps the study; this is the spool failing
+                    logger.error("Study job %s: %s; its files stay in the spool.", key, future.exception())
+        free = self.config.workers - len(self._active)
+        if free <= 0:
+            return
+        for key in self.spool.quiet_studies(self.config.quiet_seconds)[:free]:
+            claimed = self.spool.claim(key, self.config.quiet_seconds)
+            if claimed is not None:
+                job_id, job = claimed
+                self._active[job_id] = self._pool.submit(self._process, job_id, job)
 
     def _process(self, job_id: str, job: Path) -> None:
         from hccp53.deploy import PDF_FILE, SEG_FILE, SR_FILE, run_study
@@ -219,12 +227,16 @@ class Server:
     # ---- sending ---------------------------------------------------------------------------------------------
     def _send_loop(self) -> None:
         while not self._stop.wait(TICK_SECONDS):
-            now = time.time()
-            for job in self.spool.outbox_jobs():
-                if self._stop.is_set():
-                    return
-                if job.next_attempt <= now:
-                    self.send(job)
+            try:
+                now = time.time()
+                for job in self.spool.outbox_jobs():
+                    if self._stop.is_set():
+                        return
+                    if job.next_attempt <= now:
+                        self.send(job)
+            except OSError as error:
+                logger.error("Cannot read or update the outbox in %s (%s); retrying.", self.spool.root,
+                             error.strerror)  # fmt: skip
 
     def send(self, job: OutboxJob) -> bool:
         """Try to send a job's remaining files once; on failure record the error and when to try again."""
@@ -244,7 +256,9 @@ class Server:
                 send_dimse(files, config.destination, config.ae_title, config.network_timeout_seconds, sent)
             else:
                 send_stow(files, config.stow_url, config.network_timeout_seconds, sent)
-        except SendError as error:
+        except Exception as error:  # SendError: the network; anything else is logged with its traceback too
+            if not isinstance(error, SendError):
+                logger.exception("Results of study %s: unexpected error while sending.", job.study_key)
             wait = min(config.retry_base_seconds * 2 ** (job.attempts - 1), config.retry_max_seconds)
             job.last_error, job.next_attempt = str(error), time.time() + wait
             self.spool.save_job(job)

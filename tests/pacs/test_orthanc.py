@@ -72,7 +72,12 @@ def test_a_study_sent_by_the_pacs_gets_its_results_back(orthanc, serve, cohort: 
     (seg_instance,) = series["SEG"][0]["Instances"]
     seg = pydicom.dcmread(io.BytesIO(orthanc.instance_file(seg_instance)))
     assert {lesion["referenced_seg_uid"] for lesion in found["lesions"]} == {seg.SOPInstanceUID}
-    assert "PatientName" not in serve.log_text() or str(sr.PatientName) not in serve.log_text()
+    source = pydicom.dcmread(next((case / "dicom").rglob("*.dcm")), stop_before_pixels=True)
+    identifiers = [str(source.PatientName), str(source.PatientID), str(source.get("PatientBirthDate", ""))]
+    log = serve.log_text()
+    assert all(len(i) >= 4 for i in identifiers)  # the check below means something
+    assert not [i for i in identifiers if i in log], "patient identifiers in the serve log"
+    assert str(sr.PatientID) == str(source.PatientID)  # ...but the SR carries them, into the same study
 
 
 def test_pull_and_push_over_dicomweb(orthanc, cohort: Path, predictor: Predictor, tmp_path: Path,

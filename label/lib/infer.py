@@ -159,7 +159,7 @@ class TumorSegmentation(BasicInferTask):
         data[self.output_json_key] = {
             "tumor_voxels": voxels,
             "tumor_volume_ml": round(voxels * voxel_ml, 3),
-            "weights": path.name,
+            "weights": str(path),
             "phases": list(self.bundle.phases),
         }
         logger.info("Proposed a tumor mask of %.1f ml with %s.", voxels * voxel_ml, path.name)

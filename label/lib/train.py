@@ -58,7 +58,11 @@ class TumorSegmentationTrain(BasicTrainTask):
                 "learning_rate": bundle.learning_rate,
                 "dataset": ["CacheDataset", "Dataset"],
                 "dataloader": ["DataLoader", "ThreadDataLoader"],
+                # MLflow (on by default in MONAI Label) refuses the file store it would write here; TensorBoard
+                # events are written to MODEL_DIR/<name>/events_<run>/ either way
+                "tracking": ["None", "mlflow"],
             },
+            tracking=None,
             amp=torch.cuda.is_available(),
             publish_path=str(model_dir / WEIGHTS),
             key_metric_filename="model.pt",

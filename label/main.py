@@ -35,7 +35,7 @@ from monailabel.interfaces.tasks.train import TrainTask
 from monailabel.tasks.activelearning.random import Random
 
 import hccp53
-from hccp53.errors import HccP53Error
+from hccp53.errors import HccP53Error, InputError
 from lib.bundle import WEIGHTS, load_bundle
 from lib.datastore import MultiphaseDatastore
 from lib.errors import RequestError, invalid, not_found
@@ -75,6 +75,13 @@ class HccP53LabelApp(MONAILabelApp):
         )
 
     def init_datastore(self) -> Datastore:
+        if self.studies.startswith(("http://", "https://")):
+            raise InputError(
+                f"--studies {self.studies} is a remote datastore; this app needs a local studies folder with the "
+                "co-registered phases (label/make_datastore.py builds one; docs/label.md)."
+            )
+        if not os.path.isdir(self.studies):
+            raise InputError(f"--studies {self.studies} is not a folder; build one with label/make_datastore.py.")
         return MultiphaseDatastore(self.studies, self.bundle.phases, self.reference_phase)
 
     def _infer_task(self) -> TumorSegmentation:

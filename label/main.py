@@ -27,6 +27,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+from lib.bundle import WEIGHTS, load_bundle
+from lib.datastore import MultiphaseDatastore
+from lib.errors import RequestError, invalid, not_found
+from lib.infer import TumorSegmentation
+from lib.strategy import NAME as TTA
+from lib.strategy import TTAVariance
+from lib.train import TumorSegmentationTrain
 from monailabel.interfaces.app import MONAILabelApp
 from monailabel.interfaces.datastore import Datastore
 from monailabel.interfaces.tasks.infer_v2 import InferTask
@@ -36,12 +43,6 @@ from monailabel.tasks.activelearning.random import Random
 
 import hccp53
 from hccp53.errors import HccP53Error, InputError
-from lib.bundle import WEIGHTS, load_bundle
-from lib.datastore import MultiphaseDatastore
-from lib.errors import RequestError, invalid, not_found
-from lib.infer import TumorSegmentation
-from lib.strategy import NAME as TTA, TTAVariance
-from lib.train import TumorSegmentationTrain
 
 logger = logging.getLogger(__name__)
 

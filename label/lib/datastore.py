@@ -69,7 +69,8 @@ def phase_files(image_path: str | Path, phases: Sequence[str], reference_phase: 
         if found is None:
             raise InputError(
                 f"Case {image_id_of(image_path)} has no {phase} phase ({folder / (phase + '.nii.gz')} is missing); "
-                f"the segmentation network needs {', '.join(phases)}: rebuild the datastore with label/make_datastore.py."
+                f"the segmentation network needs {', '.join(phases)}: rebuild the datastore with "
+                f"label/make_datastore.py."
             )
         files[phase] = found
     return files
@@ -163,7 +164,9 @@ class MultiphaseDatastore(LocalDatastore):
 
     def __init__(self, studies: str, phases: Sequence[str], reference_phase: str) -> None:
         if reference_phase not in phases:
-            raise InputError(f"The reference phase {reference_phase} is not one of the network's phases {list(phases)}.")
+            raise InputError(
+                f"The reference phase {reference_phase} is not one of the network's phases {list(phases)}."
+            )
         super().__init__(
             studies,
             extensions=settings.MONAI_LABEL_DATASTORE_FILE_EXT,

@@ -122,7 +122,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"the MONAI Label server did not answer /info/ within {START_TIMEOUT_S} s:\n{srv.log_tail()}")
+                pytest.fail(f"the server did not answer /info/ within {START_TIMEOUT_S} s:\n{srv.log_tail()}")
             time.sleep(1)
         yield srv
     finally:
@@ -161,7 +161,8 @@ def test_bad_requests_get_4xx_and_the_server_keeps_serving(server: Server) -> No
     assert status == 422 and "not a readable image" in detail(body), body
     other = server.studies.parent / "other_grid.nii.gz"
     nib.save(nib.Nifti1Image(np.zeros((16, 16, 8), np.uint8), np.diag([2.0, 2.0, 2.0, 1.0])), other)
-    status, body = upload(server, "PUT", "/datastore/label?image=SYN0002", "label", "SYN0002.nii.gz", other.read_bytes())
+    status, body = upload(server, "PUT", "/datastore/label?image=SYN0002", "label", "SYN0002.nii.gz",
+                          other.read_bytes())
     assert status == 422 and "voxel grid" in detail(body), body
     image = nib.load(server.studies / "SYN0002.nii.gz")
     many = server.studies.parent / "many_labels.nii.gz"

@@ -124,7 +124,7 @@ label: setup label-setup ## start the MONAI Label server on $(LABEL_HOST):$(LABE
 	@if [[ ! -d "$(LABEL_DATA)/studies" ]]; then \
 		"$(VENV)/bin/hccp53" synth --cases 4 --seed 3 --out "$(LABEL_DATA)/cohort" --overwrite; \
 		"$(VPY)" label/make_datastore.py build "$(LABEL_DATA)/cohort/datalist.json" "$(LABEL_DATA)/studies"; fi
-	@echo "label: datastore $(LABEL_DATA)/studies; connect 3D Slicer or OHIF to http://$(LABEL_HOST):$(LABEL_PORT) (docs/label.md)"
+	@echo "label: datastore $(LABEL_DATA)/studies; connect 3D Slicer to http://$(LABEL_HOST):$(LABEL_PORT) (docs/label.md)"
 	"$(LABEL_PY)" -m monailabel.main start_server --app label --studies "$(LABEL_DATA)/studies" \
 		--host "$(LABEL_HOST)" --port "$(LABEL_PORT)"
 

@@ -174,6 +174,8 @@ def test_bad_requests_get_4xx_and_the_server_keeps_serving(server: Server) -> No
 
     status, body = post_json(server, "/activelearning/no_such_strategy", {})
     assert status == 404 and "no_such_strategy" in detail(body)
+    status, body = post_json(server, "/train/segmentation?run_sync=true", {"max_epochs": 1})
+    assert status == 409 and "No final labels" in detail(body), body
 
     assert not (server.studies / "labels" / "final" / "SYN0002.nii.gz").exists()  # nothing refused was stored
     assert server.process.poll() is None

@@ -87,7 +87,7 @@ class HccP53LabelApp(MONAILabelApp):
 
     def _infer_task(self) -> TumorSegmentation:
         return TumorSegmentation(self.bundle, self.studies, self.reference_phase,
-                                 [self.models / WEIGHTS, self.model_dir / WEIGHTS])  # fmt: skip
+                                 [self.models / WEIGHTS, self.model_dir / WEIGHTS], self.model_dir)  # fmt: skip
 
     def init_infers(self) -> dict[str, InferTask]:
         return {MODEL: self._infer_task()}

@@ -11,6 +11,7 @@ until a fine-tuning run has published its own.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,6 +30,7 @@ from hccp53.inference import segment
 from hccp53.nets.weights import load_weights
 from lib.bundle import SegmentationBundle
 from lib.datastore import load_phases, phase_files
+from lib.weights import publish_lock
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +94,8 @@ class TumorSegmentation(BasicInferTask):
         The phase stored as each case's image.
     model_paths
         Weights files, oldest first: the last one that exists is used (MONAI Label's convention).
+    publish_dir
+        Where fine-tuning publishes its weights (:mod:`lib.weights`).
     """
 
     def __init__(
@@ -100,6 +104,7 @@ class TumorSegmentation(BasicInferTask):
         studies: str | Path,
         reference_phase: str,
         model_paths: Sequence[str | Path],
+        publish_dir: str | Path,
     ) -> None:
         super().__init__(
             path=[str(p) for p in model_paths],
@@ -114,6 +119,7 @@ class TumorSegmentation(BasicInferTask):
             roi_size=bundle.patch_size,
         )
         self.bundle = bundle
+        self.publish_dir = Path(publish_dir).resolve()
         self.loader = LoadPhasesd(studies, bundle.phases, reference_phase)
 
     def is_valid(self) -> bool:
@@ -128,11 +134,13 @@ class TumorSegmentation(BasicInferTask):
     def network_for(self, device: str) -> tuple[nn.Module, Path]:
         """The network with the newest weights on ``device`` (cached until the weights file changes)."""
         path = Path(self.get_path())
-        version = (str(path), path.stat().st_mtime_ns)
-        cached = self._networks.get(device)
-        if cached is not None and cached[1] == version:
-            return cached[0], path
-        network = load_weights(self.bundle.network(), path).to(torch.device(device)).eval()
+        # a fine-tuning run may be publishing this file and its checksum (the shipped weights never change)
+        with publish_lock(path.parent) if path.parent == self.publish_dir else contextlib.nullcontext():
+            version = (str(path), path.stat().st_mtime_ns)
+            cached = self._networks.get(device)
+            if cached is not None and cached[1] == version:
+                return cached[0], path
+            network = load_weights(self.bundle.network(), path).to(torch.device(device)).eval()
         self._networks[device] = (network, version)
         return network, path
 

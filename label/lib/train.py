@@ -5,8 +5,9 @@ pipelines of :func:`hccp53.transforms.segmentation_transforms` (patches half on 
 jitter), the network, loss and post-processing of ``configs/train_segmentation.yaml``, and a sliding
 window for validation. Training starts from the newest weights (the fine-tuned ones when a run has
 published some, else the shipped ``models/tumor_segmentation.pt``), loaded with their sha256 checked.
-The best model is published as ``MODEL_DIR/tumor_segmentation.pt`` with its ``checksums.json``; the
-infer task picks it up at its next request.
+The best model is published as ``MODEL_DIR/tumor_segmentation.pt`` with its ``checksums.json``
+(:mod:`lib.weights`, under a lock the infer task shares) after every epoch that improved it; the infer
+task picks it up at its next request.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from monai.inferers import SlidingWindowInferer
 from monailabel.interfaces.datastore import Datastore
 from monailabel.tasks.train.basic_train import BasicTrainTask, Context
 
-from hccp53.nets.weights import load_weights, record_checksums
+from hccp53.nets.weights import load_weights
 from hccp53.transforms import segmentation_transforms
-from lib.bundle import WEIGHTS, SegmentationBundle
+from lib.bundle import SegmentationBundle
 from lib.errors import conflict
+from lib.weights import publish
 
 logger = logging.getLogger(__name__)
 
@@ -64,11 +66,12 @@ class TumorSegmentationTrain(BasicTrainTask):
             },
             tracking=None,
             amp=torch.cuda.is_available(),
-            publish_path=str(model_dir / WEIGHTS),
+            publish_path=None,  # published by finalize() with its checksum, under the infer task's lock
             key_metric_filename="model.pt",
             labels={"tumor": 1},
         )
         self.bundle = bundle
+        self.model_dir = model_dir
         self.start_weights = start_weights
 
     def pre_process(self, request: dict[str, Any], datastore: Datastore) -> list[dict[str, Any]]:
@@ -120,12 +123,11 @@ class TumorSegmentationTrain(BasicTrainTask):
                                     overlap=self.bundle.sw_overlap)  # fmt: skip
 
     def finalize(self, context: Context) -> None:
-        super().finalize(context)  # attaches the publisher (best model -> publish_path) at each epoch's end
+        super().finalize(context)  # attaches MONAI Label's stats writer at each epoch's end
         engine = context.evaluator if context.evaluator else context.trainer
-        folder = Path(self._publish_path).parent
+        best = Path(context.output_dir) / self._key_metric_filename  # written by the key-metric CheckpointSaver
 
-        def record(_: Any) -> None:
-            if (folder / WEIGHTS).is_file():
-                record_checksums(folder, pattern=WEIGHTS)
+        def publish_best(_: Any) -> None:
+            publish(best, self.model_dir)
 
-        engine.add_event_handler(Events.EPOCH_COMPLETED, record)  # after the publisher: it was attached first
+        engine.add_event_handler(Events.EPOCH_COMPLETED, publish_best)

@@ -89,5 +89,5 @@ class TTAVariance(Strategy):
             datastore.update_image_info(image_id, {NAME: {"score": scores[image_id], "weights": version,
                                                           "ts": int(time.time())}})  # fmt: skip
         chosen = max(scores, key=scores.__getitem__)
-        logger.info("TTA variance of %d candidate(s); proposing %s (%.3g).", len(scores), chosen, scores[chosen])
+        logger.info("TTA variance of %d candidate(s); proposing the highest (%.3g).", len(scores), scores[chosen])
         return {"id": chosen, "score": scores[chosen], "candidates": len(scores)}

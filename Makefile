@@ -133,9 +133,9 @@ lint: setup ## ruff check
 
 clean: ## remove generated output and caches (keeps the virtual environment)
 	rm -rf "$(DEMO_OUT)" bench/output bench/results.json .pytest_cache .ruff_cache build dist
-	rm -rf ./*.egg-info
+	rm -rf ./*.egg-info label/logs
 	find . \( -path ./.git -o -path "./$(VENV)" -o -name .venv \) -prune -o \
 		-name __pycache__ -type d -exec rm -rf {} +
 
-distclean: clean ## clean, and remove the virtual environment too
-	rm -rf "$(VENV)"
+distclean: clean ## clean, and remove the virtual environments too
+	rm -rf "$(VENV)" "$(LABEL_VENV)"

@@ -109,7 +109,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                "--conf", "model_dir", str(model_dir), "--conf", "tta_candidates", "2"]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     with open(log, "wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=root, env=env)
+        # its own session: the training processes it starts can be ended with it (process group = its PID)
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=root, env=env,
+                                   start_new_session=True)  # fmt: skip
     srv = Server(f"http://127.0.0.1:{port}", process, studies, cohort, model_dir, log)
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -133,6 +135,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             except subprocess.TimeoutExpired:
                 os.kill(process.pid, signal.SIGKILL)
                 process.wait(timeout=30)
+        try:  # a training process the server started and left behind (a test that failed mid-training)
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def test_info(server: Server) -> None:

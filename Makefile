@@ -120,7 +120,7 @@ $(LABEL_STAMP): label/requirements.txt label/constraints.txt requirements.txt py
 	@"$(LABEL_PY)" -m pip install -q --no-deps -e .
 	@touch "$@"
 
-label: setup label-setup ## start the MONAI Label server on $(LABEL_HOST):$(LABEL_PORT) with a synthetic sample datastore
+label: setup label-setup ## start the MONAI Label server (127.0.0.1:8000; LABEL_HOST, LABEL_PORT) on a synthetic sample datastore
 	@if [[ ! -d "$(LABEL_DATA)/studies" ]]; then \
 		"$(VENV)/bin/hccp53" synth --cases 4 --seed 3 --out "$(LABEL_DATA)/cohort" --overwrite; \
 		"$(VPY)" label/make_datastore.py build "$(LABEL_DATA)/cohort/datalist.json" "$(LABEL_DATA)/studies"; fi

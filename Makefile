@@ -9,9 +9,16 @@ VENV ?= .venv
 # Extra arguments for pytest, e.g. `make test PYTEST_ARGS="-k phases -x"`.
 PYTEST_ARGS ?=
 DEMO_OUT ?= demo_output
+# The MONAI Label app's own environment (monailabel 0.8.5 needs numpy<2 and pydicom<3) and its sample datastore.
+LABEL_VENV ?= label/.venv
+LABEL_DATA ?= runs/label
+LABEL_HOST ?= 127.0.0.1
+LABEL_PORT ?= 8000
 
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
+LABEL_PY := $(LABEL_VENV)/bin/python
+LABEL_STAMP := $(LABEL_VENV)/.setup-stamp
 # The torch version is written once, in requirements.txt. `+cpu` names the local CPU wheel exactly, so
 # that a machine without it fails at once instead of downloading GBs of CUDA. On a CUDA machine use
 # `make setup TORCH_LOCAL=` to take torch==<version> from the index.
@@ -25,7 +32,7 @@ RAISE_STACK := s=$$(ulimit -s); if [[ $$s != unlimited && $$s -lt 32768 ]]; then
 PYTEST_EXIT := if [[ $$rc -eq 5 ]]; then \
 	echo "pytest: no tests were collected (exit code 5); counted as success."; rc=0; fi; exit $$rc
 
-.PHONY: help setup system test test-slow demo bench weights evaluation map lint clean distclean
+.PHONY: help setup system test test-slow demo bench weights evaluation map lint clean distclean label-setup label
 
 help: ## list the targets
 	@echo "hccp53 make targets (variables: PYTHON=$(PYTHON) VENV=$(VENV) PYTEST_ARGS=...):"
@@ -55,7 +62,8 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml scripts/setup_sys
 	@"$(VPY)" -m pip install -q --no-deps -e .
 	@touch "$@"
 
-test: setup ## run the default test suite (slow tests left out)
+# The label tests drive a MONAI Label server in $(LABEL_VENV), so `make test` (and CI) builds that environment too.
+test: setup label-setup ## run the default test suite (slow tests left out)
 	@$(RAISE_STACK); rc=0; "$(VPY)" -m pytest -q $(PYTEST_ARGS) || rc=$$?; $(PYTEST_EXIT)
 
 test-slow: setup ## run only the tests marked slow
@@ -89,14 +97,45 @@ map: setup ## package the app as a MAP container image (needs a running Docker e
 	"$(VENV)/bin/monai-deploy" package build/map/app -c app.yaml -m models -t hccp53:$$("$(VPY)" -c "import hccp53; print(hccp53.__version__)") \
 		--platform x86_64 -l DEBUG
 
+label-setup: $(LABEL_STAMP) ## create the MONAI Label environment label/.venv (quick when done)
+	@echo "label-setup: $(LABEL_VENV) is ready."
+
+# torch first and alone (the local CPU wheel), then monailabel and the pins of label/requirements.txt under
+# label/constraints.txt plus the torch version of requirements.txt (so nothing replaces the CPU torch),
+# then torchvision and sam2 out again (monailabel pulls them; they cannot work with the CPU torch), and
+# hccp53 without its dependencies (its Deploy pins need numpy 2 and pydicom 3).
+$(LABEL_STAMP): label/requirements.txt label/constraints.txt requirements.txt pyproject.toml
+	@if [[ ! -x "$(LABEL_PY)" ]]; then echo "label-setup: creating $(LABEL_VENV) with $(PYTHON)"; \
+		$(PYTHON) -m venv "$(LABEL_VENV)"; fi
+	@"$(LABEL_PY)" -m pip install -q --upgrade pip
+	@echo "label-setup: installing torch==$(TORCH_VERSION)$(TORCH_LOCAL) first (alone)"
+	@"$(LABEL_PY)" -m pip install -q "torch==$(TORCH_VERSION)$(TORCH_LOCAL)"
+	@echo "torch==$(TORCH_VERSION)" > "$(LABEL_VENV)/torch-constraint.txt"
+	@echo "label-setup: installing label/requirements.txt (monailabel 0.8.5)"
+	@"$(LABEL_PY)" -m pip install -q -c label/constraints.txt -c "$(LABEL_VENV)/torch-constraint.txt" \
+		-r label/requirements.txt
+	@echo "label-setup: removing torchvision and sam2"
+	@"$(LABEL_PY)" -m pip uninstall -q -y torchvision sam2
+	@echo "label-setup: installing hccp53 (editable, --no-deps)"
+	@"$(LABEL_PY)" -m pip install -q --no-deps -e .
+	@touch "$@"
+
+label: setup label-setup ## start the MONAI Label server (127.0.0.1:8000; LABEL_HOST, LABEL_PORT) on a synthetic sample datastore
+	@if [[ ! -d "$(LABEL_DATA)/studies" ]]; then \
+		"$(VENV)/bin/hccp53" synth --cases 4 --seed 3 --out "$(LABEL_DATA)/cohort" --overwrite; \
+		"$(VPY)" label/make_datastore.py build "$(LABEL_DATA)/cohort/datalist.json" "$(LABEL_DATA)/studies"; fi
+	@echo "label: datastore $(LABEL_DATA)/studies; connect 3D Slicer to http://$(LABEL_HOST):$(LABEL_PORT) (docs/label.md)"
+	"$(LABEL_PY)" -m monailabel.main start_server --app label --studies "$(LABEL_DATA)/studies" \
+		--host "$(LABEL_HOST)" --port "$(LABEL_PORT)"
+
 lint: setup ## ruff check
 	"$(VENV)/bin/ruff" check .
 
 clean: ## remove generated output and caches (keeps the virtual environment)
 	rm -rf "$(DEMO_OUT)" bench/output bench/results.json .pytest_cache .ruff_cache build dist
-	rm -rf ./*.egg-info
+	rm -rf ./*.egg-info label/logs
 	find . \( -path ./.git -o -path "./$(VENV)" -o -name .venv \) -prune -o \
 		-name __pycache__ -type d -exec rm -rf {} +
 
-distclean: clean ## clean, and remove the virtual environment too
-	rm -rf "$(VENV)"
+distclean: clean ## clean, and remove the virtual environments too
+	rm -rf "$(VENV)" "$(LABEL_VENV)"

@@ -71,9 +71,9 @@ def image_library(datasets: Sequence[Dataset]) -> hd.sr.ContainerContentItem:
     The group carries the TID 1602 / 1604 descriptors its images share (modality, frame of reference,
     rows, columns, pixel spacing, slice thickness, orientation, spacing between slices), made by highdicom
     from the group's first image; each TID 1601 entry is the IMAGE reference with only its (0020,0032)
-    *Image Position (Patient)*. highdicom's own ``ImageLibrary`` repeats every descriptor on every entry,
-    which makes the SR of a full study ~15 times larger and seconds slower to build (highdicom deep-copies
-    and re-parses the content tree).
+    *Image Position (Patient)*. highdicom's own ``ImageLibrary`` repeats every descriptor on every entry:
+    on a full-size study (164 source images) that SR was 3.6 times larger and 4 times slower to build,
+    as highdicom deep-copies, re-parses and searches the whole content tree.
     """
     groups: dict[tuple[Any, ...], list[Dataset]] = defaultdict(list)
     for dataset in datasets:
@@ -85,8 +85,8 @@ def image_library(datasets: Sequence[Dataset]) -> hd.sr.ContainerContentItem:
     for members in groups.values():
         group = hd.sr.ContainerContentItem(name=codes.DCM.ImageLibraryGroup,
                                            relationship_type=hd.sr.RelationshipTypeValues.CONTAINS)  # fmt: skip
-        group.ContentSequence = hd.sr.ContentSequence(
-            [item for item in hd.sr.ImageLibraryEntryDescriptors(members[0]) if item.name not in _POSITION])
+        shared = [item for item in hd.sr.ImageLibraryEntryDescriptors(members[0]) if item.name not in _POSITION]
+        group.ContentSequence = hd.sr.ContentSequence(shared)
         for dataset in members:
             entry = hd.sr.ImageContentItem(name=_SOURCE, referenced_sop_class_uid=dataset.SOPClassUID,
                                            referenced_sop_instance_uid=dataset.SOPInstanceUID,

@@ -108,8 +108,8 @@ def test_classify_reuses_the_tensors_segment_made_unchanged(vendor_cohorts: dict
         assert torch.equal(tensor.as_tensor(), fresh[phase].as_tensor())
         assert torch.equal(tensor.affine, fresh[phase].affine)
     again = predictor.classify(replace(segmented, tensors=fresh))
-    assert [lesion.p53_probability for lesion in classified.lesions] == [
-        lesion.p53_probability for lesion in again.lesions]
+    probabilities = [lesion.p53_probability for lesion in classified.lesions]
+    assert probabilities == [lesion.p53_probability for lesion in again.lesions]
     assert classified.tensors == {} and classified.probability == classified.lesions[0].p53_probability
     with pytest.raises(HccP53Error, match="lacks the t2, ap, pvp tensor"):
         predictor.classify(replace(segmented, tensors={}))

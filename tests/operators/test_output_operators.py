@@ -33,7 +33,7 @@ def inputs(cohort: Path) -> tuple:
     reference = stack_to_image(study, found.phases[settings.reference_phase].stack)
     array = np.zeros(sitk.GetArrayViewFromImage(reference).shape, np.uint8)
     z, y, x = np.array(array.shape) // 2
-    array[z - 2:z + 2, y - 8:y + 8, x - 8:x + 8] = 1
+    array[z - 2 : z + 2, y - 8 : y + 8, x - 8 : x + 8] = 1
     labels = sitk.GetImageFromArray(array)
     labels.CopyInformation(reference)
     lesion = Lesion(1, int(array.sum()), 4.2, 21.5, (1.0, 2.0, 3.0), 0.7)
@@ -109,7 +109,7 @@ def test_nothing_is_written_when_the_sr_cannot_be_built(inputs: tuple, tmp_path:
     bad = StudyPrediction(prediction.lesions, prediction.labels, 0.7, "unknown", settings.threshold, {},
                           prediction.reference)  # fmt: skip
     app = run_outputs(settings, study, found, bad, out)
-    assert len(app.errors) == 1 and isinstance(app.errors[0], InputError) and "Unknown P53 status" in str(
-        app.errors[0])
+    (error,) = app.errors
+    assert isinstance(error, InputError) and "Unknown P53 status" in str(error)
     assert app.result is None and not out.exists() and list(tmp_path.iterdir()) == []
     assert "dicom_seg_s" in app.timings and "dicom_sr_s" not in app.timings

@@ -3,7 +3,9 @@
 Wiring only (the operators are thin adapters over ``hccp53.deploy``)::
 
     study loader -> phase selector -> multiphase volumes -> tumor segmentation -> P53 classifier
-                          \\______________________________________________________-> result writer
+    then, each given the study and phases (selector) and the prediction (classifier):
+    DICOM SEG (built) -> DICOM SR (built, referencing the SEG) -> result writer (SEG + SR + PDF + result.json,
+    written at once; it also receives the SEG)
 
 Run as ``python app.py -i STUDY_DIR -o OUT_DIR -m models``, as ``python -m`` / ``python`` on this folder,
 or with HOLOSCAN_INPUT_PATH / HOLOSCAN_OUTPUT_PATH / HOLOSCAN_MODEL_PATH (what a MAP sets). Research use only.
@@ -34,6 +36,8 @@ def build_app(argv: list[str] | None = None):
     from monai.deploy.core import Application
 
     from hccp53.deploy import Predictor, read_settings
+    from operators.dicom_seg_operator import DicomSegOperator
+    from operators.dicom_sr_operator import DicomSrOperator
     from operators.multiphase_volume_operator import MultiphaseVolumeOperator
     from operators.p53_classifier_operator import P53ClassifierOperator
     from operators.phase_selector_operator import PhaseSelectorOperator
@@ -64,18 +68,23 @@ def build_app(argv: list[str] | None = None):
                                                register=settings.register, name="multiphase_volumes")  # fmt: skip
             segmentation = TumorSegmentationOperator(self, predictor=predictor, name="tumor_segmentation")
             classifier = P53ClassifierOperator(self, predictor=predictor, name="p53_classifier")
+            seg = DicomSegOperator(self, predictor=predictor, name="dicom_seg")
+            sr = DicomSrOperator(self, predictor=predictor, name="dicom_sr")
             writer = ResultWriterOperator(self, predictor=predictor, output_folder=Path(context.output_path),
                                           name="result_writer")  # fmt: skip
             self.add_flow(loader, selector, {(loader.OUTPUT_STUDY, selector.INPUT_STUDY)})
             self.add_flow(selector, volumes, {(selector.OUTPUT_PHASES, volumes.INPUT_PHASES),
                                               (selector.OUTPUT_STUDY, volumes.INPUT_STUDY)})  # fmt: skip
             self.add_flow(volumes, segmentation, {(volumes.OUTPUT_VOLUMES, segmentation.INPUT_VOLUMES)})
-            self.add_flow(segmentation, classifier, {(segmentation.OUTPUT_VOLUMES, classifier.INPUT_VOLUMES),
-                                                     (segmentation.OUTPUT_SEGMENTATION,
-                                                      classifier.INPUT_SEGMENTATION)})  # fmt: skip
-            self.add_flow(selector, writer, {(selector.OUTPUT_PHASES, writer.INPUT_PHASES),
-                                             (selector.OUTPUT_STUDY, writer.INPUT_STUDY)})  # fmt: skip
-            self.add_flow(classifier, writer, {(classifier.OUTPUT_PREDICTION, writer.INPUT_PREDICTION)})
+            self.add_flow(segmentation, classifier,
+                          {(segmentation.OUTPUT_SEGMENTATION, classifier.INPUT_SEGMENTATION)})  # fmt: skip
+            for output in (seg, sr, writer):
+                self.add_flow(selector, output, {(selector.OUTPUT_STUDY, output.INPUT_STUDY),
+                                                 (selector.OUTPUT_PHASES, output.INPUT_PHASES)})  # fmt: skip
+                self.add_flow(classifier, output, {(classifier.OUTPUT_PREDICTION, output.INPUT_PREDICTION)})
+            self.add_flow(seg, sr, {(seg.OUTPUT_SEG, sr.INPUT_SEG)})
+            self.add_flow(seg, writer, {(seg.OUTPUT_SEG, writer.INPUT_SEG)})
+            self.add_flow(sr, writer, {(sr.OUTPUT_SR, writer.INPUT_SR)})
 
     return HccP53App(argv)
 

@@ -78,7 +78,11 @@ def read_settings(config: str | Path = CONFIG) -> Settings:
 
 @dataclass
 class StudyPrediction:
-    """The result for one study: lesions (largest first) with their label map on the reference grid."""
+    """The result for one study: lesions (largest first) with their label map on the reference grid.
+
+    ``tensors`` holds the phases as channel-first MetaTensors (:func:`hccp53.transforms.sitk_to_metatensor`)
+    from :meth:`Predictor.segment` to :meth:`Predictor.classify`, which uses them and hands on none.
+    """
 
     lesions: list[Any]
     labels: sitk.Image
@@ -87,6 +91,7 @@ class StudyPrediction:
     threshold: float
     timings: dict[str, float] = field(default_factory=dict)
     reference: sitk.Image | None = None
+    tensors: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 class Predictor:
@@ -144,17 +149,25 @@ class Predictor:
         label_image = sitk.GetImageFromArray(np.ascontiguousarray(labels.transpose(2, 1, 0)).astype(np.uint8))
         label_image.CopyInformation(images[settings.phases[0]])
         return StudyPrediction(lesions, label_image, None, None, settings.threshold,
-                               {"segmentation_s": time.perf_counter() - start}, images[settings.phases[0]])  # fmt: skip
+                               {"segmentation_s": time.perf_counter() - start}, images[settings.phases[0]],
+                               tensors)  # fmt: skip
 
-    def classify(self, images: Mapping[str, sitk.Image], segmented: StudyPrediction) -> StudyPrediction:
-        """The P53 probability of every lesion (one batch); the largest lesion's is the study's."""
-        from hccp53.transforms import sitk_to_metatensor
+    def classify(self, segmented: StudyPrediction) -> StudyPrediction:
+        """The P53 probability of every lesion (one batch); the largest lesion's is the study's.
 
+        Raises
+        ------
+        InputError
+            ``segmented`` lacks the phase tensors :meth:`segment` leaves on it.
+        """
         settings = self.settings
         start = time.perf_counter()
-        tensors = {p: sitk_to_metatensor(images[p]) for p in settings.phases}
+        missing = [p for p in settings.phases if p not in segmented.tensors]
+        if missing:
+            raise InputError(f"The segmentation lacks the {', '.join(missing)} tensor(s) the classifier needs; "
+                             "pass the StudyPrediction that Predictor.segment returned.")  # fmt: skip
         labels = sitk.GetArrayFromImage(segmented.labels).transpose(2, 1, 0)
-        probabilities = self.classifier(tensors, labels, len(segmented.lesions))
+        probabilities = self.classifier(segmented.tensors, labels, len(segmented.lesions))
         lesions = [replace(lesion, p53_probability=p)
                    for lesion, p in zip(segmented.lesions, probabilities, strict=True)]  # fmt: skip
         probability = lesions[0].p53_probability if lesions else None
@@ -165,7 +178,7 @@ class Predictor:
 
     def __call__(self, images: Mapping[str, sitk.Image]) -> StudyPrediction:
         """Segment, split into lesions, classify each lesion (all in one batch) of one study's volumes."""
-        return self.classify(images, self.segment(images))
+        return self.classify(self.segment(images))
 
 
 def algorithm_info(settings: Settings, device: str, checksums: Mapping[str, str]) -> Any:
@@ -179,17 +192,29 @@ def algorithm_info(settings: Settings, device: str, checksums: Mapping[str, str]
     return AlgorithmInfo("hccp53 P53 classifier", __version__, parameters)
 
 
-def dicom_outputs(study: Any, found: Any, prediction: StudyPrediction, settings: Settings, algorithm: Any
-                  ) -> tuple[Any, Any]:  # fmt: skip
-    """The DICOM SEG (None without lesions) and the TID 1500 SR of one study's prediction."""
+def dicom_seg(study: Any, found: Any, prediction: StudyPrediction, settings: Settings, algorithm: Any) -> Any:
+    """The DICOM SEG of one study's lesions on the reference phase's slices (None without lesions)."""
     from hccp53.dicomio.seg import build_seg
+
+    reference = found.phases[settings.reference_phase].stack
+    return build_seg(study, reference, prediction.labels, len(prediction.lesions), algorithm)
+
+
+def dicom_sr(study: Any, found: Any, prediction: StudyPrediction, settings: Settings, algorithm: Any, seg: Any
+             ) -> Any:  # fmt: skip
+    """The TID 1500 SR of one study's prediction, referencing the segments of ``seg`` (:func:`dicom_seg`)."""
     from hccp53.dicomio.sr import build_sr
 
     reference = found.phases[settings.reference_phase].stack
-    seg = build_seg(study, reference, prediction.labels, len(prediction.lesions), algorithm)
-    sr = build_sr(study, reference, {p: found.phases[p].stack for p in settings.phases}, seg, prediction.lesions,
-                  prediction.probability, prediction.status, settings.threshold, algorithm)  # fmt: skip
-    return seg, sr
+    return build_sr(study, reference, {p: found.phases[p].stack for p in settings.phases}, seg, prediction.lesions,
+                    prediction.probability, prediction.status, settings.threshold, algorithm)  # fmt: skip
+
+
+def dicom_outputs(study: Any, found: Any, prediction: StudyPrediction, settings: Settings, algorithm: Any
+                  ) -> tuple[Any, Any]:  # fmt: skip
+    """The DICOM SEG (None without lesions) and the TID 1500 SR of one study's prediction."""
+    seg = dicom_seg(study, found, prediction, settings, algorithm)
+    return seg, dicom_sr(study, found, prediction, settings, algorithm, seg)
 
 
 def result_document(

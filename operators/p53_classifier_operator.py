@@ -1,4 +1,4 @@
-"""P53ClassifierOperator: volumes and lesions in, the P53 prediction of every lesion out."""
+"""P53ClassifierOperator: the segmented study in, the P53 prediction of every lesion out."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ from operators.failures import reports_errors
 class P53ClassifierOperator(Operator):
     """The classifier on a tumor-centred crop of each lesion (one batch); the largest lesion's is the study's.
 
+    The phases are the tensors the segmentation operator made (converted once per study).
+
     Named inputs:
-        volumes: :class:`hccp53.volumes.multiphase.MultiphaseVolumes`.
         segmentation: :class:`hccp53.deploy.StudyPrediction` from the segmentation operator.
 
     Named outputs:
         prediction: :class:`hccp53.deploy.StudyPrediction` with probabilities, status and threshold.
     """
 
-    INPUT_VOLUMES = "volumes"
     INPUT_SEGMENTATION = "segmentation"
     OUTPUT_PREDICTION = "prediction"
 
@@ -28,12 +28,10 @@ class P53ClassifierOperator(Operator):
         super().__init__(fragment, *args, **kwargs)
 
     def setup(self, spec: OperatorSpec) -> None:
-        spec.input(self.INPUT_VOLUMES)
         spec.input(self.INPUT_SEGMENTATION)
         spec.output(self.OUTPUT_PREDICTION)
 
     @reports_errors
     def compute(self, op_input, op_output, context) -> None:
-        volumes = op_input.receive(self.INPUT_VOLUMES)
         segmentation = op_input.receive(self.INPUT_SEGMENTATION)
-        op_output.emit(self.predictor.classify(volumes.images, segmentation), self.OUTPUT_PREDICTION)
+        op_output.emit(self.predictor.classify(segmentation), self.OUTPUT_PREDICTION)

@@ -1,26 +1,30 @@
-"""ResultWriterOperator: study, phases and prediction in; DICOM SEG, DICOM SR and result.json out (files)."""
+"""ResultWriterOperator: the built SEG and SR with the prediction in; SEG, SR, summary PDF and result.json out
+(files, all at once)."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 
-from hccp53.deploy import Predictor, algorithm_info, dicom_outputs, result_document, summary, write_result
+from hccp53.deploy import Predictor, result_document, summary, write_result
 from operators.failures import reports_errors
 
 
 class ResultWriterOperator(Operator):
-    """Builds the SEG (highdicom), the TID 1500 SR and the summary PDF (the SDK's encapsulated-PDF writer), and
-    writes them with result.json into the output folder.
+    """Writes the SEG and SR built upstream, the summary PDF (the SDK's encapsulated-PDF writer) and
+    result.json into the output folder.
 
-    Everything is written in a staging folder and moved into place at the end (nothing half-written).
+    Everything is written in a staging folder and moved into place at the end (nothing half-written);
+    nothing is written before all of it has been built. ``result.json``'s timings are those of every
+    operator before this one (``app.timings``) and the prediction's own.
 
     Named inputs:
         study: :class:`hccp53.dicomio.Study`.
         phases: :class:`hccp53.phases.identify.PhaseResult`.
         prediction: :class:`hccp53.deploy.StudyPrediction`.
+        seg: :class:`highdicom.seg.Segmentation` or None (no lesion), from the SEG operator.
+        sr: :class:`highdicom.sr.Comprehensive3DSR`, from the SR operator.
 
     Named outputs:
         none: the files in ``output_folder``; the result dict is also kept on the app (``app.result``).
@@ -29,6 +33,8 @@ class ResultWriterOperator(Operator):
     INPUT_STUDY = "study"
     INPUT_PHASES = "phases"
     INPUT_PREDICTION = "prediction"
+    INPUT_SEG = "seg"
+    INPUT_SR = "sr"
 
     def __init__(self, fragment: Fragment, *args, predictor: Predictor, output_folder: Path, **kwargs) -> None:
         self.predictor = predictor
@@ -39,20 +45,19 @@ class ResultWriterOperator(Operator):
         spec.input(self.INPUT_STUDY)
         spec.input(self.INPUT_PHASES)
         spec.input(self.INPUT_PREDICTION)
+        spec.input(self.INPUT_SEG)
+        spec.input(self.INPUT_SR)
 
     @reports_errors
     def compute(self, op_input, op_output, context) -> None:
         study = op_input.receive(self.INPUT_STUDY)
         found = op_input.receive(self.INPUT_PHASES)
         prediction = op_input.receive(self.INPUT_PREDICTION)
+        seg = op_input.receive(self.INPUT_SEG)
+        sr = op_input.receive(self.INPUT_SR)
         predictor, settings = self.predictor, self.predictor.settings
-        device = str(predictor.device)
-        start = time.perf_counter()
-        seg, sr = dicom_outputs(study, found, prediction, settings,
-                                algorithm_info(settings, device, predictor.checksums))  # fmt: skip
-        timings = {**getattr(self.fragment, "timings", {}), **prediction.timings,
-                   "dicom_output_s": time.perf_counter() - start}  # fmt: skip
-        result = result_document(study, found, prediction, settings, device, predictor.checksums, timings,
-                                 seg is not None)  # fmt: skip
+        timings = {**getattr(self.fragment, "timings", {}), **prediction.timings}
+        result = result_document(study, found, prediction, settings, str(predictor.device), predictor.checksums,
+                                 timings, seg is not None)  # fmt: skip
         write_result(self.output_folder, seg, sr, result, summary(study, found, prediction, settings, result))
         self.fragment.result = result

@@ -15,13 +15,12 @@ class TumorSegmentationOperator(Operator):
         volumes: :class:`hccp53.volumes.multiphase.MultiphaseVolumes`.
 
     Named outputs:
-        segmentation: :class:`hccp53.deploy.StudyPrediction` with lesions and their label map, unclassified.
-        volumes: the input volumes, passed on to the classifier.
+        segmentation: :class:`hccp53.deploy.StudyPrediction` with lesions and their label map, unclassified,
+        and the phase tensors the classifier reuses.
     """
 
     INPUT_VOLUMES = "volumes"
     OUTPUT_SEGMENTATION = "segmentation"
-    OUTPUT_VOLUMES = "volumes_out"
 
     def __init__(self, fragment: Fragment, *args, predictor: Predictor, **kwargs) -> None:
         self.predictor = predictor
@@ -30,10 +29,8 @@ class TumorSegmentationOperator(Operator):
     def setup(self, spec: OperatorSpec) -> None:
         spec.input(self.INPUT_VOLUMES)
         spec.output(self.OUTPUT_SEGMENTATION)
-        spec.output(self.OUTPUT_VOLUMES)
 
     @reports_errors
     def compute(self, op_input, op_output, context) -> None:
         volumes = op_input.receive(self.INPUT_VOLUMES)
         op_output.emit(self.predictor.segment(volumes.images), self.OUTPUT_SEGMENTATION)
-        op_output.emit(volumes, self.OUTPUT_VOLUMES)

@@ -43,7 +43,7 @@ def test_app_py_writes_sr_seg_and_result(study: Path, tmp_path: Path) -> None:
     assert 0.0 <= document["p53_probability"] <= 1.0 and document["p53_status"] in ("mutated", "wild-type")
     assert document["model"]["version"] and document["device"] == "cpu"
     stages = {"study_loader_s", "phase_selector_s", "multiphase_volumes_s", "tumor_segmentation_s",
-              "p53_classifier_s", "dicom_output_s"}  # fmt: skip
+              "p53_classifier_s", "dicom_seg_s", "dicom_sr_s"}  # fmt: skip
     assert stages <= set(document["timings_s"]) and all(v >= 0 for v in document["timings_s"].values())
     back = read_result(pydicom.dcmread(out / "p53_sr.dcm"))
     assert back["p53_probability"] == pytest.approx(document["p53_probability"], abs=1e-6)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import highdicom as hd
@@ -88,6 +89,30 @@ def test_the_probability_is_the_library_on_the_same_volumes(runs: dict, predicto
     assert result["p53_probability"] == pytest.approx(direct.probability, abs=1e-6)
     assert [round(lesion.volume_ml, 6) for lesion in direct.lesions] == [
         round(lesion["volume_ml"], 6) for lesion in result["lesions"]]
+
+
+def test_classify_reuses_the_tensors_segment_made_unchanged(vendor_cohorts: dict[str, Path],
+                                                            predictor: Predictor) -> None:  # fmt: skip
+    import torch
+
+    from hccp53.transforms import sitk_to_metatensor
+
+    case = sorted((vendor_cohorts["siemens"] / "cases").iterdir())[0]
+    study = load_study(case / "dicom")
+    images = study_volumes(study, identify_phases(study), register=True).images
+    segmented = predictor.segment(images)
+    assert set(segmented.tensors) == set(predictor.settings.phases)
+    classified = predictor.classify(segmented)
+    fresh = {p: sitk_to_metatensor(images[p]) for p in predictor.settings.phases}
+    for phase, tensor in segmented.tensors.items():  # segmentation and classification left them as made
+        assert torch.equal(tensor.as_tensor(), fresh[phase].as_tensor())
+        assert torch.equal(tensor.affine, fresh[phase].affine)
+    again = predictor.classify(replace(segmented, tensors=fresh))
+    probabilities = [lesion.p53_probability for lesion in classified.lesions]
+    assert probabilities == [lesion.p53_probability for lesion in again.lesions]
+    assert classified.tensors == {} and classified.probability == classified.lesions[0].p53_probability
+    with pytest.raises(HccP53Error, match="lacks the t2, ap, pvp tensor"):
+        predictor.classify(replace(segmented, tensors={}))
 
 
 @pytest.mark.parametrize("style", STYLES)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pydicom
 import pytest
 from dicom_outputs import ALGORITHM, Example, example
@@ -76,3 +78,31 @@ def test_it_joins_the_source_study_as_a_new_series(written: tuple) -> None:
 def test_no_lesion_is_a_reported_result(written: tuple) -> None:
     result = read_result(pydicom.dcmread(written[3]))
     assert result["lesions"] == [] and result["no_lesion_found"] and result["p53_probability"] is None
+
+
+def _named(items: Sequence, code: str) -> list:
+    return [item for item in items if item.ConceptNameCodeSequence[0].CodeValue == code]
+
+
+def test_the_image_library_lists_every_source_image_once_per_series_group(written: tuple) -> None:
+    case, sr_path, _, _ = written
+    sources = {i.sop_instance_uid: (stack.series_uid, i.position) for stack in case.phases.values()
+               for i in stack.instances}  # fmt: skip
+    (library,) = _named(pydicom.dcmread(sr_path).ContentSequence, "111028")  # Image Library (TID 1600)
+    groups = _named(library.ContentSequence, "126200")  # Image Library Group
+    assert len(groups) == len({series for series, _ in sources.values()})
+    listed = []
+    for group in groups:
+        shared = {item.ConceptNameCodeSequence[0].CodeMeaning for item in group.ContentSequence
+                  if item.ValueType != "IMAGE"}  # fmt: skip
+        assert {"Modality", "Frame of Reference UID", "Pixel Data Rows", "Slice Thickness",
+                "Image Orientation (Patient) Row X"} <= shared  # fmt: skip
+        assert not any("Image Position" in meaning for meaning in shared)
+        entries = [item for item in group.ContentSequence if item.ValueType == "IMAGE"]
+        uids = [entry.ReferencedSOPSequence[0].ReferencedSOPInstanceUID for entry in entries]
+        assert len({sources[uid][0] for uid in uids}) == 1  # one series per group
+        for uid, entry in zip(uids, entries, strict=True):
+            position = [float(item.MeasuredValueSequence[0].NumericValue) for item in entry.ContentSequence]
+            np.testing.assert_allclose(position, sources[uid][1], atol=1e-3)
+        listed += uids
+    assert sorted(listed) == sorted(sources)  # every source image, once

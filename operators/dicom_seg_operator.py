@@ -1,0 +1,49 @@
+"""DicomSegOperator: study, phases and prediction in; the DICOM SEG of the lesions out (built, not written)."""
+
+from __future__ import annotations
+
+from monai.deploy.core import Fragment, Operator, OperatorSpec
+
+from hccp53.deploy import Predictor, algorithm_info, dicom_seg
+from operators.failures import reports_errors
+
+
+class DicomSegOperator(Operator):
+    """Builds the DICOM SEG (highdicom, a segment per lesion) on the reference phase's source slices.
+
+    Nothing is written here: the :class:`~operators.result_writer_operator.ResultWriterOperator` writes
+    it with the other outputs, all at once.
+
+    Named inputs:
+        study: :class:`hccp53.dicomio.Study`.
+        phases: :class:`hccp53.phases.identify.PhaseResult`.
+        prediction: :class:`hccp53.deploy.StudyPrediction` from the classifier.
+
+    Named outputs:
+        seg: :class:`highdicom.seg.Segmentation`, or None when no lesion was found (a SEG cannot have
+        zero segments; the SR then says so).
+    """
+
+    INPUT_STUDY = "study"
+    INPUT_PHASES = "phases"
+    INPUT_PREDICTION = "prediction"
+    OUTPUT_SEG = "seg"
+
+    def __init__(self, fragment: Fragment, *args, predictor: Predictor, **kwargs) -> None:
+        self.predictor = predictor
+        super().__init__(fragment, *args, **kwargs)
+
+    def setup(self, spec: OperatorSpec) -> None:
+        spec.input(self.INPUT_STUDY)
+        spec.input(self.INPUT_PHASES)
+        spec.input(self.INPUT_PREDICTION)
+        spec.output(self.OUTPUT_SEG)
+
+    @reports_errors
+    def compute(self, op_input, op_output, context) -> None:
+        study = op_input.receive(self.INPUT_STUDY)
+        found = op_input.receive(self.INPUT_PHASES)
+        prediction = op_input.receive(self.INPUT_PREDICTION)
+        predictor = self.predictor
+        algorithm = algorithm_info(predictor.settings, str(predictor.device), predictor.checksums)
+        op_output.emit(dicom_seg(study, found, prediction, predictor.settings, algorithm), self.OUTPUT_SEG)

@@ -263,7 +263,7 @@ class Server:
             job.last_error, job.next_attempt = str(error), time.time() + wait
             self.spool.save_job(job)
             self._count("send_failures")
-            logger.warning("Results of study %s not sent (try %d): %s Next try in %.0f s.", job.study_key,
+            logger.warning("Results of study %s not sent (try %d): %s Next try in %.3g s.", job.study_key,
                            job.attempts, error, wait)  # fmt: skip
             return False
         self.spool.delivered(job)

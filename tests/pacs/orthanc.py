@@ -161,7 +161,7 @@ class Serve:
         import sys
 
         command = [sys.executable, "-m", "hccp53", "serve", "--spool", str(self.spool), "--port", str(self.port),
-                   "--quiet-seconds", "1", *self.options]  # fmt: skip
+                   "--quiet-seconds", "3", *self.options]  # fmt: skip
         self.log = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
         root = Path(__file__).resolve().parents[2]
         self.process = subprocess.Popen(command, cwd=root, stdout=self.log, stderr=subprocess.STDOUT,

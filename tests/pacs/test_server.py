@@ -46,7 +46,8 @@ def predictor() -> Predictor:
 
 
 def _server(tmp_path: Path, predictor: Predictor, destination_port: int, **overrides) -> Server:
-    values = {"spool": str(tmp_path / "spool"), "port": free_port(), "quiet_seconds": 0.5,
+    # quiet_seconds: a busy CPU paused a send for over 0.5 s once, and half a study was processed on its own.
+    values = {"spool": str(tmp_path / "spool"), "port": free_port(), "quiet_seconds": 3,
               "destination": f"COLLECTOR@127.0.0.1:{destination_port}", "retry_base_seconds": 0.5,
               "retry_max_seconds": 1.0, "network_timeout_seconds": 5, **overrides}  # fmt: skip
     server = Server(read_config(None, values), predictor=predictor)

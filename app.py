@@ -14,21 +14,12 @@ or with HOLOSCAN_INPUT_PATH / HOLOSCAN_OUTPUT_PATH / HOLOSCAN_MODEL_PATH (what a
 from __future__ import annotations
 
 import logging
-import resource
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-STACK_BYTES = 32 * 1024 * 1024  # Holoscan needs a deeper stack than the usual 8 MiB
-
-
-def raise_stack_limit() -> None:
-    """Raise the soft stack limit to 32 MiB for threads started from now on (what `ulimit -s 32768` does)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
-    if soft != resource.RLIM_INFINITY and soft < STACK_BYTES:
-        target = STACK_BYTES if hard == resource.RLIM_INFINITY else min(STACK_BYTES, hard)
-        resource.setrlimit(resource.RLIMIT_STACK, (target, hard))
+from hccp53.runtime import raise_stack_limit  # noqa: E402  (after the path insert)
 
 
 def build_app(argv: list[str] | None = None):

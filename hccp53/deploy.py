@@ -132,6 +132,7 @@ class Predictor:
         self.classifier = LesionClassifier(classifier, settings.phases, settings.crop_spacing_mm, settings.crop_size,
                                            self.device, amp=self.amp)  # fmt: skip
         self.checksums = {name: sha256_of(models / name) for name in (SEGMENTATION_WEIGHTS, CLASSIFIER_WEIGHTS)}
+        self.algorithm = algorithm_info(settings, str(self.device), self.checksums)  # fixed for the process
         logger.info("Networks loaded on %s.", self.device)
 
     def segment(self, images: Mapping[str, sitk.Image]) -> StudyPrediction:
@@ -320,7 +321,7 @@ def run_study(study_dir: str | Path, out_dir: str | Path, predictor: Predictor) 
     timings.update(prediction.timings)
     start = time.perf_counter()
     device = str(predictor.device)
-    seg, sr = dicom_outputs(study, found, prediction, settings, algorithm_info(settings, device, predictor.checksums))
+    seg, sr = dicom_outputs(study, found, prediction, settings, predictor.algorithm)
     timings["dicom_output_s"] = time.perf_counter() - start
     result = result_document(study, found, prediction, settings, device, predictor.checksums, timings, seg is not None)
     write_result(out, seg, sr, result, summary(study, found, prediction, settings, result))

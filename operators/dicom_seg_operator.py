@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 
-from hccp53.deploy import Predictor, algorithm_info, dicom_seg
+from hccp53.deploy import Predictor, dicom_seg
 from operators.failures import reports_errors
 
 
@@ -45,5 +45,4 @@ class DicomSegOperator(Operator):
         found = op_input.receive(self.INPUT_PHASES)
         prediction = op_input.receive(self.INPUT_PREDICTION)
         predictor = self.predictor
-        algorithm = algorithm_info(predictor.settings, str(predictor.device), predictor.checksums)
-        op_output.emit(dicom_seg(study, found, prediction, predictor.settings, algorithm), self.OUTPUT_SEG)
+        op_output.emit(dicom_seg(study, found, prediction, predictor.settings, predictor.algorithm), self.OUTPUT_SEG)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 
-from hccp53.deploy import Predictor, algorithm_info, dicom_sr
+from hccp53.deploy import Predictor, dicom_sr
 from operators.failures import reports_errors
 
 
@@ -49,6 +49,5 @@ class DicomSrOperator(Operator):
         prediction = op_input.receive(self.INPUT_PREDICTION)
         seg = op_input.receive(self.INPUT_SEG)
         predictor = self.predictor
-        algorithm = algorithm_info(predictor.settings, str(predictor.device), predictor.checksums)
-        sr = dicom_sr(study, found, prediction, predictor.settings, algorithm, seg)
+        sr = dicom_sr(study, found, prediction, predictor.settings, predictor.algorithm, seg)
         op_output.emit(sr, self.OUTPUT_SR)

@@ -62,31 +62,19 @@ def run(args: argparse.Namespace) -> int:
     if args.status:
         return _print_status(config.spool, args.json)
     from hccp53.pacs.server import Server
+    from hccp53.runtime import raise_stack_limit
 
-    _deep_stacks()
+    raise_stack_limit(threads=True)
     server = Server(config)
     server.start()
-    stop = lambda signum, frame: server._stop.set()  # noqa: E731  (the main loop then stops the server)
-    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGTERM, lambda signum, frame: server.request_stop())
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        pass
+        logger.info("Interrupted.")
     logger.info("Stopping: waiting for running studies to finish.")
     server.stop()
     return 0
-
-
-def _deep_stacks() -> None:
-    """Holoscan (the SDK's PDF writer) wants 32 MiB stacks: for this process and the threads it starts."""
-    import resource
-    import threading
-
-    size = 32 * 1024 * 1024
-    soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
-    if soft != resource.RLIM_INFINITY and soft < size:
-        resource.setrlimit(resource.RLIMIT_STACK, (size if hard == resource.RLIM_INFINITY else min(size, hard), hard))
-    threading.stack_size(size)
 
 
 def _print_status(spool: Path, as_json: bool) -> int:

@@ -106,8 +106,12 @@ class Server:
             thread.join(timeout=30)
         self._write_status("stopped")
 
+    def request_stop(self) -> None:
+        """Make :meth:`serve_forever` return (safe in a signal handler); then call :meth:`stop`."""
+        self._stop.set()
+
     def serve_forever(self) -> None:
-        """Block until :meth:`stop` is called (from a signal handler, say)."""
+        """Block until :meth:`request_stop` or :meth:`stop` is called."""
         while not self._stop.wait(2.0):
             self._write_status("running")
 

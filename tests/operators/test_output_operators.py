@@ -13,7 +13,7 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 
-from hccp53.deploy import PDF_FILE, RESULT_FILE, SEG_FILE, SR_FILE, StudyPrediction, read_settings
+from hccp53.deploy import PDF_FILE, RESULT_FILE, SEG_FILE, SR_FILE, StudyPrediction, algorithm_info, read_settings
 from hccp53.dicomio import load_study
 from hccp53.dicomio.sr import read_result
 from hccp53.dicomio.volume import stack_to_image
@@ -52,7 +52,8 @@ def run_outputs(settings, study, found, prediction, out: Path):
     from operators.dicom_sr_operator import DicomSrOperator
     from operators.result_writer_operator import ResultWriterOperator
 
-    predictor = SimpleNamespace(settings=settings, device="cpu", checksums=CHECKSUMS)  # what the operators read
+    predictor = SimpleNamespace(settings=settings, device="cpu", checksums=CHECKSUMS,
+                                algorithm=algorithm_info(settings, "cpu", CHECKSUMS))  # what the operators read
 
     class Source(Operator):
         def setup(self, spec: OperatorSpec) -> None:

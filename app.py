@@ -53,7 +53,7 @@ def build_app(argv: list[str] | None = None):
             settings = read_settings()
             predictor = Predictor(Path(context.model_path), settings)
             loader = StudyLoaderOperator(self, CountCondition(self, 1), input_folder=Path(context.input_path),
-                                         name="study_loader")  # fmt: skip
+                                         max_voxels=settings.max_voxels_per_series, name="study_loader")  # fmt: skip
             selector = PhaseSelectorOperator(self, require=settings.phases, name="phase_selector")
             volumes = MultiphaseVolumeOperator(self, phases=settings.phases, reference_phase=settings.reference_phase,
                                                register=settings.register, name="multiphase_volumes")  # fmt: skip

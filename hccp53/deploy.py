@@ -36,7 +36,7 @@ RESULT_FILE = "result.json"
 OUTPUT_FIX = "choose another output folder"
 _KEYS = ("phases", "backbone", "fusion", "shared_encoder", "crop_spacing_mm", "crop_size", "spacing_mm", "patch_size",
          "init_filters", "min_lesion_ml", "sw_batch_size", "sw_overlap", "threshold", "reference_phase",
-         "register")  # fmt: skip
+         "register", "max_voxels_per_series")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class Settings:
     threshold: float
     reference_phase: str
     register: bool
+    max_voxels_per_series: int
 
 
 def read_settings(config: str | Path = CONFIG) -> Settings:
@@ -295,7 +296,7 @@ def load_volumes(study_dir: str | Path, settings: Settings) -> tuple[Any, Any, A
     from hccp53.phases import identify_phases
     from hccp53.volumes.study import study_volumes
 
-    study = load_study(Path(study_dir))
+    study = load_study(Path(study_dir), max_voxels=settings.max_voxels_per_series)
     found = identify_phases(study, require=settings.phases)
     volumes = study_volumes(study, found, phases=settings.phases, reference_phase=settings.reference_phase,
                             register=settings.register)  # fmt: skip

@@ -35,11 +35,13 @@ logger = logging.getLogger(__name__)
 
 MR_IMAGE = UID("1.2.840.10008.5.1.4.1.1.4")
 ENHANCED_MR_IMAGE = UID("1.2.840.10008.5.1.4.1.1.4.1")
+LEGACY_ENHANCED_MR_IMAGE = UID("1.2.840.10008.5.1.4.1.1.4.4")  # Legacy Converted Enhanced MR Image Storage
 IMAGE_SOP_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.2": "CT",       # CT Image Storage
     "1.2.840.10008.5.1.4.1.1.2.1": "CT",     # Enhanced CT
     "1.2.840.10008.5.1.4.1.1.4": "MR",
     "1.2.840.10008.5.1.4.1.1.4.1": "MR",
+    "1.2.840.10008.5.1.4.1.1.4.4": "MR",     # Legacy Converted Enhanced MR
     "1.2.840.10008.5.1.4.1.1.7": "SC",       # Secondary Capture
     "1.2.840.10008.5.1.4.1.1.128": "PT",
 }
@@ -237,7 +239,7 @@ def _unusable(items: list[tuple[Path, Dataset]], max_voxels: int) -> str | None:
     modality = str(ds.get("Modality", ""))
     if modality != "MR":
         return f"modality {modality or 'missing'}, not MR"
-    if str(ds.SOPClassUID) == ENHANCED_MR_IMAGE:
+    if str(ds.SOPClassUID) in (ENHANCED_MR_IMAGE, LEGACY_ENHANCED_MR_IMAGE):
         return ("an Enhanced MR multi-frame object, which hccp53 does not read yet; export the study as classic "
                 "single-frame MR images")
     if str(ds.SOPClassUID) != MR_IMAGE:

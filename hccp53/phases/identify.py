@@ -111,17 +111,28 @@ def identify_phases(study: Study, require: Sequence[str] = ("t2", "ap", "pvp"),
                                      rules)
     absent = [p for p in PHASES if p in required and p not in ordered]
     if absent:
-        raise PhaseError(_message(absent, result.missing), absent, result)
+        named = [f"{s.label} (its description names the {MESSAGE_NAMES[phase]}; {classes[id(s)].reason})"
+                 for phase in absent for s in study.stacks
+                 if classes[id(s)].kind == EXCLUDED and _text_for(s, rules).phase == phase]  # fmt: skip
+        raise PhaseError(_message(absent, result.missing, [*study.rejected_series, *((n, "") for n in named)]),
+                         absent, result)  # fmt: skip
     return result
 
 
-def _message(absent: list[str], missing: dict[str, str]) -> str:
-    """One sentence: phases missing for the same reason share one clause."""
+def _message(absent: list[str], missing: dict[str, str], rejected: Sequence[tuple[str, str]] = ()) -> str:
+    """One sentence: phases missing for the same reason share one clause; MR series set aside (by the loader,
+    or excluded although their description names a missing phase) follow with their reasons."""
     groups: dict[str, list[str]] = {}
     for phase in absent:
         groups.setdefault(missing[phase], []).append(phase)
     clauses = [" and no ".join(MESSAGE_NAMES[p] for p in phases) + f": {why}" for why, phases in groups.items()]
-    return "No " + "; no ".join(clauses) + "."
+    message = "No " + "; no ".join(clauses)
+    set_aside = [f"{label} ({reason})" if reason else label for label, reason in rejected
+                 if not reason.startswith("modality ")]  # fmt: skip
+    if set_aside:
+        more = f" and {len(set_aside) - 2} more" if len(set_aside) > 2 else ""
+        message += "; set aside: " + ", ".join(set_aside[:2]) + more
+    return message + "."
 
 
 def _check_required(require: Sequence[str]) -> set[str]:

@@ -7,6 +7,8 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import SimpleITK as sitk
+
 from hccp53.dicomio.stack import Study
 from hccp53.dicomio.volume import stack_to_image
 from hccp53.errors import InputError
@@ -34,7 +36,8 @@ def study_volumes(
     Raises
     ------
     InputError
-        The reference phase was not identified, or a chosen stack cannot become a volume.
+        The reference phase was not identified, a chosen stack cannot become a volume, or it holds one value
+        in every voxel (no image data).
     """
     if reference_phase not in phases_found.phases:
         raise InputError(
@@ -47,5 +50,17 @@ def study_volumes(
         if choice is None:
             logger.warning("phase %s was not identified; its volume is left out", phase)
             continue
-        images[phase] = stack_to_image(study, choice.stack)
+        images[phase] = _with_signal(stack_to_image(study, choice.stack), phase, choice.stack.label)
     return build_multiphase(images, reference_phase=reference_phase, register=register)
+
+
+def _with_signal(image: sitk.Image, phase: str, label: str) -> sitk.Image:
+    """The image, if it holds more than one value; a blank phase (all zero, say) gives no prediction."""
+    from hccp53.phases.identify import MESSAGE_NAMES  # the phases package builds on this module's inputs
+
+    statistics = sitk.MinimumMaximumImageFilter()
+    statistics.Execute(image)
+    if statistics.GetMinimum() == statistics.GetMaximum():
+        raise InputError(f"{label}, chosen as the {MESSAGE_NAMES.get(phase, phase)}, has the same value "
+                         f"({statistics.GetMinimum():g}) in every voxel; it holds no image data.")
+    return image

@@ -133,6 +133,7 @@ def twenty(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow  # 4 to 6 minutes on 2 cores: `make test-slow` runs it
 def test_twenty_studies_at_once_with_a_crash_half_way(orthanc, twenty: Path, tmp_path: Path) -> None:
     spool = tmp_path / "spool"
     server = Serve(spool, "--destination", f"{orthanc.aet}@127.0.0.1:{orthanc.dicom_port}",

@@ -295,3 +295,18 @@ def test_json_document_follows_the_public_contract() -> None:
                                           "reason": "its slice positions repeat unevenly"}
     assert all(c["status"] in ("chosen", "alternative", "excluded", "not used") for c in document["considered"])
     assert document["missing"] == {}
+
+
+def test_a_missing_phase_names_the_series_set_aside_on_the_way() -> None:
+    study = dynamic_study([("Ax LAVA pre", -70), ("Ax LAVA art", 30), ("Ax LAVA 3 min", 180)])
+    study.rejected_series = [("series 9 (`Ax LAVA pv`)", "duplicated or inconsistent slice positions"),
+                             ("series 20 (`Dose report`)", "modality SR, not MR")]  # fmt: skip
+    with pytest.raises(PhaseError, match=r"^No portal venous phase: .*; set aside: series 9 \(`Ax LAVA pv`\) "
+                                         r"\(duplicated or inconsistent slice positions\)\.$") as raised:  # fmt: skip
+        identify_phases(study)
+    assert "Dose report" not in str(raised.value)  # not an MR series: no candidate for any phase
+    thin = dynamic_study([("Ax LAVA pre", -70), ("Ax LAVA art", 30), ("Ax LAVA pv", 70)])
+    thin.stacks[-1] = make_stack("Ax LAVA pv", "t1", 70, number=4, n_slices=1, agent="Primovist", bolus=T0)
+    with pytest.raises(PhaseError, match=r"; set aside: series 4 \(`Ax LAVA pv`\) \(its description names the "
+                                         r"portal venous phase; too few slices \(1 < \d+\)\)\.$"):  # fmt: skip
+        identify_phases(thin)

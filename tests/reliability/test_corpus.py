@@ -81,3 +81,8 @@ def test_the_good_study_and_the_lossless_or_tilted_copies_agree(runs: dict, coho
         result = json.loads((runs[name][2] / "result" / "result.json").read_text())
         assert result["p53_probability"] == pytest.approx(good["p53_probability"], abs=1e-4), name
         assert len(result["lesions"]) == len(good["lesions"]), name
+
+
+def test_docs_list_every_case() -> None:
+    text = (ROOT / "docs" / "reliability.md").read_text(encoding="utf-8")
+    assert [name for name in BREAKERS if f"| `{name}` |" not in text] == []

@@ -77,10 +77,16 @@ TAGS = (
 )
 
 
-@pytest.fixture(scope="module")
-def small_study(cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
-    """The phase series of one synthetic case, cut to their first slice positions: series UID -> files."""
-    case = cohort / "cases" / "SYN0001"
+@pytest.fixture(scope="module", params=["separate_series", "ge_single_series"])
+def small_study(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
+    """The phase series of one synthetic case, cut to their first slice positions: series UID -> files.
+
+    ``separate_series``: a series per phase; ``ge_single_series``: the dynamic phases in one GE series told
+    apart by TemporalPositionIdentifier (the splitting attributes are fuzzed too)."""
+    if request.param == "separate_series":
+        case = request.getfixturevalue("cohort") / "cases" / "SYN0001"
+    else:
+        case = sorted((request.getfixturevalue("vendor_cohorts")["ge_single"] / "cases").iterdir())[0]
     wanted = {p["series_instance_uid"] for p in json.loads((case / "truth.json").read_text())["phases"].values()}
     by_series: dict[str, list[tuple[float, Path]]] = defaultdict(list)
     for path in sorted((case / "dicom").rglob("*.dcm")):

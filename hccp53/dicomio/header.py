@@ -82,7 +82,7 @@ def header_problem(ds: Dataset) -> str | None:
     for keyword in ("RescaleSlope", "RescaleIntercept"):
         value = _get(ds, keyword)
         if value not in (None, "") and _numbers(ds, keyword, 1) is None:
-            return f"its {keyword} {str(value)[:20]!r} is not a number"
+            return f"its {keyword} {str(value)[:20]!r} is not a number within ±{MAX_VALUE:g}"
     return None
 
 

@@ -1,6 +1,7 @@
 """Checks of the header values that place an image in space and scale its pixels.
 
-The loader asks :func:`header_problem` about every instance of a series before the series
+:func:`drop_unreadable` removes the attributes whose stored bytes cannot be converted at all.
+The loader then asks :func:`header_problem` about every instance of a series before the series
 becomes stacks; a series with one bad value is not used, with a reason naming the attribute
 (a broken writer, not a crash). Once checked, the values can be converted without guarding.
 :func:`integer` reads an optional integer attribute ((0020,0011) *Series Number*, ...) that
@@ -17,6 +18,36 @@ from pydicom.dataset import Dataset
 #: Larger values (a coordinate or spacing in mm, a rescale slope) are broken, not a patient's image.
 MAX_VALUE = 1e5
 _COSINE_TOLERANCE = 0.05
+
+
+#: The attributes the loader, the splitter and the volume builder read (PixelData is read later, and checked then).
+READ_KEYWORDS = (
+    "SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID", "PatientID", "StudyDate", "StudyTime",
+    "Modality", "Manufacturer", "SeriesNumber", "SeriesDescription", "ProtocolName", "SequenceName", "ImageType",
+    "ScanningSequence", "SequenceVariant", "ScanOptions", "MRAcquisitionType", "RepetitionTime", "EchoTime",
+    "InversionTime", "FlipAngle", "EchoTrainLength", "EchoNumbers", "DiffusionBValue", "SliceThickness",
+    "SeriesTime", "AcquisitionTime", "ContentTime", "TriggerTime", "TemporalPositionIdentifier",
+    "AcquisitionNumber", "ContrastBolusAgent", "ContrastBolusStartTime", "ImagePositionPatient",
+    "ImageOrientationPatient", "PixelSpacing", "Rows", "Columns", "NumberOfFrames", "SamplesPerPixel",
+    "BitsAllocated", "BitsStored", "PixelRepresentation", "RescaleSlope", "RescaleIntercept",
+)  # fmt: skip
+
+
+def drop_unreadable(ds: Dataset) -> list[str]:
+    """Remove the :data:`READ_KEYWORDS` attributes whose stored bytes pydicom cannot convert; return their names.
+
+    A value of the wrong length for its VR (e.g. 2 bytes for an FD) makes pydicom raise when it is
+    first read; without the attribute, the loader treats it as absent (and a missing geometry
+    attribute rejects the series with a reason).
+    """
+    dropped = []
+    for keyword in READ_KEYWORDS:
+        try:
+            ds.get(keyword)
+        except Exception:  # noqa: BLE001 - pydicom's converters raise many types, BytesLengthException among them
+            delattr(ds, keyword)
+            dropped.append(keyword)
+    return dropped
 
 
 def integer(value: Any) -> int | None:

@@ -26,7 +26,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
-from hccp53.dicomio.header import header_problem, integer
+from hccp53.dicomio.header import drop_unreadable, header_problem, integer
 from hccp53.dicomio.split import split_series
 from hccp53.dicomio.stack import Study
 from hccp53.dicomio.values import parse_time
@@ -84,6 +84,10 @@ def read_headers(folder: Path) -> tuple[list[tuple[Path, Dataset]], list[tuple[s
                 NotImplementedError, IndexError) as error:
             skipped.append((path.name, f"unreadable ({type(error).__name__})"))
             continue
+        dropped = drop_unreadable(ds)
+        if dropped:
+            logger.warning("%s: %s cannot be read (stored bytes do not fit the VR); treated as absent", path.name,
+                           ", ".join(dropped))  # fmt: skip
         if "SOPClassUID" not in ds or "SeriesInstanceUID" not in ds or "StudyInstanceUID" not in ds:
             skipped.append((path.name, "no SOP Class, Series or Study Instance UID"))
             continue

@@ -181,6 +181,7 @@ def _run(folder: Path) -> str:
 @example(changes=[(0, None, "ImageOrientationPatient", b"0\\0\\0\\0\\0\\0 ")])
 @example(changes=[(0, 0, "Rows", struct.pack("<H", 0))])
 @example(changes=[(0, None, "PixelData", b"")])
+@example(changes=[(0, None, "DiffusionBValue", b"0\x00")])  # 2 bytes for an FD: pydicom raises on reading
 def test_mutated_headers_give_a_result_or_a_project_error(small_study: dict[str, list[Path]], tmp_path_factory,
                                                           changes: list) -> None:  # fmt: skip
     folder = tmp_path_factory.mktemp("fuzz")

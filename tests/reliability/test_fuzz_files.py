@@ -26,6 +26,9 @@ from hccp53.phases import identify_phases
 
 from .fuzzing import PROJECT_ERRORS, fuzz, odd_text
 
+#: pydicom warns (UserWarning) about each invalid value it reads or holds: here they are the point.
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
 #: Slice positions kept per series: enough for the phase rules (min_slices: 5) and a volume.
 KEEP_POSITIONS = 6
 #: The header tags that decide how instances become stacks, phases and volumes.

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from phases.phase_factory import SEQUENCES, T0, make_stack, make_study
@@ -27,6 +28,9 @@ from hccp53.phases.identify import _check_required, _parse_reference
 from hccp53.phases.rules import normalise
 
 from .fuzzing import PROJECT_ERRORS, fuzz, odd_floats, odd_text, odd_values
+
+#: pydicom warns (UserWarning) about each invalid value it reads or holds: here they are the point.
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 RULES = load_rules()
 

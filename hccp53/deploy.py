@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin, get_type_hints
 
 import numpy as np
 import SimpleITK as sitk
@@ -62,7 +62,17 @@ class Settings:
 
 
 def read_settings(config: str | Path = CONFIG) -> Settings:
-    """The plain values of the inference config (no expression is evaluated)."""
+    """The plain values of the inference config (no expression is evaluated).
+
+    The app reads only the keys of :class:`Settings`, each of which must be a plain value of its kind:
+    a bundle expression (``"$..."``) there is refused, not evaluated (``monai.bundle run`` on the same
+    file evaluates its other keys; docs/bundle.md, "Configs are code").
+
+    Raises
+    ------
+    ConfigError
+        The file is unreadable, not a mapping, lacks a key or holds a value of the wrong kind.
+    """
     import yaml
 
     path = Path(config)
@@ -70,11 +80,38 @@ def read_settings(config: str | Path = CONFIG) -> Settings:
         values = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as error:
         raise ConfigError(f"Cannot read the inference settings {path} ({error}).") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path} must be a mapping of settings, not {type(values).__name__}.")
     missing = [k for k in _KEYS if k not in values]
     if missing:
         raise ConfigError(f"{path} lacks {', '.join(missing)}.")
+    hints = get_type_hints(Settings)
+    for key in _KEYS:
+        if not _of_kind(values[key], hints[key]):
+            raise ConfigError(f"The inference setting {key} = {values[key]!r} in {path} is not a plain "
+                              f"{_KIND_NAMES.get(hints[key], 'value')}; fix the file.")  # fmt: skip
     converted = {k: tuple(values[k]) if isinstance(values[k], list) else values[k] for k in _KEYS}
     return Settings(**converted)
+
+
+_KIND_NAMES = {str: "text", bool: "true or false", int: "integer", float: "number",
+               tuple[str, ...]: "list of text", tuple[int, ...]: "list of integers",
+               tuple[float, ...]: "list of numbers"}  # fmt: skip
+
+
+def _of_kind(value: Any, hint: Any) -> bool:
+    """Whether a YAML value is of a :class:`Settings` field's kind (an int is a float; a bool is neither)."""
+    if get_origin(hint) is tuple:
+        return isinstance(value, list) and bool(value) and all(_of_kind(v, get_args(hint)[0]) for v in value)
+    if hint is str:
+        return isinstance(value, str) and not value.lstrip().startswith("$")
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return False
 
 
 @dataclass

@@ -26,6 +26,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
+from hccp53.dicomio.header import drop_unreadable, header_problem, integer
 from hccp53.dicomio.split import split_series
 from hccp53.dicomio.stack import Study
 from hccp53.dicomio.values import parse_time
@@ -85,10 +86,14 @@ def read_headers(folder: Path) -> tuple[list[tuple[Path, Dataset]], list[tuple[s
                 NotImplementedError, IndexError) as error:
             skipped.append((path.name, f"unreadable ({type(error).__name__})"))
             continue
+        dropped = drop_unreadable(ds)
+        if dropped:
+            logger.warning("%s: %s cannot be read (stored bytes do not fit the VR); treated as absent", path.name,
+                           ", ".join(dropped))  # fmt: skip
         if "SOPClassUID" not in ds or "SeriesInstanceUID" not in ds or "StudyInstanceUID" not in ds:
             skipped.append((path.name, "no SOP Class, Series or Study Instance UID"))
             continue
-        if "PixelData" not in ds:
+        if _empty(ds, 0x7FE00010):
             skipped.append((path.name, "not an image (no pixel data)"))
             continue
         if _truncated(path, ds):
@@ -224,13 +229,13 @@ def _empty(ds: Dataset, tag: int) -> bool:
 
 
 def _series_order(ds: Dataset) -> tuple[int, str]:
-    number = ds.get("SeriesNumber")
-    return (int(number) if number not in (None, "") else 10**9, str(ds.SeriesInstanceUID))
+    number = integer(ds.get("SeriesNumber"))
+    return (number if number is not None else 10**9, str(ds.SeriesInstanceUID))
 
 
 def _series_label(ds: Dataset) -> str:
-    number = ds.get("SeriesNumber")
-    return f"series {number if number not in (None, '') else '?'} (`{ds.get('SeriesDescription', '')}`)"
+    number = integer(ds.get("SeriesNumber"))
+    return f"series {number if number is not None else '?'} (`{ds.get('SeriesDescription', '')}`)"
 
 
 def _unusable(items: list[tuple[Path, Dataset]], max_voxels: int) -> str | None:
@@ -247,9 +252,13 @@ def _unusable(items: list[tuple[Path, Dataset]], max_voxels: int) -> str | None:
     for tag, keyword in _GEOMETRY_TAGS:
         if any(_empty(d, tag) for _, d in items):
             return f"its geometry attribute {keyword} is missing, so its images cannot be placed in space"
-    voxels = int(ds.Rows) * int(ds.Columns) * len(items) * int(ds.get("NumberOfFrames", 1) or 1)
+    for _, d in items:
+        problem = header_problem(d)
+        if problem:
+            return problem
+    voxels = int(ds.Rows) * int(ds.Columns) * len(items) * (integer(ds.get("NumberOfFrames")) or 1)
     if voxels > max_voxels:
         return f"{voxels:,} voxels exceed the limit of {max_voxels:,}; refused before reading its pixels"
-    if any(int(d.get("SamplesPerPixel", 1)) != 1 for _, d in items):
+    if any((integer(d.get("SamplesPerPixel")) or 1) != 1 for _, d in items):
         return "colour images (SamplesPerPixel > 1), not MR magnitude images"
     return None

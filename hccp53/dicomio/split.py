@@ -11,6 +11,7 @@ with several orientations (three-plane localizers) are first split by orientatio
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from itertools import combinations
 from pathlib import Path
@@ -19,12 +20,15 @@ from typing import Any
 import numpy as np
 from pydicom.dataset import Dataset
 
+from hccp53.dicomio.header import integer
 from hccp53.dicomio.stack import ImageStack, Instance
 from hccp53.dicomio.values import parse_time, positions_along_normal
 
 #: Attributes that may tell repeated slice positions apart, in the order they are tried.
 SPLIT_KEYS = ("TemporalPositionIdentifier", "AcquisitionNumber", "TriggerTime", "AcquisitionTime", "ContentTime",
               "EchoNumbers", "EchoTime", "DiffusionBValue", "ImageType")
+#: Trigger times beyond a day (ms) are broken values; the timing model would search days of injection times.
+MAX_TRIGGER_MS = 86_400_000.0
 TEMPORAL_KEYS = {"TemporalPositionIdentifier", "AcquisitionNumber", "TriggerTime", "AcquisitionTime", "ContentTime"}
 
 Item = tuple[Path, Dataset]
@@ -35,7 +39,7 @@ def _value(ds: Dataset, keyword: str) -> Any:
     if value is None or value == "":
         return None
     if keyword == "ImageType":
-        return tuple(str(v).upper() for v in value)
+        return tuple(v.upper() for v in _strings(value))
     if keyword in ("AcquisitionTime", "ContentTime"):
         return parse_time(value)
     try:
@@ -134,12 +138,20 @@ def _time_key(stack: ImageStack) -> tuple[float, float]:
 
 
 def _floats(value: Any) -> float | None:
+    """A finite number, or None (absent, not a number, NaN or infinite: no header means those)."""
     if value is None or value == "":
         return None
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if math.isfinite(number) else None
+
+
+def _trigger_time(value: Any) -> float | None:
+    """(0018,1060) *Trigger Time* in ms, or None when absent or not within a day (a broken value)."""
+    number = _floats(value)
+    return number if number is not None and 0 <= number <= MAX_TRIGGER_MS else None
 
 
 def _strings(value: Any) -> tuple[str, ...]:
@@ -147,6 +159,8 @@ def _strings(value: Any) -> tuple[str, ...]:
         return ()
     if isinstance(value, str):
         return tuple(v for v in value.split("\\") if v)
+    if isinstance(value, bytes | int | float):  # one value of another VR (a broken writer's): not a list
+        return (str(value),)
     return tuple(str(v) for v in value)
 
 
@@ -164,10 +178,9 @@ def _stack(series_uid: str, members: list[Item], split: dict[str, Any]) -> Image
     times = [parse_time(d.get("AcquisitionTime")) for _, d in members]
     content = [parse_time(d.get("ContentTime")) for _, d in members]
     agent = ds.get("ContrastBolusAgent")
-    number = ds.get("SeriesNumber")
     return ImageStack(
         series_uid=series_uid,
-        series_number=int(number) if number not in (None, "") else None,
+        series_number=integer(ds.get("SeriesNumber")),
         description=str(ds.get("SeriesDescription", "")),
         instances=[Instance(path, str(d.SOPInstanceUID), tuple(float(v) for v in d.ImagePositionPatient))
                    for path, d in members],
@@ -188,7 +201,7 @@ def _stack(series_uid: str, members: list[Item], split: dict[str, Any]) -> Image
         echo_time=_floats(ds.get("EchoTime")),
         inversion_time=_floats(ds.get("InversionTime")),
         flip_angle=_floats(ds.get("FlipAngle")),
-        echo_train_length=int(ds.EchoTrainLength) if ds.get("EchoTrainLength") not in (None, "") else None,
+        echo_train_length=integer(ds.get("EchoTrainLength")),
         echo_number=int(_floats(ds.get("EchoNumbers")) or 0) or None,
         diffusion_b_value=_floats(ds.get("DiffusionBValue")),
         slice_thickness=_floats(ds.get("SliceThickness")),
@@ -197,7 +210,7 @@ def _stack(series_uid: str, members: list[Item], split: dict[str, Any]) -> Image
         series_time=parse_time(ds.get("SeriesTime")),
         acquisition_time=min((t for t in times if t is not None), default=None),
         content_time=min((t for t in content if t is not None), default=None),
-        trigger_time=_floats(ds.get("TriggerTime")),
+        trigger_time=_trigger_time(ds.get("TriggerTime")),
         contrast_agent=None if agent is None else str(agent),
         contrast_start_time=parse_time(ds.get("ContrastBolusStartTime")),
         rescale_slope=_floats(ds.get("RescaleSlope")) or 1.0,

@@ -16,6 +16,7 @@ import SimpleITK as sitk
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from hccp53.dicomio.header import integer
 from hccp53.dicomio.stack import ImageStack, Study
 from hccp53.dicomio.values import positions_along_normal
 from hccp53.errors import InputError
@@ -63,14 +64,14 @@ _NATIVE = {ExplicitVRLittleEndian, ImplicitVRLittleEndian}
 def _pixels(ds: Dataset, stack: ImageStack, name: str) -> np.ndarray:
     """Stored pixel values of one frame: a direct view for native little-endian data, else pydicom's decoders."""
     syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
-    if syntax in _NATIVE and int(ds.BitsAllocated) == 16 and int(ds.get("NumberOfFrames", 1) or 1) == 1:
+    if syntax in _NATIVE and integer(ds.BitsAllocated) == 16 and (integer(ds.get("NumberOfFrames")) or 1) == 1:
         data = ds.PixelData
         count = stack.rows * stack.columns
         if len(data) >= 2 * count:
-            dtype = np.int16 if int(ds.PixelRepresentation) == 1 else np.uint16
+            dtype = np.int16 if integer(ds.get("PixelRepresentation")) == 1 else np.uint16
             stored = np.frombuffer(data, dtype=dtype, count=count)
-            bits = int(ds.get("BitsStored", 16))
-            if bits < 16 and dtype is np.uint16:
+            bits = integer(ds.get("BitsStored")) or 16
+            if 0 < bits < 16 and dtype is np.uint16:
                 stored = stored & np.uint16((1 << bits) - 1)
             return stored.reshape(stack.rows, stack.columns)
     try:

@@ -230,7 +230,7 @@ _TABLE: list[tuple[Callable[[GoodStudy], None], str, str, str]] = [
     (_rescale_slope_zero, "Rescale Slope 0 on the arterial phase", "error",
      r"has a Rescale Slope of 0"),
     (_rescale_overflow, "Rescale Slope 1e400 (infinite) on the arterial phase", "error",
-     r"non-finite pixel values after rescaling"),
+     r"No arterial phase: .*; set aside: series \d+ .*its RescaleSlope '1e400' is not a number within"),
     (_enhanced_mr, "the PVP series converted to one Legacy Converted Enhanced MR object", "error",
      r"No portal venous phase: .*; set aside: .*an Enhanced MR multi-frame object"),
     (_compressed, "T2 in RLE, arterial in JPEG-LS and PVP in JPEG 2000 (all lossless)", "ok",

@@ -50,17 +50,21 @@ def drop_unreadable(ds: Dataset) -> list[str]:
     return dropped
 
 
-def integer(value: Any) -> int | None:
-    """An integer from an IS / US value (``"7"``, ``7``, ``7.0``), or None when absent or not an integer."""
+def finite(value: Any) -> float | None:
+    """A finite number from a DS / FD / IS value, or None (absent, not a number, NaN or infinite)."""
     if value is None or value == "":
         return None
     try:
         number = float(value)
     except (TypeError, ValueError, OverflowError):
         return None
-    if not math.isfinite(number) or not number.is_integer():
-        return None
-    return int(number)
+    return number if math.isfinite(number) else None
+
+
+def integer(value: Any) -> int | None:
+    """An integer from an IS / US value (``"7"``, ``7``, ``7.0``), or None when absent or not an integer."""
+    number = finite(value)
+    return int(number) if number is not None and number.is_integer() else None
 
 
 def _numbers(ds: Dataset, keyword: str, count: int) -> tuple[float, ...] | None:

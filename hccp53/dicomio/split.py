@@ -11,7 +11,6 @@ with several orientations (three-plane localizers) are first split by orientatio
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
 from itertools import combinations
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 from pydicom.dataset import Dataset
 
-from hccp53.dicomio.header import integer
+from hccp53.dicomio.header import finite, integer
 from hccp53.dicomio.stack import ImageStack, Instance
 from hccp53.dicomio.values import parse_time, positions_along_normal
 
@@ -137,15 +136,7 @@ def _time_key(stack: ImageStack) -> tuple[float, float]:
     return first, trigger
 
 
-def _floats(value: Any) -> float | None:
-    """A finite number, or None (absent, not a number, NaN or infinite: no header means those)."""
-    if value is None or value == "":
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return number if math.isfinite(number) else None
+_floats = finite  # a finite number, or None (absent, not a number, NaN or infinite: no header means those)
 
 
 def _trigger_time(value: Any) -> float | None:

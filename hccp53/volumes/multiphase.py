@@ -12,13 +12,14 @@ import json
 import logging
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import SimpleITK as sitk
 
 from hccp53.errors import ConfigError, InputError, OutputError
-from hccp53.volumes.register import RegistrationReport, RegistrationSettings, register_rigid
+from hccp53.volumes.register import RegistrationReport, RegistrationSettings, register_rigid, sitk_threads
 from hccp53.volumes.resample import check_image_geometry, resample_to_reference
 from hccp53.volumes.transforms import identity_transform, transform_parameters
 
@@ -194,19 +195,39 @@ def build_multiphase(
     images: dict[str, sitk.Image] = {}
     transforms: dict[str, sitk.Transform] = {}
     reports: dict[str, RegistrationReport] = {}
+    if register:
+        transforms, reports = _register_all(volumes, reference_phase, reference_mask, settings)
     for phase, image in volumes.items():
-        label = f"phase {phase!r}"
         if phase == reference_phase:
             transforms[phase] = identity_transform(reference)
             images[phase] = sitk.Cast(reference, sitk.sitkFloat32)
             continue
-        if register:
-            transforms[phase], reports[phase] = register_rigid(reference, image, reference_mask, settings, label)
-        else:
-            transforms[phase] = identity_transform(reference)
-        images[phase] = resample_to_reference(image, reference, transforms[phase], interpolator, default_value, label)
+        transforms.setdefault(phase, identity_transform(reference))
+        images[phase] = resample_to_reference(image, reference, transforms[phase], interpolator, default_value,
+                                              f"phase {phase!r}")  # fmt: skip
     refused = [p for p, r in reports.items() if r.fallback_to_identity]
     logger.info("Put %d phases on the %s grid %s (%s)%s.", len(images), reference_phase, reference.GetSize(),
                 "registered" if register else "geometry only",
                 f"; registration refused for {', '.join(refused)}" if refused else "")
     return MultiphaseVolumes(reference_phase, images, transforms, reports)
+
+
+def _register_all(volumes: dict[str, sitk.Image], reference_phase: str, reference_mask: sitk.Image | None,
+                  settings: RegistrationSettings | None) -> tuple[dict[str, sitk.Transform],
+                                                                  dict[str, RegistrationReport]]:  # fmt: skip
+    """Every phase registered onto the reference, one thread per phase up to the number of cores.
+
+    SimpleITK releases the GIL while it registers, and each registration is single-threaded by default
+    (``RegistrationSettings.threads``), so the results are the same as one after another, only sooner; the
+    first error in phase order is raised.
+    """
+    settings = settings or RegistrationSettings()
+    reference = volumes[reference_phase]
+    moving = [phase for phase in volumes if phase != reference_phase]
+    if not moving:
+        return {}, {}
+    with sitk_threads(settings.threads), ThreadPoolExecutor(min(len(moving), os.cpu_count() or 1)) as pool:
+        futures = {phase: pool.submit(register_rigid, reference, volumes[phase], reference_mask, settings,
+                                      f"phase {phase!r}") for phase in moving}  # fmt: skip
+        results = {phase: future.result() for phase, future in futures.items()}
+    return {p: r[0] for p, r in results.items()}, {p: r[1] for p, r in results.items()}

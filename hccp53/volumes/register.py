@@ -263,8 +263,13 @@ def _metric(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform, se
 
 
 @contextmanager
-def _sitk_threads(threads: int) -> Iterator[None]:
-    """SimpleITK's default thread count for the filters built inside (the registration's pyramid and metric)."""
+def sitk_threads(threads: int) -> Iterator[None]:
+    """SimpleITK's default thread count for the filters built inside (the registration's pyramid and metric).
+
+    The count is process-wide: registrations run concurrently must sit inside one such block with the same
+    count (as :func:`~hccp53.volumes.multiphase.build_multiphase` does), so that one ending cannot change it
+    under another.
+    """
     before = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
     try:
@@ -312,7 +317,7 @@ def register_rigid(
         overlap at all.
     """
     settings = settings or RegistrationSettings()
-    with _sitk_threads(settings.threads):
+    with sitk_threads(settings.threads):
         return _register_rigid(fixed, moving, fixed_mask, settings, label)
 
 

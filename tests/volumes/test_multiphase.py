@@ -11,7 +11,7 @@ import SimpleITK as sitk
 
 from hccp53.errors import ConfigError, InputError
 from hccp53.volumes.multiphase import MultiphaseVolumes, build_multiphase
-from hccp53.volumes.register import RegistrationSettings
+from hccp53.volumes.register import RegistrationSettings, register_rigid
 from hccp53.volumes.resample import resample_to_reference
 
 OTHER_PHASES = ("ap", "dp", "t2")
@@ -131,3 +131,11 @@ def test_full_size_volumes_register_within_a_voxel(make_phantom) -> None:
         assert np.linalg.norm(error) < 1.0, (phase, error)
     for phase, offset in _tumor_offsets(phantom, volumes).items():
         assert np.all(np.abs(offset) < np.asarray(phantom.images["pvp"].GetSpacing())), (phase, offset)
+
+
+def test_phases_registered_side_by_side_equal_one_after_another(phantom, registered) -> None:
+    """build_multiphase registers the phases in threads; each result is what register_rigid gives alone."""
+    for phase in OTHER_PHASES:
+        alone, _ = register_rigid(phantom.images["pvp"], phantom.images[phase], label=phase)
+        assert registered.transforms[phase].GetParameters() == alone.GetParameters(), phase
+        assert registered.transforms[phase].GetFixedParameters() == alone.GetFixedParameters(), phase

@@ -97,7 +97,7 @@ def header_problem(ds: Dataset) -> str | None:
     Orientation (Patient)* two perpendicular unit vectors, (0028,0030) *Pixel Spacing* two
     positive numbers, (0028,0010) *Rows* and (0028,0011) *Columns* positive integers,
     (0028,0100) *Bits Allocated* a positive integer and, when present, (0028,1053) *Rescale
-    Slope* and (0028,1052) *Rescale Intercept* numbers; no number larger than :data:`MAX_VALUE`.
+    Slope* (not 0) and (0028,1052) *Rescale Intercept* numbers; no number larger than :data:`MAX_VALUE`.
     """
     if _numbers(ds, "ImagePositionPatient", 3) is None:
         return "its ImagePositionPatient is not three numbers (mm)"
@@ -118,6 +118,8 @@ def header_problem(ds: Dataset) -> str | None:
         value = _get(ds, keyword)
         if value not in (None, "") and _numbers(ds, keyword, 1) is None:
             return f"its {keyword} {str(value)[:20]!r} is not a number within ±{MAX_VALUE:g}"
+    if _numbers(ds, "RescaleSlope", 1) == (0.0,):
+        return "its RescaleSlope is 0, which would make every pixel the same value"
     return None
 
 

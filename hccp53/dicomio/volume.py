@@ -80,18 +80,11 @@ def _pixels(ds: Dataset, stack: ImageStack, name: str) -> np.ndarray:
         raise InputError(f"Cannot decode the pixels of {name} in {stack.label}: {error}.") from None
 
 
-def _rescale(ds: Dataset, stack: ImageStack, name: str) -> tuple[float, float]:
-    """(0028,1053) *Rescale Slope* and (0028,1052) *Rescale Intercept* (1 and 0 when absent or empty).
-
-    A slope of 0 maps every stored value onto the intercept: the image would be blank, so it is refused.
-    """
-    slope = ds.get("RescaleSlope")
-    slope = 1.0 if slope in (None, "") else float(slope)
-    if slope == 0.0:
-        raise InputError(f"{name} in {stack.label} has a Rescale Slope of 0, which would make every pixel the same "
-                         "value; its rescale attributes are corrupt.")
-    intercept = ds.get("RescaleIntercept")
-    return slope, 0.0 if intercept in (None, "") else float(intercept)
+def _rescale(ds: Dataset) -> tuple[float, float]:
+    """(0028,1053) *Rescale Slope* and (0028,1052) *Rescale Intercept*: 1 and 0 when absent or empty (the loader
+    has refused a series with any other value that is not a finite number, and a slope of 0)."""
+    slope, intercept = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
+    return 1.0 if slope in (None, "") else float(slope), 0.0 if intercept in (None, "") else float(intercept)
 
 
 def stack_to_image(study: Study, stack: ImageStack) -> sitk.Image:
@@ -109,7 +102,7 @@ def stack_to_image(study: Study, stack: ImageStack) -> sitk.Image:
         if pixels.shape != (stack.rows, stack.columns):
             raise InputError(f"{instance.path.name} in {stack.label} has a {pixels.shape} image, not "
                              f"{stack.rows}x{stack.columns} like the rest of the series.")
-        slope, intercept = _rescale(ds, stack, instance.path.name)
+        slope, intercept = _rescale(ds)
         with np.errstate(over="ignore", invalid="ignore"):  # non-finite results are refused below, by name
             volume[k] = pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept)
     missing = sorted(set(range(depth)) - set(index.tolist()))

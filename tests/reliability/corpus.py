@@ -228,7 +228,7 @@ _TABLE: list[tuple[Callable[[GoodStudy], None], str, str, str]] = [
     (_all_zero_pixels, "every PVP pixel set to 0", "error",
      r"chosen as the portal venous phase, has the same value \(0\) in every voxel"),
     (_rescale_slope_zero, "Rescale Slope 0 on the arterial phase", "error",
-     r"has a Rescale Slope of 0"),
+     r"No arterial phase: .*; set aside: series \d+ .*its RescaleSlope is 0, which would make every pixel the same"),
     (_rescale_overflow, "Rescale Slope 1e400 (infinite) on the arterial phase", "error",
      r"No arterial phase: .*; set aside: series \d+ .*its RescaleSlope '1e400' is not a number within"),
     (_enhanced_mr, "the PVP series converted to one Legacy Converted Enhanced MR object", "error",

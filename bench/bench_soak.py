@@ -54,6 +54,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--window", type=positive_int, default=10, help="studies per window (default: 10)")
     parser.add_argument("--part", choices=(*PARTS, "both"), default="both", help="which soak (default: both)")
     parser.add_argument("--seed", type=non_negative_int, default=7, help="generator seed (default: 7)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="device of the run_study soak (default: auto, CUDA when torch sees one; the server "
+                        "always chooses so)")  # fmt: skip
     parser.add_argument("--models", type=Path, default=ROOT / "models", help="models folder (default: models)")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="JSON file to merge the figures into")
@@ -115,12 +118,12 @@ def main(argv: list[str] | None = None) -> int:
 
             print(f"bench_soak: {args.studies} studies through run_study in this process ...", file=sys.stderr)
             start = time.perf_counter()
-            predictor = Predictor(args.models, read_settings(), device="cpu")
+            predictor = Predictor(args.models, read_settings(), device=None if args.device == "auto" else args.device)
             load = time.perf_counter() - start
             samples, per_study = soak_run_study(studies, args.studies, work / "app", predictor,
                                                 progress("app", args.studies))  # fmt: skip
             record["app"] = {**run, **summarize(samples, args.warmup, args.window), "peak_is_per_study": per_study,
-                             "predictor_load_s": load}  # fmt: skip
+                             "predictor_load_s": load, "device": str(predictor.device)}  # fmt: skip
         if "serve" in parts:
             from soak_serve import soak_serve
 

@@ -56,7 +56,7 @@ def test_the_probes_see_memory_and_descriptors(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_twenty_five_studies_through_one_predictor(cohort: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_many_studies_through_one_predictor(cohort: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from hccp53.deploy import Predictor, read_settings
 
     private = tmp_path / "tmp"  # a temporary folder of our own: other users of /tmp do not count

@@ -35,7 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(ROOT)]
 from results_file import RESULTS, load_results, machine, merge_results  # noqa: E402
-from soak import Sample, summarize, verdict  # noqa: E402
+from soak import Sample, span, summarize, verdict  # noqa: E402
 
 from hccp53.cli.arguments import non_negative_int, positive_int  # noqa: E402
 
@@ -83,10 +83,10 @@ def report(part: str, figures: dict[str, Any]) -> None:
     print(f"soak {part}: {figures['studies']} studies, peak RSS late/early {ratio:.3f}"
           f" (goal <= 1.10), fd growth {figures['fd_growth']:+d}, temp-file growth {figures['temp_file_growth']:+d}, "
           f"left-over growth {figures['leftover_file_growth']:+d}: {'; '.join(problems) or 'goals met'}")  # fmt: skip
-    print(f"  peak RSS {figures['peak_rss_early_mib']:.0f} MiB (studies {figures['early_window']}) -> "
-          f"{figures['peak_rss_late_mib']:.0f} MiB (studies {figures['late_window']}); RSS after the first window "
-          f"study {figures['rss_after_first_mib']:.0f} MiB, after the last {figures['rss_after_last_mib']:.0f} MiB; "
-          f"fds {figures['fds_first']} -> {figures['fds_last']}")  # fmt: skip
+    print(f"  peak RSS {figures['peak_rss_early_mib']:.0f} MiB (studies {span(figures['early_window'])}) -> "
+          f"{figures['peak_rss_late_mib']:.0f} MiB (studies {span(figures['late_window'])}); RSS after the first "
+          f"window study {figures['rss_after_first_mib']:.0f} MiB, after the last "
+          f"{figures['rss_after_last_mib']:.0f} MiB; fds {figures['fds_first']} -> {figures['fds_last']}")  # fmt: skip
     startup = f", server start-up {figures['startup_s']:.1f} s" if "startup_s" in figures else ""
     print(f"  wall per study median {figures['wall_s_median']:.1f} s, max {figures['wall_s_max']:.1f} s, total "
           f"{figures['wall_s_total']:.0f} s{startup}")  # fmt: skip

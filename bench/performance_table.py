@@ -15,6 +15,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_file import RESULTS, load_results  # noqa: E402
+from soak import span  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "performance.md"
@@ -210,11 +211,12 @@ def soak_table(results: dict[str, Any]) -> list[str]:
         if s is None:
             rows.append(f"| {label} | not measured | | | | | | |")
             continue
+        peak_note = "" if s.get("peak_is_per_study", True) else ", peaks since the start: VmHWM could not be reset"
         rows.append(
             f"| {label} | {s['studies']} ({s['distinct_studies']} distinct, {s['profile']}) | "
             f"{s['peak_rss_early_mib']:.0f} -> {s['peak_rss_late_mib']:.0f} MiB "
-            f"(studies {s['early_window'][0]}-{s['early_window'][1]} vs {s['late_window'][0]}-"
-            f"{s['late_window'][1]}) | {s['rss_after_first_mib']:.0f} -> {s['rss_after_last_mib']:.0f} MiB | "
+            f"(studies {span(s['early_window'])} vs {span(s['late_window'])}{peak_note}) | "
+            f"{s['rss_after_first_mib']:.0f} -> {s['rss_after_last_mib']:.0f} MiB | "
             f"{s['fds_first']} -> {s['fds_last']} | {s['temp_file_growth']:+d} | "
             f"{s['leftover_file_growth']:+d} | {s['wall_s_median']:.1f} s |"
         )

@@ -121,8 +121,16 @@ def windows(count: int, warmup: int, window: int) -> tuple[range, range]:
     return range(warmup, warmup + window), range(count - window, count)
 
 
+def span(window: Sequence[int]) -> str:
+    """A window of 0-based study numbers as people count them: ``[5, 14]`` -> ``"6-15"``."""
+    return f"{window[0] + 1}-{window[1] + 1}"
+
+
 def summarize(samples: Sequence[Sample], warmup: int, window: int) -> dict[str, Any]:
-    """Early window against late window: peak RSS ratio, descriptor and file growth, wall times."""
+    """Early window against late window: peak RSS ratio, descriptor and file growth, wall times.
+
+    The windows are stored as 0-based study numbers, first and last (``Sample.study``).
+    """
     early, late = windows(len(samples), warmup, window)
     first, last = samples[early.start], samples[-1]
     early_peak = max(samples[i].peak_rss_mib for i in early)
@@ -149,8 +157,8 @@ def verdict(summary: dict[str, Any]) -> list[str]:
     problems = []
     ratio = summary["peak_rss_ratio_late_over_early"]
     if ratio > RSS_GOAL:
-        problems.append(f"peak RSS grew {ratio:.3f}x from studies {summary['early_window']} to "
-                        f"{summary['late_window']} (goal <= {RSS_GOAL})")  # fmt: skip
+        problems.append(f"peak RSS grew {ratio:.3f}x from studies {span(summary['early_window'])} to "
+                        f"{span(summary['late_window'])} (goal <= {RSS_GOAL})")  # fmt: skip
     if summary["fd_growth"] > 0:
         problems.append(f"open file descriptors grew by {summary['fd_growth']} ({summary['fds_first']} -> "
                         f"{summary['fds_last']})")  # fmt: skip

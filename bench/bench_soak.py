@@ -88,6 +88,11 @@ def report(part: str, figures: dict[str, Any]) -> None:
           f"window study {figures['rss_after_first_mib']:.0f} MiB, after the last "
           f"{figures['rss_after_last_mib']:.0f} MiB; fds {figures['fds_first']} -> {figures['fds_last']}")  # fmt: skip
     startup = f", server start-up {figures['startup_s']:.1f} s" if "startup_s" in figures else ""
+    if figures.get("sends_broken_off"):
+        print(
+            f"  {len(figures['sends_broken_off'])} send(s) broke off and were tried again: "
+            + "; ".join(f"study {f['study'] + 1}: {f['error']}" for f in figures["sends_broken_off"])
+        )
     print(f"  wall per study median {figures['wall_s_median']:.1f} s, max {figures['wall_s_max']:.1f} s, total "
           f"{figures['wall_s_total']:.0f} s{startup}")  # fmt: skip
 
@@ -128,10 +133,10 @@ def main(argv: list[str] | None = None) -> int:
             from soak_serve import soak_serve
 
             print(f"bench_soak: {args.studies} studies through one hccp53 serve ...", file=sys.stderr)
-            samples, per_study, startup = soak_serve(studies, args.studies, work / "serve",
+            samples, per_study, startup, failures = soak_serve(studies, args.studies, work / "serve",
                                                      progress("serve", args.studies))  # fmt: skip
             record["serve"] = {**run, **summarize(samples, args.warmup, args.window), "peak_is_per_study": per_study,
-                               "startup_s": startup}  # fmt: skip
+                               "startup_s": startup, "sends_broken_off": failures}  # fmt: skip
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -28,6 +28,8 @@ from tests.pacs.orthanc import Serve, free_port
 logger = logging.getLogger(__name__)
 
 RESULT_TIMEOUT_S = 600
+#: A study whose association broke is sent again (same UIDs: the spool keeps one copy of each instance).
+SEND_TRIES = 3
 #: After a delivery the server may still be removing the study's input; a file still there after this is kept.
 SETTLE_S = 60
 
@@ -115,14 +117,15 @@ def wait_for(condition: Callable[[], bool], what: str, server: Serve) -> None:
 
 
 def soak_serve(studies: Sequence[Path], count: int, work: Path,
-               progress: Callable[[Sample], None] | None = None) -> tuple[list[Sample], bool, float]:  # fmt: skip
+               progress: Callable[[Sample], None] | None = None) -> tuple[list[Sample], bool, float, list]:  # fmt: skip
     """Send ``count`` studies (cycling through ``studies``, new UIDs each time) to one ``hccp53 serve``.
 
     Returns
     -------
     tuple
-        The samples of the server process, whether its per-study peak could be reset, and its start-up
-        time (from the process start to the first C-ECHO answered) in seconds.
+        The samples of the server process, whether its per-study peak could be reset, its start-up time
+        (from the process start to the first C-ECHO answered) in seconds, and the sends that broke off and
+        were tried again (study, try, error).
     """
     loaded = [read_study(folder) for folder in studies]
     logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)  # "connection refused" until the server is up
@@ -133,16 +136,26 @@ def soak_serve(studies: Sequence[Path], count: int, work: Path,
     start = time.perf_counter()
     server.start()
     startup = time.perf_counter() - start
+    logging.getLogger("pynetdicom").setLevel(logging.WARNING)  # from now on its errors say why a send broke off
     temp = Path(tempfile.gettempdir())
     per_study = True
-    samples = []
+    samples: list[Sample] = []
+    failures: list[dict[str, object]] = []
     try:
         for number in range(count):
             datasets = loaded[number % len(loaded)]
             study_uid = renew_uids(datasets)
             per_study = reset_peak(server.process.pid) and per_study
             start = time.perf_counter()
-            send(datasets, server.port)
+            for attempt in range(1, SEND_TRIES + 1):
+                try:
+                    send(datasets, server.port)
+                    break
+                except RuntimeError as error:
+                    failures.append({"study": number, "attempt": attempt, "error": str(error)})
+                    logger.warning("Sending study %d broke off (try %d of %d): %s", number, attempt, SEND_TRIES, error)
+                    if attempt == SEND_TRIES:
+                        raise
             wait_for(lambda uid=study_uid: collector.has_sr(uid), f"SR for study {number}", server)
             wait_for(lambda n=number: delivered(spool) > n, f"delivery record for study {number}", server)
             wall = time.perf_counter() - start
@@ -157,4 +170,4 @@ def soak_serve(studies: Sequence[Path], count: int, work: Path,
         collector.stop()
     if code != 0:
         raise RuntimeError(f"hccp53 serve stopped with exit code {code}; see {server.log_path}.")
-    return samples, per_study, startup
+    return samples, per_study, startup, failures

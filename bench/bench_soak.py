@@ -68,6 +68,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
 def progress(part: str, total: int):
     def show(s: Sample) -> None:
         print(f"  {part} {s.study + 1:>3}/{total}  {s.wall_s:5.1f} s  RSS {s.rss_mib:7.1f} MiB  peak "
@@ -107,8 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["TMPDIR"] = str(private_temp)  # the server subprocess inherits it
     tempfile.tempdir = str(private_temp)
     record: dict[str, Any] = {}
-    run = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "profile": args.profile,
-           "distinct_studies": args.distinct}  # fmt: skip
+    run = {"profile": args.profile, "distinct_studies": args.distinct}
     try:
         from hccp53.synth.cohort import generate_cohort
 
@@ -127,16 +130,18 @@ def main(argv: list[str] | None = None) -> int:
             load = time.perf_counter() - start
             samples, per_study = soak_run_study(studies, args.studies, work / "app", predictor,
                                                 progress("app", args.studies))  # fmt: skip
-            record["app"] = {**run, **summarize(samples, args.warmup, args.window), "peak_is_per_study": per_study,
-                             "predictor_load_s": load, "device": str(predictor.device)}  # fmt: skip
+            record["app"] = {**run, "date": now(), **summarize(samples, args.warmup, args.window),
+                             "peak_is_per_study": per_study, "predictor_load_s": load,
+                             "device": str(predictor.device)}  # fmt: skip
         if "serve" in parts:
             from soak_serve import soak_serve
 
             print(f"bench_soak: {args.studies} studies through one hccp53 serve ...", file=sys.stderr)
             samples, per_study, startup, failures = soak_serve(studies, args.studies, work / "serve",
                                                      progress("serve", args.studies))  # fmt: skip
-            record["serve"] = {**run, **summarize(samples, args.warmup, args.window), "peak_is_per_study": per_study,
-                               "startup_s": startup, "sends_broken_off": failures}  # fmt: skip
+            record["serve"] = {**run, "date": now(), **summarize(samples, args.warmup, args.window),
+                               "peak_is_per_study": per_study, "startup_s": startup,
+                               "sends_broken_off": failures}  # fmt: skip
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

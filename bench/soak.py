@@ -11,7 +11,6 @@ Linux only (``/proc``).
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import time
@@ -19,8 +18,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-
-logger = logging.getLogger(__name__)
 
 RSS_GOAL = 1.10
 

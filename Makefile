@@ -79,10 +79,23 @@ demo: setup ## generate a full-size synthetic study and run the app on it with t
 	@echo "demo: DICOM SR $(DEMO_OUT)/result/p53_sr.dcm, DICOM SEG $(DEMO_OUT)/result/tumor_seg.dcm, log $(DEMO_OUT)/app.log;"
 	@echo "      the study is $(DEMO_OUT)/cases/SYN0001/dicom (preview.png beside it). Research use only."
 
-bench: setup ## run every bench/bench_*.py
-	@shopt -s nullglob; files=(bench/bench_*.py); \
+# `make bench BENCH_QUICK=1`: fewer studies, cases and repeats in each benchmark (figures less steady, about a
+# third of the time); the quick arguments of each script are in the `case` below.
+bench: setup ## run every bench/bench_*.py, then write docs/performance.md from bench/results.json (BENCH_QUICK=1: shorter)
+	@$(RAISE_STACK); shopt -s nullglob; files=(bench/bench_*.py); failed=(); \
 	if [[ $${#files[@]} -eq 0 ]]; then echo "bench: no bench/bench_*.py yet."; exit 0; fi; \
-	for f in "$${files[@]}"; do echo "bench: $$f"; "$(VPY)" "$$f"; done
+	for f in "$${files[@]}"; do args=(); \
+		if [[ -n "$(BENCH_QUICK)" ]]; then case "$$(basename "$$f" .py)" in \
+			bench_soak) args=(--studies 25);; \
+			bench_study) args=(--cases 1 --phase-repeats 20);; \
+			bench_synth) args=(--small-cases 4 --full-cases 1 --no-images-cases 500);; \
+			bench_train) args=(--cases 16 --epochs 1);; \
+			bench_stats) args=(--resamples 1000 --loop-resamples 100);; \
+		esac; fi; \
+		echo "bench: $$f $${args[*]}"; "$(VPY)" "$$f" "$${args[@]}" || failed+=("$$f"); done; \
+	"$(VPY)" bench/performance_table.py; \
+	if [[ $${#failed[@]} -gt 0 ]]; then echo "bench: failed: $${failed[*]} (the others' figures are written)" >&2; \
+		exit 1; fi
 
 weights: setup ## retrain the demo weights in models/ on a 400-case synthetic cohort (about 1.5 h on 2 cores)
 	@$(RAISE_STACK); PY="$(VPY)" bash scripts/make_weights.sh

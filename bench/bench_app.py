@@ -16,6 +16,7 @@ Results are printed (ratios first) and merged into bench/results.json under "app
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import resource
 import subprocess
@@ -112,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_app_over_read_plus_forward": wall / floor,
         "app_wall_s": wall, "startup_s": startup, "read_s": read, "files": files,
         "segmentation_forward_s": segmentation, "classifier_forward_s": classification,
-        "peak_rss_gib": peak_rss_gib, "stages_s": stages, "machine": machine(),
+        "peak_rss_gib": peak_rss_gib, "stages_s": stages,
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": machine(),
     }  # fmt: skip
     ratio = figures["ratio_app_minus_startup_over_read_plus_forward"]
     print(f"app (minus start-up) / (DICOM read + forward passes) = {ratio:.2f}   (goal <= 1.3; with start-up "

@@ -25,13 +25,15 @@ def cpu_model() -> str:
 
 
 def machine(**versions: str | None) -> dict[str, Any]:
-    """What the numbers were measured on; ``versions`` adds the packages a benchmark depends on."""
+    """What the numbers were measured on (with the load average when they were written, since the machine may be
+    shared); ``versions`` adds the packages a benchmark depends on."""
     memory_gib = None
     if hasattr(os, "sysconf") and "SC_PHYS_PAGES" in os.sysconf_names:
         memory_gib = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    load = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
     return {"platform": platform.platform(), "cpu": cpu_model(), "cpu_count": os.cpu_count(),
             "memory_gib": memory_gib, "python": platform.python_version(), "hccp53": __version__,
-            **versions}  # fmt: skip
+            "load_average_1_5_15_min": load, **versions}  # fmt: skip
 
 
 def load_results(path: Path, prog: str) -> dict[str, Any]:

@@ -136,12 +136,9 @@ def _time_key(stack: ImageStack) -> tuple[float, float]:
     return first, trigger
 
 
-_floats = finite  # a finite number, or None (absent, not a number, NaN or infinite: no header means those)
-
-
 def _trigger_time(value: Any) -> float | None:
     """(0018,1060) *Trigger Time* in ms, or None when absent or not within a day (a broken value)."""
-    number = _floats(value)
+    number = finite(value)
     return number if number is not None and 0 <= number <= MAX_TRIGGER_MS else None
 
 
@@ -188,14 +185,14 @@ def _stack(series_uid: str, members: list[Item], split: dict[str, Any]) -> Image
         sequence_variant=_strings(ds.get("SequenceVariant")),
         scan_options=_strings(ds.get("ScanOptions")),
         mr_acquisition_type=str(ds.get("MRAcquisitionType", "")),
-        repetition_time=_floats(ds.get("RepetitionTime")),
-        echo_time=_floats(ds.get("EchoTime")),
-        inversion_time=_floats(ds.get("InversionTime")),
-        flip_angle=_floats(ds.get("FlipAngle")),
+        repetition_time=finite(ds.get("RepetitionTime")),
+        echo_time=finite(ds.get("EchoTime")),
+        inversion_time=finite(ds.get("InversionTime")),
+        flip_angle=finite(ds.get("FlipAngle")),
         echo_train_length=integer(ds.get("EchoTrainLength")),
-        echo_number=int(_floats(ds.get("EchoNumbers")) or 0) or None,
-        diffusion_b_value=_floats(ds.get("DiffusionBValue")),
-        slice_thickness=_floats(ds.get("SliceThickness")),
+        echo_number=int(finite(ds.get("EchoNumbers")) or 0) or None,
+        diffusion_b_value=finite(ds.get("DiffusionBValue")),
+        slice_thickness=finite(ds.get("SliceThickness")),
         sequence_name=str(ds.get("SequenceName", "")),
         protocol_name=str(ds.get("ProtocolName", "")),
         series_time=parse_time(ds.get("SeriesTime")),
@@ -204,6 +201,6 @@ def _stack(series_uid: str, members: list[Item], split: dict[str, Any]) -> Image
         trigger_time=_trigger_time(ds.get("TriggerTime")),
         contrast_agent=None if agent is None else str(agent),
         contrast_start_time=parse_time(ds.get("ContrastBolusStartTime")),
-        rescale_slope=_floats(ds.get("RescaleSlope")) or 1.0,
-        rescale_intercept=_floats(ds.get("RescaleIntercept")) or 0.0,
+        rescale_slope=finite(ds.get("RescaleSlope")) or 1.0,
+        rescale_intercept=finite(ds.get("RescaleIntercept")) or 0.0,
     )

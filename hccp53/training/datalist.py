@@ -120,6 +120,14 @@ def _grid(path: str) -> tuple[tuple[int, ...], np.ndarray, np.ndarray, np.ndarra
     )
 
 
+def same_grid(a: tuple[tuple[int, ...], np.ndarray, np.ndarray, np.ndarray],
+              b: tuple[tuple[int, ...], np.ndarray, np.ndarray, np.ndarray]) -> bool:
+    """Whether two (size, spacing, origin, direction) grids are one voxel grid, within the tolerances that
+    NIfTI's float32 header fields allow."""
+    return (a[0] == b[0] and np.allclose(a[1], b[1], rtol=_SPACING_RTOL) and np.allclose(a[2], b[2], atol=_ORIGIN_MM)
+            and np.allclose(a[3], b[3], atol=_DIRECTION_ATOL))  # fmt: skip
+
+
 def _describe(grid: tuple[tuple[int, ...], np.ndarray, np.ndarray, np.ndarray]) -> str:
     size, spacing, origin, direction = grid
     return (f"size {list(size)}, spacing {np.round(spacing, 3).tolist()}, origin {np.round(origin, 2).tolist()}, "
@@ -145,13 +153,7 @@ def check_cases(cases: Sequence[dict[str, Any]], keys: Sequence[str], labels: bo
             grids[key] = _grid(case[key])
         first_key, first = next(iter(grids.items()))
         for key, grid in grids.items():
-            same = (
-                grid[0] == first[0]
-                and np.allclose(grid[1], first[1], rtol=_SPACING_RTOL)
-                and np.allclose(grid[2], first[2], atol=_ORIGIN_MM)
-                and np.allclose(grid[3], first[3], atol=_DIRECTION_ATOL)
-            )
-            if not same:
+            if not same_grid(grid, first):
                 raise InputError(
                     f"Case {case_id}: {key} ({_describe(grid)}) is not on the voxel grid of {first_key} "
                     f"({_describe(first)}); resample every phase and the mask onto one grid (`hccp53 prepare` does)."

@@ -36,7 +36,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from hccp53.errors import ConfigError, InputError
-from hccp53.volumes.resample import check_image_geometry, check_overlap
+from hccp53.volumes.resample import check_image_geometry, check_overlap, constant_value
 from hccp53.volumes.transforms import identity_transform, image_centre, rigid_about, transform_parameters
 
 logger = logging.getLogger(__name__)
@@ -327,10 +327,9 @@ def _register_rigid(fixed: sitk.Image, moving: sitk.Image, fixed_mask: sitk.Imag
     check_image_geometry(moving, label)
     check_overlap(moving, fixed, sitk.Transform(3, sitk.sitkIdentity), label)
     for image, name in ((fixed, "the reference volume"), (moving, label)):
-        statistics = sitk.MinimumMaximumImageFilter()
-        statistics.Execute(image)
-        if not statistics.GetMaximum() > statistics.GetMinimum():
-            raise InputError(f"{name} has the same value ({statistics.GetMinimum():g}) in every voxel; there is "
+        value = constant_value(image)
+        if value is not None:
+            raise InputError(f"{name} has the same value ({value:g}) in every voxel; there is "
                              "nothing to register (check that its series holds image data).")
     if fixed_mask is not None:
         check_image_geometry(fixed_mask, "the registration mask")

@@ -29,6 +29,13 @@ INTERPOLATORS: dict[str, int] = {
 _DIRECTION_TOLERANCE = 1e-3  # largest deviation of D^T D from the identity accepted as orthonormal
 
 
+def constant_value(image: sitk.Image) -> float | None:
+    """The value of every voxel when they are all the same (a blank image), else None."""
+    statistics = sitk.MinimumMaximumImageFilter()
+    statistics.Execute(image)
+    return statistics.GetMinimum() if statistics.GetMinimum() == statistics.GetMaximum() else None
+
+
 def check_image_geometry(image: sitk.Image, label: str = "the volume") -> None:
     """Refuse a volume whose geometry cannot place its voxels in patient space.
 

@@ -13,6 +13,7 @@ from hccp53.dicomio.stack import Study
 from hccp53.dicomio.volume import stack_to_image
 from hccp53.errors import InputError
 from hccp53.volumes.multiphase import MultiphaseVolumes, build_multiphase
+from hccp53.volumes.resample import constant_value
 
 if TYPE_CHECKING:
     from hccp53.phases.identify import PhaseResult
@@ -58,9 +59,8 @@ def _with_signal(image: sitk.Image, phase: str, label: str) -> sitk.Image:
     """The image, if it holds more than one value; a blank phase (all zero, say) gives no prediction."""
     from hccp53.phases.identify import MESSAGE_NAMES  # the phases package builds on this module's inputs
 
-    statistics = sitk.MinimumMaximumImageFilter()
-    statistics.Execute(image)
-    if statistics.GetMinimum() == statistics.GetMaximum():
+    value = constant_value(image)
+    if value is not None:
         raise InputError(f"{label}, chosen as the {MESSAGE_NAMES.get(phase, phase)}, has the same value "
-                         f"({statistics.GetMinimum():g}) in every voxel; it holds no image data.")
+                         f"({value:g}) in every voxel; it holds no image data.")
     return image

@@ -30,13 +30,13 @@ from monailabel.config import settings
 from monailabel.datastore.local import LocalDatastore
 
 from hccp53.errors import InputError
+from hccp53.training.datalist import same_grid
 from lib.errors import invalid, not_found
 
 logger = logging.getLogger(__name__)
 
 PHASES_DIR = "phases"
 #: Grid tolerances: spacing (relative), origin (mm), direction cosines (as hccp53.training.datalist).
-_SPACING_RTOL, _ORIGIN_MM, _DIRECTION_ATOL = 1e-4, 1e-2, 1e-4
 _SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".seg.nrrd")
 
 
@@ -128,14 +128,7 @@ def check_label(label_path: str | Path, image_path: str | Path, image_id: str) -
     image_grid = (tuple(reader.GetSize()), np.asarray(reader.GetSpacing()), np.asarray(reader.GetOrigin()),
                   np.asarray(reader.GetDirection()))  # fmt: skip
     label_grid = _grid(label)
-    same = (
-        label.GetDimension() == len(image_grid[0])
-        and label_grid[0] == image_grid[0]
-        and np.allclose(label_grid[1], image_grid[1], rtol=_SPACING_RTOL)
-        and np.allclose(label_grid[2], image_grid[2], atol=_ORIGIN_MM)
-        and np.allclose(label_grid[3], image_grid[3], atol=_DIRECTION_ATOL)
-    )
-    if not same:
+    if not same_grid(label_grid, image_grid):  # the sizes' lengths differ too when the dimensions do
         raise invalid(
             f"The uploaded label is not on the voxel grid of image {image_id} (label: {_describe(label_grid)}; "
             f"image: {_describe(image_grid)}); save the segmentation on the image's own grid."

@@ -122,7 +122,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 if request(srv, "GET", "/info/", timeout=5)[0] == 200:
                     break
             except OSError:
-                pass
+                pass  # not listening yet: the deadline below ends the wait
             if time.monotonic() > deadline:
                 pytest.fail(f"the server did not answer /info/ within {START_TIMEOUT_S} s:\n{srv.log_tail()}")
             time.sleep(1)

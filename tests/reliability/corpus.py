@@ -93,7 +93,8 @@ def _not_dicom(study: GoodStudy) -> None:
 
 
 def _corrupt_files_mixed_in(study: GoodStudy) -> None:
-    victim = study.phase_files("pvp")[len(study.phase_files("pvp")) // 2]
+    pvp = study.phase_files("pvp")
+    victim = pvp[len(pvp) // 2]
     victim.write_bytes(victim.read_bytes()[:-700])  # truncated inside its pixel data
     (study.folder / "garbage.dcm").write_bytes(b"\x00" * 128 + b"DICM" + b"\xff" * 40)
     (study.folder / "notes.txt").write_text("radiologist's notes")

@@ -34,7 +34,7 @@ SR_FILE = "p53_sr.dcm"
 PDF_FILE = "p53_report.dcm"
 RESULT_FILE = "result.json"
 OUTPUT_FIX = "choose another output folder"
-_KEYS = ("phases", "backbone", "fusion", "shared_encoder", "crop_spacing_mm", "crop_size", "spacing_mm", "patch_size",
+_KEYS = ("phases", "backbone", "fusion", "shared_encoder", "mask_channel", "crop_spacing_mm", "crop_size", "spacing_mm", "patch_size",
          "init_filters", "min_lesion_ml", "sw_batch_size", "sw_overlap", "threshold", "reference_phase",
          "register", "max_voxels_per_series")  # fmt: skip
 
@@ -47,6 +47,7 @@ class Settings:
     backbone: str
     fusion: str
     shared_encoder: bool
+    mask_channel: bool
     crop_spacing_mm: tuple[float, ...]
     crop_size: tuple[int, ...]
     spacing_mm: tuple[float, ...]
@@ -165,10 +166,11 @@ class Predictor:
                                  init_filters=settings.init_filters, blocks_down=(1, 2, 2, 4), blocks_up=(1, 1, 1))
         self.segmentation = load_weights(segmentation, models / SEGMENTATION_WEIGHTS).to(self.device).eval()
         classifier = build_classifier(settings.backbone, settings.phases, spatial_dims=3, num_classes=2,
-                                      fusion=settings.fusion, shared=settings.shared_encoder)  # fmt: skip
+                                      fusion=settings.fusion, shared=settings.shared_encoder,
+                                      mask_channel=settings.mask_channel)  # fmt: skip
         classifier = load_weights(classifier, models / CLASSIFIER_WEIGHTS)
         self.classifier = LesionClassifier(classifier, settings.phases, settings.crop_spacing_mm, settings.crop_size,
-                                           self.device, amp=self.amp)  # fmt: skip
+                                           self.device, amp=self.amp, mask_channel=settings.mask_channel)  # fmt: skip
         self.checksums = {name: sha256_of(models / name) for name in (SEGMENTATION_WEIGHTS, CLASSIFIER_WEIGHTS)}
         self.algorithm = algorithm_info(settings, str(self.device), self.checksums)  # fixed for the process
         logger.info("Networks loaded on %s.", self.device)

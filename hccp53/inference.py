@@ -25,9 +25,11 @@ from scipy.spatial.distance import pdist
 from torch import nn
 
 from hccp53.transforms import (
+    CENTRE,
     IMAGE,
     MASK,
     connected_components,
+    lesion_centre,
     lesion_crop,
     phase_preprocessing,
     segmentation_transforms,
@@ -143,6 +145,9 @@ class LesionClassifier:
         Where the network runs.
     amp
         Mixed precision (used on a GPU only).
+    mask_channel
+        As trained (``mask_channel``): the crop's last channel is the segmentation (every lesion found), the
+        crop centred on the lesion classified.
     """
 
     def __init__(
@@ -153,12 +158,14 @@ class LesionClassifier:
         crop_size: Sequence[int],
         device: torch.device,
         amp: bool = False,
+        mask_channel: bool = False,
     ) -> None:
         self.network = network.to(device).eval()
         self.phases = tuple(phases)
+        self.mask_channel = bool(mask_channel)
         # classifier_transforms(mode="infer") split in two: the phases are preprocessed once, each lesion cropped
         self.preprocess = Compose(phase_preprocessing(self.phases, spacing, with_mask=True))
-        self.crop = Compose(lesion_crop(crop_size, mode="infer"))
+        self.crop = Compose(lesion_crop(crop_size, mode="infer", mask_channel=self.mask_channel))
         self.device = device
         self.amp = amp and device.type == "cuda"
 
@@ -168,9 +175,21 @@ class LesionClassifier:
         label_map = MetaTensor(torch.from_numpy(labels.astype(np.float32))[None], affine=template.affine)
         # nearest-neighbour resampling of the label map, then == k, is the resampled mask of lesion k alone
         prepared = self.preprocess({**{p: phases[p] for p in self.phases}, MASK: label_map})
-        crops = [self.crop({IMAGE: prepared[IMAGE], MASK: (prepared[MASK] == k).float()})[IMAGE]
-                 for k in range(1, count + 1)]  # fmt: skip
-        return torch.stack([torch.as_tensor(x) for x in crops])
+        if self.mask_channel:
+            every_lesion = (prepared[MASK] > 0).float()
+            crops = [self.crop({IMAGE: prepared[IMAGE], MASK: every_lesion, CENTRE: self._centre(prepared[MASK] == k)})
+                     for k in range(1, count + 1)]  # fmt: skip
+        else:
+            crops = [self.crop({IMAGE: prepared[IMAGE], MASK: (prepared[MASK] == k).float()})
+                     for k in range(1, count + 1)]  # fmt: skip
+        return torch.stack([torch.as_tensor(x[IMAGE]) for x in crops])
+
+    @staticmethod
+    def _centre(lesion: torch.Tensor) -> tuple[int, ...]:
+        centre = lesion_centre(lesion)
+        if centre is None:
+            raise ValueError("The tumor mask is empty: no lesion to crop around.")
+        return centre
 
     def __call__(self, phases: Mapping[str, MetaTensor], labels: np.ndarray, count: int) -> list[float]:
         """P53 probabilities of lesions ``1 .. count`` of the label map (all lesions in one batch)."""

@@ -245,6 +245,7 @@ def classifier_transforms(
     crop_size: Sequence[int],
     mode: str,
     jitter: int = 4,
+    mask_channel: bool = False,
 ) -> Compose:
     """Pipeline of the P53 classifier: a ``crop_size`` box at ``spacing`` centred on the tumor.
 
@@ -260,6 +261,8 @@ def classifier_transforms(
         centre from ``crop_centre`` or the mask).
     jitter
         Maximum shift of the training crop centre, in voxels along each axis.
+    mask_channel
+        Append the tumor mask (0/1) as a last input channel after the phases; see :func:`lesion_crop`.
 
     Notes
     -----
@@ -270,24 +273,34 @@ def classifier_transforms(
     _check_mode(mode)
     steps: list[Any] = [] if mode == "infer" else [load_phases(phases, with_mask=True)]
     steps += phase_preprocessing(phases, spacing, with_mask=True)
-    steps += lesion_crop(crop_size, mode, jitter)
+    steps += lesion_crop(crop_size, mode, jitter, mask_channel)
     return Compose(steps)
 
 
-def lesion_crop(crop_size: Sequence[int], mode: str, jitter: int = 4) -> list[Any]:
+def lesion_crop(crop_size: Sequence[int], mode: str, jitter: int = 4, mask_channel: bool = False) -> list[Any]:
     """The crop steps of :func:`classifier_transforms`, for an ``image`` and ``mask`` already preprocessed.
 
     The app preprocesses a study once and crops each lesion with these steps (see
     :class:`hccp53.inference.LesionClassifier`); the result is what :func:`classifier_transforms` gives.
+
+    With ``mask_channel`` the mask is cropped, flipped and rotated with the image and becomes its last
+    channel (the intensity augmentation leaves it alone); the crop is centred on ``crop_centre`` when
+    given, so the app can centre on one lesion while the channel shows every lesion in the crop, as the
+    training masks do.
     """
     _check_mode(mode)
     size = tuple(int(s) for s in crop_size)
     margin = tuple(s + 2 * int(jitter) for s in size)
-    steps: list[Any] = [LesionCropd(keys=IMAGE, size=margin), DeleteItemsd(keys=[MASK])]
+    spatial = [IMAGE, MASK] if mask_channel else [IMAGE]
+    steps: list[Any] = [LesionCropd(keys=spatial, size=margin)]
+    if not mask_channel:
+        steps.append(DeleteItemsd(keys=[MASK]))
     if mode == "train":
-        steps += [RandSpatialCropd(keys=IMAGE, roi_size=size, random_size=False), *_augmentation([IMAGE])]
+        steps += [RandSpatialCropd(keys=spatial, roi_size=size, random_size=False), *_augmentation(spatial)]
     else:
-        steps.append(CenterSpatialCropd(keys=IMAGE, roi_size=size))
+        steps.append(CenterSpatialCropd(keys=spatial, roi_size=size))
+    if mask_channel:
+        steps += [ConcatItemsd(keys=[IMAGE, MASK], name=IMAGE, dim=0), DeleteItemsd(keys=[MASK])]
     return steps
 
 

@@ -14,7 +14,7 @@ from monai.networks.nets import SegResNet
 
 from hccp53.inference import LESIONS, ClassifyLesionsd, LesionClassifier, find_lesions, segment
 from hccp53.nets import build_classifier
-from hccp53.transforms import IMAGE, MASK, classifier_transforms, sitk_to_metatensor
+from hccp53.transforms import CENTRE, IMAGE, MASK, classifier_transforms, sitk_to_metatensor
 
 PHASES = ("t2", "ap", "pvp")
 
@@ -87,3 +87,27 @@ def test_each_lesion_crop_is_the_classifier_transforms_crop(phases: tuple[dict, 
         alone = MetaTensor(torch.from_numpy((labels == k).astype(np.float32))[None], affine=images["pvp"].affine)
         direct = classifier_transforms(PHASES, (2.0, 2.0, 2.0), (16, 16, 16), mode="infer")({**images, MASK: alone})
         torch.testing.assert_close(crops[k - 1], torch.as_tensor(direct[IMAGE]), rtol=0, atol=1e-6)
+
+
+def test_with_the_mask_channel_each_crop_shows_every_lesion_centred_on_its_own(phases: tuple[dict, dict]) -> None:
+    """The app's mask channel: the whole segmentation in the crop, as the training masks show every lesion."""
+    images, truth = phases
+    mask = truth[MASK].clone()
+    mask[0, :4, :4, :4] = 1  # a second, separate lesion in a corner
+    lesions, labels = find_lesions(mask)
+    assert len(lesions) >= 2
+    classifier = LesionClassifier(torch.nn.Identity(), PHASES, (2.0, 2.0, 2.0), (16, 16, 16), torch.device("cpu"),
+                                  mask_channel=True)  # fmt: skip
+    crops = classifier.crops(images, labels, len(lesions))
+    assert crops.shape == (len(lesions), 4, 16, 16, 16)
+    every = MetaTensor(torch.from_numpy((labels > 0).astype(np.float32))[None], affine=images["pvp"].affine)
+    plain = LesionClassifier(torch.nn.Identity(), PHASES, (2.0, 2.0, 2.0), (16, 16, 16), torch.device("cpu"))
+    torch.testing.assert_close(crops[:, :3], plain.crops(images, labels, len(lesions)), rtol=0, atol=0)
+    for k in range(1, len(lesions) + 1):
+        alone = MetaTensor(torch.from_numpy((labels == k).astype(np.float32))[None], affine=images["pvp"].affine)
+        centre = classifier_transforms(PHASES, (2.0, 2.0, 2.0), (16, 16, 16), mode="infer")(
+            {**images, MASK: alone})[CENTRE]  # fmt: skip
+        direct = classifier_transforms(PHASES, (2.0, 2.0, 2.0), (16, 16, 16), mode="infer", mask_channel=True)(
+            {**images, MASK: every, CENTRE: centre})  # fmt: skip
+        torch.testing.assert_close(crops[k - 1], torch.as_tensor(direct[IMAGE]), rtol=0, atol=1e-6)
+        assert crops[k - 1, 3, 8, 8, 8] == 1.0  # centred on a lesion voxel

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
+from monai.data import MetaTensor
 from monai.transforms import Compose
 
 from hccp53.transforms import (
@@ -19,6 +20,7 @@ from hccp53.transforms import (
     LesionCropd,
     classifier_transforms,
     lesion_centre,
+    lesion_crop,
     load_phases,
     phase_preprocessing,
     segmentation_transforms,
@@ -112,3 +114,31 @@ def test_lesion_crop_pads_at_the_edge_and_refuses_an_empty_mask() -> None:
         LesionCropd(keys=IMAGE, size=(4, 4, 4))({IMAGE: image, MASK: torch.zeros_like(image)})
     given = LesionCropd(keys=IMAGE, size=(2, 2, 2))({IMAGE: image, CENTRE: (5, 5, 5)})
     assert given[IMAGE][0, 1, 1, 1] == image[0, 5, 5, 5]
+
+
+def test_the_mask_channel_follows_the_image_through_crop_flips_and_rotations() -> None:
+    """With mask_channel the last channel is the tumor mask, still on the tumor's voxels after augmentation."""
+    torch.manual_seed(0)
+    image = torch.rand(3, 60, 60, 60)
+    mask = torch.zeros(1, 60, 60, 60)
+    mask[:, 20:40, 25:35, 22:30] = 1  # an asymmetric box, so that a flip or rotation of one but not the other shows
+    image[:, mask[0] > 0] += 5.0
+    steps = Compose(lesion_crop((48, 48, 48), "train", 4, mask_channel=True))
+    steps.set_random_state(1)
+    for _ in range(6):
+        out = steps({IMAGE: MetaTensor(image.clone()), MASK: MetaTensor(mask.clone())})
+        assert MASK not in out and out[IMAGE].shape == (4, 48, 48, 48)
+        crop = torch.as_tensor(out[IMAGE])
+        assert set(torch.unique(crop[3]).tolist()) == {0.0, 1.0}
+        assert int(crop[3].sum()) == int(mask.sum())  # the whole box lies inside the crop
+        assert float(crop[:3][:, crop[3] > 0.5].min()) > 4.0 and float(crop[:3][:, crop[3] < 0.5].max()) < 4.0
+
+
+def test_the_mask_channel_adds_a_channel_and_leaves_the_phases_alone(cohort: Path) -> None:
+    case = _case(cohort)
+    plain = classifier_transforms(PHASES, SPACING, CROP, mode="validate")(case)[IMAGE]
+    masked = classifier_transforms(PHASES, SPACING, CROP, mode="validate", mask_channel=True)(case)[IMAGE]
+    assert masked.shape == (4, *CROP)
+    torch.testing.assert_close(torch.as_tensor(masked[:3]), torch.as_tensor(plain), rtol=0, atol=0)
+    centre = tuple(s // 2 for s in CROP)
+    assert masked[3][centre] == 1.0 and 0 < float(masked[3].mean()) < 1  # centred on the tumor, not all tumor

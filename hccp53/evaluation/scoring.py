@@ -28,6 +28,8 @@ WEIGHTS = "p53_classifier.pt"
 NETWORK = "network.json"
 #: Keys of ``network.json`` (the training config's values of the same names).
 NETWORK_KEYS = ("backbone", "fusion", "shared_encoder", "dropout", "phases", "crop_spacing_mm", "crop_size")
+#: Keys ``network.json`` may leave out (older trained folders), with the value they then take.
+OPTIONAL_NETWORK_KEYS = {"mask_channel": False}
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,10 @@ class TrainedClassifier:
     @property
     def phases(self) -> tuple[str, ...]:
         return tuple(self.network["phases"])
+
+    @property
+    def mask_channel(self) -> bool:
+        return bool(self.network.get("mask_channel", OPTIONAL_NETWORK_KEYS["mask_channel"]))
 
     @property
     def crop(self) -> tuple[tuple[float, ...], tuple[int, ...]]:
@@ -75,7 +81,8 @@ def read_classifier(name: str, folder: str | Path) -> TrainedClassifier:
 
 def write_network(folder: str | Path, values: Mapping[str, Any]) -> Path:
     """Write ``network.json`` of a trained classifier from the training config's values."""
-    network = {k: (list(values[k]) if isinstance(values[k], (list, tuple)) else values[k]) for k in NETWORK_KEYS}
+    keys = (*NETWORK_KEYS, *(k for k in OPTIONAL_NETWORK_KEYS if k in values))
+    network = {k: (list(values[k]) if isinstance(values[k], (list, tuple)) else values[k]) for k in keys}
     path = Path(folder) / NETWORK
     path.write_text(json.dumps(network, indent=2) + "\n", encoding="utf-8")
     return path
@@ -87,7 +94,8 @@ def _load(model: TrainedClassifier, device: Any) -> Any:
 
     net = model.network
     network = build_classifier(net["backbone"], net["phases"], spatial_dims=3, num_classes=2, fusion=net["fusion"],
-                               shared=net["shared_encoder"], dropout=net["dropout"])  # fmt: skip
+                               shared=net["shared_encoder"], dropout=net["dropout"],
+                               mask_channel=model.mask_channel)  # fmt: skip
     return load_weights(network, model.folder / WEIGHTS).to(device).eval()
 
 
@@ -133,10 +141,13 @@ def score_cases(
                 raise InputError(f"Case {case.get('case_id', '?')} has no {', '.join(missing)}; the models "
                                  f"{', '.join(m.name for m in members)} need them.")  # fmt: skip
         networks = {m.name: _load(m, torch_device) for m in members}
-        channels = {m.name: [union.index(p) for p in m.phases] for m in members}
+        # one crop of every phase any member needs, plus the mask last when a member takes it
+        with_mask = any(m.mask_channel for m in members)
+        channels = {m.name: [union.index(p) for p in m.phases] + ([len(union)] if m.mask_channel else [])
+                    for m in members}  # fmt: skip
         data = [{k: c[k] for k in ("case_id", "mask", *union)} for c in cases]
-        loader = DataLoader(Dataset(data, classifier_transforms(union, spacing, size, mode="validate")),
-                            batch_size=batch_size, shuffle=False, num_workers=workers)  # fmt: skip
+        transform = classifier_transforms(union, spacing, size, mode="validate", mask_channel=with_mask)
+        loader = DataLoader(Dataset(data, transform), batch_size=batch_size, shuffle=False, num_workers=workers)
         scores: dict[str, list[float]] = {m.name: [] for m in members}
         amp = torch_device.type == "cuda"
         with torch.no_grad(), torch.autocast(torch_device.type, enabled=amp):

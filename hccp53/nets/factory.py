@@ -68,6 +68,7 @@ def build_classifier(
     dropout: float | None = None,
     drop_path_rate: float | None = None,
     backbone_kwargs: Mapping[str, Any] | None = None,
+    mask_channel: bool = False,
 ) -> nn.Module:
     """Build a classifier of MRI phases.
 
@@ -98,11 +99,14 @@ def build_classifier(
         Stochastic depth of EfficientNetV2 backbones (``None``: the variant's default).
     backbone_kwargs
         Extra keyword arguments of the backbone constructor (e.g. ``conv1_t_stride`` for a MONAI ResNet).
+    mask_channel
+        Also take the tumor mask as input (see :mod:`hccp53.nets.fusion`).
 
     Returns
     -------
     torch.nn.Module
-        Maps a tensor ``(B, P, *spatial)`` or a dict phase -> ``(B, 1, *spatial)`` to logits ``(B, num_classes)``.
+        Maps a tensor ``(B, P, *spatial)`` (``P + 1`` channels with the mask last) or a dict phase ->
+        ``(B, 1, *spatial)`` to logits ``(B, num_classes)``.
 
     Raises
     ------
@@ -123,14 +127,15 @@ def build_classifier(
     if dropout is not None and fusion == "multichannel" and not is_v2:
         raise ValueError(f"{name} has no dropout setting under multichannel fusion; leave dropout unset.")
     kwargs = dict(backbone_kwargs or {})
-    logger.info("Building %s classifier %s for phases %s (%dD).", fusion, name, list(phases), spatial_dims)
+    logger.info("Building %s classifier %s for phases %s%s (%dD).", fusion, name, list(phases),
+                " and the tumor mask" if mask_channel else "", spatial_dims)  # fmt: skip
 
     if fusion == "multichannel":
 
         def backbone(in_channels: int, n_out: int) -> nn.Module:
             return _make_backbone(name, spatial_dims, in_channels, n_out, dropout, drop_path_rate, kwargs)
 
-        return MultiChannelNet(backbone, phases, num_classes)
+        return MultiChannelNet(backbone, phases, num_classes, mask_channel=mask_channel)
 
     def encoder(in_channels: int) -> nn.Module:
         # An encoder returns features without dropout; dropout goes to the fusion head.
@@ -144,4 +149,5 @@ def build_classifier(
         attention=fusion == "feature_attention",
         hidden_features=hidden_features,
         dropout=0.0 if dropout is None else dropout,
+        mask_channel=mask_channel,
     )

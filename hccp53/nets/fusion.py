@@ -5,13 +5,16 @@
   per-phase features are concatenated, optionally after a learned softmax weighting over phases, and a
   linear or MLP head classifies them.
 
-A single-sequence model is the one-phase case of either.
+A single-sequence model is the one-phase case of either. With ``mask_channel`` both also take the tumor
+mask: as one more input channel of the multi-channel backbone, or beside every phase of each feature-fusion
+encoder (so each encoder sees its phase and where the tumor is).
 
 Input convention (both classes)
 -------------------------------
 Either a tensor ``(B, P, *spatial)`` whose channel ``i`` is ``phases[i]`` (what MONAI's
 ``ConcatItemsd(keys=phases)`` produces from single-channel images), or a dict ``phase -> (B, 1, *spatial)``;
-keys beyond ``phases`` are ignored, a missing phase raises ``ValueError``.
+keys beyond ``phases`` are ignored, a missing phase raises ``ValueError``. With ``mask_channel`` the mask is
+the last channel of the tensor, or the dict's ``"mask"`` entry.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ BackboneFactory = Callable[[int, int], nn.Module]
 EncoderFactory = Callable[[int], nn.Module]
 
 PhaseInput = torch.Tensor | Mapping[str, torch.Tensor]
+#: Name of the tumor-mask input (the dict key, and the channel name in ``channel_def``).
+MASK_CHANNEL = "mask"
 
 
 def check_phases(phases: Sequence[str]) -> tuple[str, ...]:
@@ -91,17 +96,23 @@ class MultiChannelNet(nn.Module):
         Phase keys, in channel order.
     num_classes
         Number of outputs.
+    mask_channel
+        The tumor mask is one more input channel, after the phases.
     """
 
-    def __init__(self, backbone_factory: BackboneFactory, phases: Sequence[str], num_classes: int = 2) -> None:
+    def __init__(
+        self, backbone_factory: BackboneFactory, phases: Sequence[str], num_classes: int = 2, mask_channel: bool = False
+    ) -> None:
         super().__init__()
         self.phases = check_phases(phases)
         self.num_classes = num_classes
-        self.backbone = backbone_factory(len(self.phases), num_classes)
+        self.mask_channel = bool(mask_channel)
+        self.channels = (*self.phases, MASK_CHANNEL) if self.mask_channel else self.phases
+        self.backbone = backbone_factory(len(self.channels), num_classes)
 
     def forward(self, x: PhaseInput) -> torch.Tensor:
-        """Logits ``(B, num_classes)`` for a tensor ``(B, P, *spatial)`` or a dict phase -> ``(B, 1, *spatial)``."""
-        return self.backbone(stack_phases(x, self.phases))
+        """Logits ``(B, num_classes)`` for a tensor ``(B, C, *spatial)`` or a dict channel -> ``(B, 1, *spatial)``."""
+        return self.backbone(stack_phases(x, self.channels))
 
 
 class PhaseAttention(nn.Module):
@@ -145,6 +156,8 @@ class FeatureFusionNet(nn.Module):
         Width of a hidden layer (ReLU) in the head; ``None`` gives a linear head.
     dropout
         Dropout before the head's last linear layer.
+    mask_channel
+        Each encoder takes two channels: its phase and the tumor mask.
 
     Raises
     ------
@@ -161,16 +174,20 @@ class FeatureFusionNet(nn.Module):
         attention: bool = False,
         hidden_features: int | None = None,
         dropout: float = 0.0,
+        mask_channel: bool = False,
     ) -> None:
         super().__init__()
         self.phases = check_phases(phases)
         self.num_classes = num_classes
         self.shared = shared
+        self.mask_channel = bool(mask_channel)
+        self.channels = (*self.phases, MASK_CHANNEL) if self.mask_channel else self.phases
+        per_encoder = 2 if self.mask_channel else 1
         if shared:
-            self.encoder = encoder_factory(1)
+            self.encoder = encoder_factory(per_encoder)
             num_features = self._num_features(self.encoder)
         else:
-            self.encoders = nn.ModuleDict({p: encoder_factory(1) for p in self.phases})
+            self.encoders = nn.ModuleDict({p: encoder_factory(per_encoder) for p in self.phases})
             num_features = self._num_features(self.encoders[self.phases[0]])
         self.num_features = num_features
         self.attention = PhaseAttention(num_features) if attention else None
@@ -193,13 +210,19 @@ class FeatureFusionNet(nn.Module):
 
     def phase_features(self, x: PhaseInput) -> torch.Tensor:
         """Per-phase pooled features ``(B, P, F)``."""
-        x = stack_phases(x, self.phases)
-        b, p = x.shape[:2]
+        x = stack_phases(x, self.channels)
+        b, p = x.shape[0], len(self.phases)
+        # (B, P, k, *spatial): each phase alone, or with the mask beside it
+        if self.mask_channel:
+            mask = x[:, p:].unsqueeze(1).expand(b, p, 1, *x.shape[2:])
+            inputs = torch.cat([x[:, :p].unsqueeze(2), mask], dim=2)
+        else:
+            inputs = x.unsqueeze(2)
         if self.shared:
-            # All phases through the one encoder in a single batch of B × P one-channel images.
-            feats = self.encoder(x.reshape(b * p, 1, *x.shape[2:]))
+            # All phases through the one encoder in a single batch of B × P images.
+            feats = self.encoder(inputs.reshape(b * p, *inputs.shape[2:]))
             return feats.reshape(b, p, -1)
-        return torch.stack([self.encoders[name](x[:, i : i + 1]) for i, name in enumerate(self.phases)], dim=1)
+        return torch.stack([self.encoders[name](inputs[:, i]) for i, name in enumerate(self.phases)], dim=1)
 
     def phase_weights(self, x: PhaseInput) -> torch.Tensor:
         """Attention weights ``(B, P)`` over phases (uniform ``1 / P`` when ``attention`` is off)."""

@@ -96,3 +96,27 @@ def test_encoder_without_num_features_raises() -> None:
 
     with pytest.raises(ValueError, match="Encoder Sequential has no int attribute num_features"):
         FeatureFusionNet(bad_encoder, ("ap",))
+
+
+@pytest.mark.parametrize("kind", ["multichannel", "feature", "feature_unshared"])
+def test_the_mask_channel_is_one_more_input_and_is_used(kind: str) -> None:
+    phases = ("t2", "ap", "pvp")
+    if kind == "multichannel":
+        model = MultiChannelNet(backbone, phases, 2, mask_channel=True)
+    else:
+        model = FeatureFusionNet(encoder, phases, 2, shared=kind == "feature", mask_channel=True)
+    model.eval()
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, *SPATIAL)
+    with torch.no_grad():
+        out = model(x)
+        as_dict = model({"t2": x[:, :1], "ap": x[:, 1:2], "pvp": x[:, 2:3], "mask": x[:, 3:]})
+        no_mask = torch.cat([x[:, :3], torch.zeros_like(x[:, 3:])], dim=1)
+        # an untrained feature-fusion head is nearly constant: compare the features it is given instead
+        seen = model.backbone if kind == "multichannel" else model.phase_features
+        reaches = not torch.allclose(seen(x), seen(no_mask))
+    assert out.shape == (2, 2)
+    torch.testing.assert_close(as_dict, out)
+    assert reaches  # the mask reaches the backbone's output / every encoder's features
+    with pytest.raises(ValueError, match="expected"):
+        model(x[:, :3])  # the phases without the mask

@@ -93,10 +93,16 @@ class RegistrationSettings:
         A result whose mutual information (minus the metric value) stays below this is refused:
         the volumes share too little structure for the alignment to mean anything (about 0.7 to
         1.2 between liver MRI phases of one patient, about 0 for unrelated volumes).
+
+    The defaults were chosen on five full-size synthetic studies (three vendors, t2 and ap onto pvp, true
+    breath-hold shifts of 3 to 14 mm; ``bench``-style script, not a test): 50,000 samples found the shift to
+    0.30 mm on average (at most 0.98 mm) in 4.3 s a phase, 20,000 to 0.29 mm (at most 1.00 mm) in 2.7 s, on one
+    thread each. Fewer rigid levels or a coarser minimum step were faster still but missed the rotations of
+    ``tests/volumes/test_register.py`` by more than 0.75 mm.
     """
 
     histogram_bins: int = 32
-    metric_samples: int = 50_000
+    metric_samples: int = 20_000
     seed: int = 53
     working_spacing_mm: float = 3.0
     shrink_factors: tuple[int, ...] = (4, 2, 1)

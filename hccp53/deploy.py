@@ -34,9 +34,9 @@ SR_FILE = "p53_sr.dcm"
 PDF_FILE = "p53_report.dcm"
 RESULT_FILE = "result.json"
 OUTPUT_FIX = "choose another output folder"
-_KEYS = ("phases", "backbone", "fusion", "shared_encoder", "mask_channel", "crop_spacing_mm", "crop_size", "spacing_mm", "patch_size",
-         "init_filters", "min_lesion_ml", "sw_batch_size", "sw_overlap", "threshold", "reference_phase",
-         "register", "max_voxels_per_series")  # fmt: skip
+_KEYS = ("phases", "backbone", "fusion", "shared_encoder", "mask_channel", "crop_spacing_mm", "crop_size",
+         "spacing_mm", "patch_size", "init_filters", "min_lesion_ml", "sw_batch_size", "sw_overlap", "threshold",
+         "reference_phase", "register", "max_voxels_per_series")  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from monai.transforms import (
     RandScaleIntensityd,
     RandShiftIntensityd,
     RandSpatialCropd,
+    ScaleIntensityRangePercentiles,
     ScaleIntensityRangePercentilesd,
     Spacingd,
     SpatialPadd,
@@ -111,10 +112,34 @@ def phase_preprocessing(
             mode=("bilinear", "nearest")[: len(spatial_keys)],
             padding_mode="zeros",
         ),  # fmt: skip
-        ScaleIntensityRangePercentilesd(
+        ScalePercentilesd(
             keys=IMAGE, lower=PERCENTILES[0], upper=PERCENTILES[1], b_min=0.0, b_max=1.0, channel_wise=True
         ),
     ]
+
+
+class NumpyPercentiles(ScaleIntensityRangePercentiles):
+    """MONAI's percentile scaling with the percentiles always taken by numpy.
+
+    MONAI takes them with ``torch.quantile`` for tensors up to a million voxels (pytorch#64947 keeps it
+    from larger ones), which sorts: on a 122 x 122 x 67 phase at 3 mm that is four times slower than
+    ``np.percentile``'s partition (0.13 vs 0.03 s here, twice per phase). Both interpolate linearly, so
+    the scaled values agree to float32 rounding.
+    """
+
+    def _normalize(self, img: Any) -> Any:
+        array = img.detach().cpu().numpy() if isinstance(img, torch.Tensor) else img
+        return super()._normalize(array)
+
+
+class ScalePercentilesd(ScaleIntensityRangePercentilesd):
+    """:class:`~monai.transforms.ScaleIntensityRangePercentilesd` with :class:`NumpyPercentiles` inside."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        s = self.scaler
+        self.scaler = NumpyPercentiles(s.lower, s.upper, s.b_min, s.b_max, s.clip, s.relative, s.channel_wise,
+                                       s.dtype)  # fmt: skip
 
 
 def load_phases(phases: Sequence[str], with_mask: bool = False, mask_key: str = MASK) -> LoadImaged:

@@ -10,14 +10,16 @@ import pytest
 import SimpleITK as sitk
 import torch
 from monai.data import MetaTensor
-from monai.transforms import Compose
+from monai.transforms import Compose, ScaleIntensityRangePercentilesd
 
 from hccp53.transforms import (
     CENTRE,
     IMAGE,
     LABEL,
     MASK,
+    PERCENTILES,
     LesionCropd,
+    ScalePercentilesd,
     classifier_transforms,
     lesion_centre,
     lesion_crop,
@@ -74,6 +76,20 @@ def test_each_phase_is_scaled_to_its_own_percentiles(cohort: Path) -> None:
         low, high = np.percentile(channel.numpy(), [0.5, 99.5])
         assert low == pytest.approx(0.0, abs=1e-4)
         assert high == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.parametrize("shape", [(3, 40, 30, 20), (2, 120, 100, 90)])  # below and above MONAI's torch limit
+def test_numpy_percentiles_scale_as_monai_does(shape) -> None:
+    """The percentile scaling the pipelines use gives MONAI's own values, whichever library MONAI picks."""
+    generator = torch.Generator().manual_seed(3)
+    values = torch.rand(shape, generator=generator) ** 3 * 900 + 40
+    image = MetaTensor(values, affine=torch.diag(torch.tensor([2.0, 2.0, 3.0, 1.0])))
+    options = dict(keys=IMAGE, lower=PERCENTILES[0], upper=PERCENTILES[1], b_min=0.0, b_max=1.0, channel_wise=True)
+    ours = ScalePercentilesd(**options)({IMAGE: image})[IMAGE]
+    monai = ScaleIntensityRangePercentilesd(**options)({IMAGE: image})[IMAGE]
+    assert isinstance(ours, MetaTensor) and ours.dtype == monai.dtype and torch.equal(ours.affine, image.affine)
+    assert torch.allclose(ours, monai, atol=1e-6)
+    assert not torch.allclose(ours, image)
 
 
 def test_the_crop_is_centred_on_the_tumor(cohort: Path) -> None:

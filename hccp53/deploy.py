@@ -136,6 +136,10 @@ class StudyPrediction:
 class Predictor:
     """Both networks, loaded once per process, applied to the volumes of one study at a time.
 
+    Construction also has highdicom read its tables of the DICOM standard
+    (:func:`hccp53.dicomio.seg.load_standard_tables`), which it would otherwise do while writing the
+    first study's SEG.
+
     Parameters
     ----------
     models_dir
@@ -150,6 +154,7 @@ class Predictor:
         import torch
         from monai.networks.nets import SegResNet
 
+        from hccp53.dicomio.seg import load_standard_tables
         from hccp53.inference import LesionClassifier
         from hccp53.nets import build_classifier
         from hccp53.nets.weights import load_weights, sha256_of
@@ -173,6 +178,7 @@ class Predictor:
                                            self.device, amp=self.amp, mask_channel=settings.mask_channel)  # fmt: skip
         self.checksums = {name: sha256_of(models / name) for name in (SEGMENTATION_WEIGHTS, CLASSIFIER_WEIGHTS)}
         self.algorithm = algorithm_info(settings, str(self.device), self.checksums)  # fixed for the process
+        load_standard_tables()
         logger.info("Networks loaded on %s.", self.device)
 
     def segment(self, images: Mapping[str, sitk.Image]) -> StudyPrediction:

@@ -27,6 +27,25 @@ SEG_SERIES_NUMBER = 9901
 SEG_DESCRIPTION = "hccp53 tumor segmentation (research use only)"
 
 
+def load_standard_tables() -> bool:
+    """Have highdicom read its tables of the DICOM standard now, once for the process; False if it cannot.
+
+    The first SEG or SR that highdicom builds in a process parses the standard's module-attribute table
+    (a JSON file of its package, 1.5 s here) and keeps it (``functools.lru_cache``); a process that
+    serves studies calls this while it loads the networks, so that its first study does not pay it. The
+    table is reached through a private highdicom function (pinned version, requirements.txt); should it
+    move, nothing is preloaded and the first object pays the cost as before.
+    """
+    from highdicom import _standard_utils
+
+    loader = getattr(_standard_utils, "get_module_attribute_map", None)
+    if loader is None:
+        logger.debug("highdicom has no get_module_attribute_map; its tables load with the first SEG or SR.")
+        return False
+    loader()
+    return True
+
+
 def source_datasets(study: Study, stack: ImageStack) -> list[Dataset]:
     """The stack's instances as datasets, in the stack's order (along the slice normal).
 

@@ -12,7 +12,7 @@ import pytest
 import SimpleITK as sitk
 from dicom_outputs import ALGORITHM, Example, example
 
-from hccp53.dicomio.seg import build_seg, label_frames
+from hccp53.dicomio.seg import build_seg, label_frames, load_standard_tables
 from hccp53.errors import InputError
 
 
@@ -64,3 +64,11 @@ def test_a_label_map_on_another_grid_is_refused(written: tuple[Example, Path]) -
     shifted.SetOrigin(tuple(v + 5.0 for v in case.labels.GetOrigin()))
     with pytest.raises(InputError, match="is not on the grid of series"):
         build_seg(case.study, case.stack, shifted, 2, ALGORITHM)
+
+
+def test_the_standard_tables_can_be_loaded_ahead_of_the_first_seg() -> None:
+    """The pinned highdicom still keeps its module-attribute table where the preloading reaches it."""
+    from highdicom import _standard_utils
+
+    assert load_standard_tables() is True
+    assert _standard_utils.get_module_attribute_map.cache_info().currsize == 1

@@ -88,6 +88,7 @@ bench: setup ## run every bench/bench_*.py, then write docs/performance.md from 
 		if [[ -n "$(BENCH_QUICK)" ]]; then case "$$(basename "$$f" .py)" in \
 			bench_soak) args=(--studies 25);; \
 			bench_study) args=(--cases 1 --phase-repeats 20);; \
+			bench_registration) args=(--cases 2);; \
 			bench_synth) args=(--small-cases 4 --full-cases 1 --no-images-cases 500);; \
 			bench_train) args=(--cases 32 --epochs 1);; \
 			bench_stats) args=(--resamples 1000 --loop-resamples 100);; \

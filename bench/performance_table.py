@@ -47,6 +47,7 @@ def records(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
             ("bench_stats", "stats"),
             ("bench_synth", "synth"),
             ("bench_models", "models"),
+            ("bench_registration", "registration"),
         )
         if isinstance(results.get(key), dict)
     }
@@ -116,6 +117,10 @@ def ratio_table(results: dict[str, Any]) -> list[str]:
         dig(results, "study", "median_ratio_pipeline_to_dcmread"),
         "<= 1.5",
     )
+    row(
+        "registration time, defaults / former 50,000 samples (same studies)",
+        dig(results, "registration", "ratio_defaults_over_former_seconds"),
+    )
     train_rows(results, row)
     row(
         "bootstrap AUC speed-up over a roc_auc_score loop",
@@ -164,6 +169,14 @@ def figure_table(results: dict[str, Any]) -> list[str]:
     for stage, seconds in (app.get("stages_s") or {}).items():
         row(f"app stage `{stage}`", fmt(seconds, ".1f", " s"))
     row("app peak RSS", fmt(app.get("peak_rss_gib"), ".2f", " GiB"))
+    for name in ("defaults", "former"):
+        entry = dig(results, "registration", "summary", name)
+        if entry:
+            row(
+                f"registration onto pvp, {name} settings",
+                f"{entry['mean_seconds']:.2f} s a phase; shift error {entry['mean_error_mm']:.2f} mm mean, "
+                f"{entry['max_error_mm']:.2f} mm max; {entry['refused']} of {entry['registrations']} refused",
+            )
     rate = dig(results, "study", "phase_identification")
     row(
         "phase identification, studies already loaded",

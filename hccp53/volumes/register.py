@@ -95,7 +95,7 @@ class RegistrationSettings:
         1.2 between liver MRI phases of one patient, about 0 for unrelated volumes).
 
     The defaults were chosen on five full-size synthetic studies (three vendors, t2 and ap onto pvp, true
-    breath-hold shifts of 3 to 14 mm; ``bench``-style script, not a test): 50,000 samples found the shift to
+    breath-hold shifts of 3 to 14 mm; ``bench/bench_registration.py``): 50,000 samples found the shift to
     0.30 mm on average (at most 0.98 mm) in 4.3 s a phase, 20,000 to 0.29 mm (at most 1.00 mm) in 2.7 s, on one
     thread each. Fewer rigid levels or a coarser minimum step were faster still but missed the rotations of
     ``tests/volumes/test_register.py`` by more than 0.75 mm.

@@ -94,10 +94,10 @@ class RegistrationSettings:
         the volumes share too little structure for the alignment to mean anything (about 0.7 to
         1.2 between liver MRI phases of one patient, about 0 for unrelated volumes).
 
-    The defaults were chosen on five full-size synthetic studies (three vendors, t2 and ap onto pvp, true
-    breath-hold shifts of 3 to 14 mm; ``bench/bench_registration.py``): 50,000 samples found the shift to
-    0.30 mm on average (at most 0.98 mm) in 4.3 s a phase, 20,000 to 0.29 mm (at most 1.00 mm) in 2.7 s, on one
-    thread each. Fewer rigid levels or a coarser minimum step were faster still but missed the rotations of
+    The defaults were chosen by ``bench/bench_registration.py`` (five full-size synthetic studies, seed 7,
+    three vendors, t2 and ap onto pvp, one thread each): 20,000 samples find the true breath-hold shift to
+    0.25 mm on average (at most 0.60 mm) in 2.3 s a phase, the former 50,000 to 0.23 mm (at most 0.57 mm) in
+    3.5 s. Fewer rigid levels or a coarser minimum step were faster still but missed the rotations of
     ``tests/volumes/test_register.py`` by more than 0.75 mm.
     """
 

@@ -11,12 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
+import torch
 
 from hccp53.deploy import Predictor, load_volumes, read_settings, run_study
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.gpu
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
 
 @pytest.mark.parametrize("style", ["siemens", "ge_single"])

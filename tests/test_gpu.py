@@ -20,13 +20,18 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
 
+@pytest.fixture(scope="module")
+def predictors() -> dict[str, Predictor]:
+    """Both networks on each device, loaded once for the module."""
+    return {device: Predictor(ROOT / "models", read_settings(), device=device) for device in ("cpu", "cuda")}
+
+
 @pytest.mark.parametrize("style", ["siemens", "ge_single"])
-def test_the_gpu_gives_the_cpu_result(vendor_cohorts: dict[str, Path], style: str, tmp_path: Path) -> None:
-    settings = read_settings()
+def test_the_gpu_gives_the_cpu_result(vendor_cohorts: dict[str, Path], predictors: dict[str, Predictor],
+                                      style: str, tmp_path: Path) -> None:  # fmt: skip
     case = sorted((vendor_cohorts[style] / "cases").iterdir())[0]
-    predictors = {device: Predictor(ROOT / "models", settings, device=device) for device in ("cpu", "cuda")}
     assert predictors["cuda"].amp  # the GPU run uses mixed precision, as the app does there
-    _, _, volumes = load_volumes(case / "dicom", settings)
+    _, _, volumes = load_volumes(case / "dicom", predictors["cpu"].settings)
     predictions = {device: predictor(volumes.images) for device, predictor in predictors.items()}
     cpu, gpu = predictions["cpu"], predictions["cuda"]
     labels = {d: sitk.GetArrayFromImage(p.labels) > 0 for d, p in predictions.items()}

@@ -3,8 +3,14 @@
 Every layer comes from the MONAI layer factories (``Conv``, ``Norm``, ``Pool``) indexed by
 ``spatial_dims``, so one definition serves images and volumes. The activation is ``nn.SiLU`` (the
 paper's Swish with beta = 1): MONAI's ``Act["swish"]`` computes the same function but without the fused
-kernel. Batch-norm uses the TensorFlow reference settings (eps 1e-3, momentum 0.01), as MONAI's
-``EfficientNetBN`` does.
+kernel. Batch-norm keeps the reference epsilon (1e-3) but PyTorch's default momentum (0.1), not the
+TensorFlow decay 0.99 (PyTorch momentum 0.01) of the reference and of MONAI's ``EfficientNetBN``: after ``n``
+training steps a running statistic still holds ``(1 - momentum) ** n`` of its initial value, 2 % after 384
+steps at 0.01. Our crops train for a few hundred steps, and the depth-wise layers' true variance is about
+1e-3, so that remainder of the initial variance (1) swamped it and the eval-mode network gave every case the
+same output (2026-12, ``docs/training.md``). A larger momentum is not enough on its own (on the 30 steps of
+``tests/training/test_collapse_guard.py`` momentum 0.1 collapses as well), so training also recomputes the
+statistics exactly before each validation (:func:`hccp53.training.batchnorm.recompute_batchnorm`).
 """
 
 from __future__ import annotations
@@ -14,8 +20,8 @@ from monai.networks.layers import DropPath
 from monai.networks.layers.factories import Conv, Norm, Pool
 from torch import nn
 
-#: Batch-norm settings of the reference implementation (TensorFlow: epsilon 1e-3, decay 0.99).
-BN_KWARGS: dict[str, float] = {"eps": 1e-3, "momentum": 0.01}
+#: Batch-norm settings: the reference epsilon, PyTorch's momentum (see the module docstring for why not 0.01).
+BN_KWARGS: dict[str, float] = {"eps": 1e-3, "momentum": 0.1}
 
 
 class ConvNormAct(nn.Sequential):

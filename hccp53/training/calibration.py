@@ -1,0 +1,176 @@
+"""Publish a trained P53 classifier: check its outputs, calibrate them, and fold the calibration into the weights.
+
+After ``hccp53 train classifier`` the best checkpoint is run once more, in eval mode, on the validation fold
+(cases of the training split the network was not trained on):
+
+1. the collapse guard (:func:`hccp53.training.guard.check_spread`) refuses weights whose outputs are constant;
+2. Platt scaling (Platt 1999): a logistic regression of the label on the network's logit ``d = z1 - z0``
+   gives ``P(mutated) = sigmoid(a * d + b)``;
+3. ``a`` and ``b`` are folded into the network's last linear layer, so that the softmax of the published
+   network *is* the calibrated probability for every consumer (the app, the evaluation, MONAI Label) with no
+   second place to keep them;
+4. ``network.json`` records the calibration, the validation AUC and spreads, and the weights' checksum is
+   renewed.
+
+The fit is mildly L2-regularised (scikit-learn's ``C = 1``), which shrinks an over-confident slope on a small
+fold towards flatter probabilities rather than steeper ones. A slope that is not positive (a network that
+does not rank the validation cases) is not applied: it would reverse the ranking.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from hccp53.training.guard import auc_or_none, check_spread, output_spread
+
+logger = logging.getLogger(__name__)
+
+CALIBRATION_METHODS = ("platt", "none")
+
+
+def network_logits(
+    network: nn.Module, batches: Iterable[Any], device: torch.device | str, image_key: str = "image"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Eval-mode log-odds ``z1 - z0`` of a two-class network and the labels (0/1) of every case in ``batches``."""
+    network.eval()
+    logits: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    with torch.no_grad():
+        for batch in batches:
+            out = network(torch.as_tensor(batch[image_key]).to(device)).float().cpu()
+            logits.append((out[:, 1] - out[:, 0]).numpy())
+            label = torch.as_tensor(batch["label"]).reshape(len(out), -1)
+            labels.append((label.argmax(1) if label.shape[1] > 1 else label[:, 0]).numpy())
+    return np.concatenate(logits).astype(np.float64), np.concatenate(labels).astype(np.int64)
+
+
+def fit_platt(logits: np.ndarray, labels: np.ndarray, regularisation: float = 1.0) -> tuple[float, float]:
+    """Slope and intercept of ``P(label = 1) = sigmoid(slope * logit + intercept)`` (L2 strength ``1 / C``)."""
+    from sklearn.linear_model import LogisticRegression
+
+    labels = np.asarray(labels)
+    if len(np.unique(labels)) < 2:
+        raise ValueError("Platt scaling needs validation cases of both classes.")
+    model = LogisticRegression(C=1.0 / regularisation).fit(np.asarray(logits, dtype=float).reshape(-1, 1), labels)
+    return float(model.coef_[0, 0]), float(model.intercept_[0])
+
+
+def last_linear(network: nn.Module) -> nn.Linear:
+    """The linear layer that produces the network's two logits (the last ``nn.Linear`` with two outputs)."""
+    layers = [m for m in network.modules() if isinstance(m, nn.Linear) and m.out_features == 2]
+    if not layers:
+        raise ValueError(f"{type(network).__name__} has no linear layer with two outputs to calibrate.")
+    return layers[-1]
+
+
+def fold_platt(network: nn.Module, slope: float, intercept: float) -> None:
+    """Rewrite the last linear layer so that ``softmax(network(x))[1] == sigmoid(slope * d + intercept)``.
+
+    ``d = z1 - z0`` is the layer's logit difference before the change; the new logits are ``∓(slope * d +
+    intercept) / 2``, which the softmax turns into exactly that probability.
+    """
+    layer = last_linear(network)
+    with torch.no_grad():
+        w = layer.weight[1] - layer.weight[0]
+        b = (layer.bias[1] - layer.bias[0]) if layer.bias is not None else torch.zeros((), dtype=w.dtype)
+        new_w, new_b = slope * w / 2.0, (slope * b + intercept) / 2.0
+        layer.weight.copy_(torch.stack([-new_w, new_w]))
+        if layer.bias is None:
+            raise ValueError("The last linear layer has no bias; Platt scaling needs one for its intercept.")
+        layer.bias.copy_(torch.stack([-new_b, new_b]))
+
+
+def publish_classifier(
+    network: nn.Module,
+    val_batches: Iterable[Any],
+    device: torch.device | str,
+    output_dir: str | Path,
+    weights_name: str,
+    network_file: str,
+    min_logit_sd: float,
+    method: str = "platt",
+) -> dict[str, Any]:
+    """Check, calibrate and publish the best checkpoint of a classifier training run in ``output_dir``.
+
+    Parameters
+    ----------
+    network
+        The trained network (its weights are replaced by the best checkpoint's).
+    val_batches
+        The validation loader (dict batches with ``image`` and ``label``).
+    device
+        Where the network runs.
+    output_dir
+        The training output folder, holding ``weights_name``, ``checksums.json`` and ``network_file``.
+    weights_name, network_file
+        File names of the best weights and of the network description.
+    min_logit_sd
+        The collapse guard's threshold on the SD of the validation logits.
+    method
+        ``"platt"`` or ``"none"``.
+
+    Returns
+    -------
+    dict
+        What was added to ``network_file`` under ``validation`` and ``calibration``.
+
+    Raises
+    ------
+    hccp53.training.guard.CollapsedModelError
+        The validation outputs are constant; the weights are renamed ``<name>.collapsed`` (not published).
+    """
+    from hccp53.errors import ConfigError
+    from hccp53.nets.weights import load_weights, record_checksums
+
+    if method not in CALIBRATION_METHODS:
+        raise ConfigError(f"calibration must be one of {', '.join(CALIBRATION_METHODS)}, got {method!r}.")
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        if torch.distributed.get_rank() > 0:
+            return {}
+        network = network.module  # DistributedDataParallel: its checkpoints hold the inner module's weights
+    output = Path(output_dir)
+    weights = output / weights_name
+    load_weights(network, weights)
+    network.to(device)
+    logits, labels = network_logits(network, val_batches, device)
+    try:
+        spread = check_spread(logits, min_logit_sd, f"The classifier in {weights}")
+    except Exception:
+        weights.replace(weights.with_name(weights.name + ".collapsed"))
+        record_checksums(output)
+        raise
+    validation = {"cases": len(labels), "auc": auc_or_none(labels, logits), **spread}
+    calibration: dict[str, Any] = {"method": "none", "fitted_on": f"validation fold ({len(labels)} cases)"}
+    if method == "platt" and len(np.unique(labels)) == 2:
+        slope, intercept = fit_platt(logits, labels)
+        if slope > 0:
+            fold_platt(network, slope, intercept)
+            torch.save(network.state_dict(), weights)
+            record_checksums(output)
+            calibrated, _ = network_logits(network, val_batches, device)
+            expected = slope * logits + intercept
+            if not np.allclose(calibrated, expected, atol=1e-3 * max(1.0, float(np.abs(expected).max()))):
+                raise RuntimeError("The calibrated network does not reproduce the Platt-scaled logits.")
+            calibration.update(method="platt", slope=slope, intercept=intercept,
+                               calibrated_spread=output_spread(calibrated))  # fmt: skip
+        else:
+            logger.warning("Platt scaling found slope %.3g <= 0 on the validation fold (the network does not rank "
+                           "it); the probabilities are published uncalibrated.", slope)  # fmt: skip
+            calibration["not_applied"] = f"slope {slope:.3g} <= 0"
+    path = output / network_file
+    description = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    description.update(validation=validation, calibration=calibration)
+    path.write_text(json.dumps(description, indent=2) + "\n", encoding="utf-8")
+    logger.info("Published %s: validation AUC %s, logit SD %.3f, calibration %s.", weights,
+                "n/a" if validation["auc"] is None else f"{validation['auc']:.4f}", spread["logit_sd"],
+                calibration["method"])  # fmt: skip
+    return {"validation": validation, "calibration": calibration}
+

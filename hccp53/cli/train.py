@@ -25,6 +25,11 @@ of the datalist's training part (early stopping on validation AUC or Dice); --fo
 fold, each into OUT/fold_<k>. The best weights are OUT/p53_classifier.pt or OUT/tumor_segmentation.pt,
 their sha256 in OUT/checksums.json; OUT/tensorboard holds the logs.
 
+The classifier is published only if its validation outputs differ between cases (the collapse guard:
+min_logit_sd); its probabilities are then calibrated on the validation fold (Platt scaling folded into the
+last layer) and OUT/network.json records the validation AUC, the spread and the calibration.
+OUT/validation_history.json has the AUC and the output spread of every validation.
+
 Examples:
   hccp53 train classifier --datalist cohort/datalist.json --out runs/cls
   hccp53 train segmentation --datalist cohort/datalist.json --out runs/seg --epochs 40
@@ -108,6 +113,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"fold {fold}: best validation {'AUC' if args.task == 'classifier' else 'Dice'} "
               f"{result['best_metric']:.4f} at epoch {result['best_epoch']} of {result['epochs_run']}; "
               f"weights and split.json in {out}")  # fmt: skip
+        if "calibration" in result:
+            spread = result["calibration"].get("calibrated_spread") or result["validation"]
+            print(f"  published: calibration {result['calibration']['method']}, validation probability SD "
+                  f"{spread['probability_sd']:.3f} over {result['validation']['cases']} cases")  # fmt: skip
     if len(results) > 1:
         summary = args.out / "cross_validation.json"
         summary.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

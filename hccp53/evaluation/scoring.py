@@ -29,7 +29,7 @@ NETWORK = "network.json"
 #: Keys of ``network.json`` (the training config's values of the same names).
 NETWORK_KEYS = ("backbone", "fusion", "shared_encoder", "dropout", "phases", "crop_spacing_mm", "crop_size")
 #: Keys ``network.json`` may leave out (older trained folders), with the value they then take.
-OPTIONAL_NETWORK_KEYS = {"mask_channel": False}
+OPTIONAL_NETWORK_KEYS = {"mask_channel": False, "slices": None}
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ def _load(model: TrainedClassifier, device: Any) -> Any:
     net = model.network
     network = build_classifier(net["backbone"], net["phases"], spatial_dims=3, num_classes=2, fusion=net["fusion"],
                                shared=net["shared_encoder"], dropout=net["dropout"],
-                               mask_channel=model.mask_channel)  # fmt: skip
+                               mask_channel=model.mask_channel, slices=net.get("slices"))  # fmt: skip
     return load_weights(network, model.folder / WEIGHTS).to(device).eval()
 
 

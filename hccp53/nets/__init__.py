@@ -10,6 +10,7 @@ from hccp53.nets.efficientnetv2 import (
 )
 from hccp53.nets.factory import CLASSIFIER_NAMES, FUSIONS, build_classifier
 from hccp53.nets.fusion import FeatureFusionNet, MultiChannelNet, PhaseAttention
+from hccp53.nets.slices import SliceNet
 
 __all__ = [
     "CLASSIFIER_NAMES",
@@ -19,6 +20,7 @@ __all__ = [
     "FeatureFusionNet",
     "MultiChannelNet",
     "PhaseAttention",
+    "SliceNet",
     "build_classifier",
     "efficientnetv2_l",
     "efficientnetv2_m",

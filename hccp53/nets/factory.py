@@ -11,6 +11,7 @@ from torch import nn
 
 from hccp53.nets.efficientnetv2 import EfficientNetV2
 from hccp53.nets.fusion import FeatureFusionNet, MultiChannelNet
+from hccp53.nets.slices import SliceNet
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ def build_classifier(
     drop_path_rate: float | None = None,
     backbone_kwargs: Mapping[str, Any] | None = None,
     mask_channel: bool = False,
+    slices: int | None = None,
 ) -> nn.Module:
     """Build a classifier of MRI phases.
 
@@ -101,6 +103,9 @@ def build_classifier(
         Extra keyword arguments of the backbone constructor (e.g. ``conv1_t_stride`` for a MONAI ResNet).
     mask_channel
         Also take the tumor mask as input (see :mod:`hccp53.nets.fusion`).
+    slices
+        2.5D (:class:`~hccp53.nets.slices.SliceNet`): a 2D classifier of this many axial slices of the 3D crop,
+        the case logit being the mean slice logit; ``spatial_dims`` stays 3 (the input). ``None``: no slicing.
 
     Returns
     -------
@@ -126,6 +131,12 @@ def build_classifier(
         raise ValueError(f"{name} takes no drop_path_rate (only EfficientNetV2 backbones do); leave it unset.")
     if dropout is not None and fusion == "multichannel" and not is_v2:
         raise ValueError(f"{name} has no dropout setting under multichannel fusion; leave dropout unset.")
+    if slices is not None:
+        if spatial_dims != 3:
+            raise ValueError(f"slices takes 3D crops (spatial_dims 3), got spatial_dims {spatial_dims}.")
+        inner = build_classifier(name, phases, 2, num_classes, fusion, shared, hidden_features, dropout,
+                                 drop_path_rate, backbone_kwargs, mask_channel)  # fmt: skip
+        return SliceNet(inner, slices)
     kwargs = dict(backbone_kwargs or {})
     logger.info("Building %s classifier %s for phases %s%s (%dD).", fusion, name, list(phases),
                 " and the tumor mask" if mask_channel else "", spatial_dims)  # fmt: skip

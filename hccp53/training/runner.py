@@ -125,7 +125,8 @@ def train(
     Returns
     -------
     dict
-        ``split.json``'s content plus ``best_metric``, ``best_epoch`` and ``epochs_run``.
+        ``split.json``'s content plus ``best_metric``, ``best_epoch`` and ``epochs_run``; for the classifier also
+        ``validation`` (AUC and output spread of the published weights) and ``calibration``.
     """
     output = Path(output_dir).resolve()
     output.mkdir(parents=True, exist_ok=True)
@@ -149,9 +150,13 @@ def train(
         workflow.finalize()
     evaluator = workflow.parser.get_parsed_content("validate#evaluator")
     trainer = workflow.parser.get_parsed_content("train#trainer")
-    return {
+    result = {
         **split,
         "best_metric": float(evaluator.state.best_metric),
         "best_epoch": int(evaluator.state.best_metric_epoch),
         "epochs_run": int(trainer.state.epoch),
     }
+    if task == "classifier":  # what publish_classifier (the config's last run step) recorded
+        network = json.loads((output / "network.json").read_text(encoding="utf-8"))
+        result.update({k: network[k] for k in ("validation", "calibration") if k in network})
+    return result

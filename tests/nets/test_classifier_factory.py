@@ -71,3 +71,23 @@ def test_single_phase_unshared_2d() -> None:
 def test_bad_arguments_raise(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         build_classifier(**{"name": "efficientnetv2_tiny", **kwargs})
+
+
+def test_slices_classify_axial_slices_with_a_2d_network_and_average_their_logits() -> None:
+    import torch
+
+    from hccp53.nets import SliceNet, build_classifier
+    from hccp53.nets.slices import central_slices
+
+    torch.manual_seed(0)
+    net = build_classifier("efficientnetv2_tiny", ("t2", "ap", "pvp"), slices=3).eval()
+    assert isinstance(net, SliceNet) and net.network.backbone.spatial_dims == 2
+    x = torch.randn(2, 3, 24, 24, 16)
+    index = central_slices(16, 3)
+    assert index == [4, 8, 11]
+    with torch.no_grad():
+        expected = torch.stack([net.network(x[..., i]) for i in index]).mean(0)
+        torch.testing.assert_close(net(x), expected, rtol=1e-5, atol=1e-6)
+    assert central_slices(4, 9) == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="spatial_dims 3"):
+        build_classifier("efficientnetv2_tiny", ("t2",), spatial_dims=2, slices=3)

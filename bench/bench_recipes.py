@@ -1,0 +1,183 @@
+"""Benchmark: P53 classifier recipes against what the images of large evaluation sets allow.
+
+For every recipe of ``bench/recipes.yaml`` and every training cohort given, train with ``hccp53 train
+classifier`` (skipped when that run has already been published, so an interrupted benchmark resumes where it
+stopped), then score every case of each evaluation cohort (``hccp53 synth`` folders, all cases) and report:
+
+- the test AUC with its DeLong 95% CI,
+- the imaging-only Bayes AUC of those same cases (the true posterior given only what the t2, ap and pvp images
+  show, reconstructed from the cohort's ``cohort.csv`` and ``synth_config.yaml``) and the ratio to it
+  (the issue's goal: >= 0.9),
+- the calibration slope (rms ``val.prob``: 1 is calibrated, < 1 over-confident), the SD of the probabilities
+  across cases (a collapsed classifier has ~0), and the training minutes.
+
+Rows go to ``--out`` (JSON), to ``bench/results.json`` under ``"recipes"`` and, as a Markdown table, to stdout.
+A measurement, not a test: nothing is asserted. Typical use (``docs/training.md``)::
+
+    hccp53 synth --cases 1000 --seed 9001 --no-preview --out runs/eval_main
+    hccp53 synth --cases 1000 --seed 7301 --config bench/cohorts/shifted.yaml --no-preview --out runs/eval_shifted
+    python bench/bench_recipes.py --train 320=runs/cohort/datalist.json \\
+        --eval main=runs/eval_main --eval shifted=runs/eval_shifted
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from bench_models import imaging_latents
+from results_file import RESULTS, machine, merge_results
+
+from hccp53.evaluation.scoring import read_classifier, score_cases
+from hccp53.stats.calibration import recalibration
+from hccp53.stats.roc import delong_ci
+from hccp53.synth.mechanism import IMAGING_FEATURES, Mechanism
+from hccp53.training.datalist import select_cases
+from hccp53.training.guard import logits_from_probabilities
+
+ROOT = Path(__file__).resolve().parents[1]
+logger = logging.getLogger("bench_recipes")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--recipes", type=Path, default=ROOT / "bench" / "recipes.yaml", help="recipe file")
+    parser.add_argument("--only", action="append", default=[], help="run only this recipe (repeatable)")
+    parser.add_argument("--train", action="append", default=[], metavar="LABEL=DATALIST", required=True,
+                        help="training cohort, labelled (e.g. 320=runs/cohort/datalist.json); repeatable")
+    parser.add_argument("--eval", action="append", default=[], metavar="NAME=COHORT", required=True,
+                        help="evaluation cohort folder of `hccp53 synth` (all its cases are scored); repeatable")
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "recipes", help="where trained models go")
+    parser.add_argument("--out", type=Path, help="also write the rows to this JSON file")
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers for training")
+    return parser.parse_args(argv)
+
+
+def _pairs(items: list[str], what: str) -> dict[str, Path]:
+    out = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise SystemExit(f"bench_recipes: {what} expects NAME=PATH, got {item!r}.")
+        out[name] = Path(path)
+    return out
+
+
+def _published(folder: Path) -> bool:
+    network = folder / "network.json"
+    return network.is_file() and "validation" in json.loads(network.read_text(encoding="utf-8"))
+
+
+def train_recipe(name: str, recipe: dict[str, Any], datalist: Path, out: Path, workers: int) -> float | None:
+    """Train (unless already published) and return the minutes the training took (from its own record)."""
+    folds = recipe.get("folds")
+    record = out / "bench_training.json"
+    if record.is_file() and (folds is not None or _published(out)):
+        return json.loads(record.read_text(encoding="utf-8"))["minutes"]
+    command = [sys.executable, "-m", "hccp53", "train", "classifier", "--datalist", str(datalist), "--out", str(out),
+               "--no-progress", "--workers", str(workers), "--fold", str(folds if folds is not None else 0)]
+    for key, value in (recipe.get("overrides") or {}).items():
+        command += ["--set", f"{key}={json.dumps(value)}"]
+    logger.info("training %s on %s: %s", name, datalist, " ".join(command[2:]))
+    clock = time.perf_counter()
+    result = subprocess.run(command, cwd=ROOT, check=False)
+    minutes = (time.perf_counter() - clock) / 60.0
+    if result.returncode != 0:
+        logger.warning("training %s on %s failed (exit %d); no row for it", name, datalist, result.returncode)
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"minutes": minutes}) + "\n", encoding="utf-8")
+    return minutes
+
+
+def model_folders(recipe: dict[str, Any], out: Path) -> list[Path]:
+    if recipe.get("folds") is None:
+        return [out]
+    return sorted(p for p in out.glob("fold_*") if _published(p))
+
+
+def evaluation_cases(cohort: Path) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """Every case of an evaluation cohort and its imaging-only posterior log-odds."""
+    datalist = cohort / "datalist.json"
+    cases = select_cases(datalist, "training") + select_cases(datalist, "test")
+    rows = {}
+    import csv
+
+    with open(cohort / "cohort.csv", newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            rows[row["case_id"]] = row
+    config = yaml.safe_load((cohort / "synth_config.yaml").read_text(encoding="utf-8"))["mechanism"]
+    mechanism = Mechanism.from_config(config)
+    latents = imaging_latents(mechanism, [rows[c["case_id"]] for c in cases])
+    return cases, mechanism.log_odds(latents, IMAGING_FEATURES)
+
+
+def summarise(labels: np.ndarray, probabilities: np.ndarray, ceiling: np.ndarray) -> dict[str, float]:
+    auc, lo, hi = delong_ci(labels, probabilities)
+    ceiling_auc = delong_ci(labels, ceiling)[0]
+    _, slope = recalibration(labels, np.clip(probabilities, 1e-6, 1 - 1e-6))
+    return {"auc": auc, "auc_ci_low": lo, "auc_ci_high": hi, "imaging_bayes_auc": ceiling_auc,
+            "ratio_to_imaging_bayes": auc / ceiling_auc, "calibration_slope": slope,
+            "probability_sd": float(np.std(probabilities)), "cases": int(len(labels)),
+            "mutated": int(labels.sum())}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    recipes = yaml.safe_load(args.recipes.read_text(encoding="utf-8"))["recipes"]
+    if args.only:
+        unknown = sorted(set(args.only) - set(recipes))
+        if unknown:
+            raise SystemExit(f"bench_recipes: unknown recipe(s) {unknown}; {args.recipes} has {sorted(recipes)}.")
+        recipes = {k: v for k, v in recipes.items() if k in args.only}
+    trains, evals = _pairs(args.train, "--train"), _pairs(args.eval, "--eval")
+    trained: dict[tuple[str, str], tuple[list[Path], float]] = {}
+    for label, datalist in trains.items():
+        for name, recipe in recipes.items():
+            out = args.work / label / name
+            minutes = train_recipe(name, recipe, datalist, out, args.workers)
+            folders = model_folders(recipe, out)
+            if minutes is not None and folders:
+                trained[(label, name)] = (folders, minutes)
+    rows = []
+    for eval_name, cohort in evals.items():
+        cases, ceiling = evaluation_cases(cohort)
+        labels = np.array([int(c["label"]) for c in cases])
+        models = {(key, i): read_classifier(f"{key[0]}/{key[1]}/{i}", folder)
+                  for key, (folders, _) in trained.items() for i, folder in enumerate(folders)}  # fmt: skip
+        scores = score_cases(list(models.values()), cases, progress=False)
+        for key, (folders, minutes) in trained.items():
+            logits = np.mean([logits_from_probabilities(scores[models[(key, i)].name].to_numpy())
+                              for i in range(len(folders))], axis=0)  # fmt: skip
+            probabilities = 1.0 / (1.0 + np.exp(-logits))
+            rows.append({"recipe": key[1], "description": recipes[key[1]]["description"], "training_cases": key[0],
+                         "evaluation": eval_name, "models": len(folders), "training_minutes": minutes,
+                         **summarise(labels, probabilities, ceiling)})  # fmt: skip
+    print("| recipe | training cases | evaluation | AUC (95% CI) | imaging Bayes AUC | ratio | calibration slope | "
+          "probability SD | training min |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['recipe']} | {r['training_cases']} | {r['evaluation']} ({r['cases']}) | {r['auc']:.3f} "
+              f"({r['auc_ci_low']:.3f}–{r['auc_ci_high']:.3f}) | {r['imaging_bayes_auc']:.3f} | "
+              f"{r['ratio_to_imaging_bayes']:.3f} | {r['calibration_slope']:.2f} | {r['probability_sd']:.3f} | "
+              f"{r['training_minutes']:.1f} |")  # fmt: skip
+    record = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": machine(), "rows": rows}
+    if args.out:
+        args.out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    merge_results(RESULTS, "bench_recipes", "recipes", record)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

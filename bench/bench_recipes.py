@@ -55,8 +55,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", action="append", default=[], help="run only this recipe (repeatable)")
     parser.add_argument("--train", action="append", default=[], metavar="LABEL=DATALIST", required=True,
                         help="training cohort, labelled (e.g. 320=runs/cohort/datalist.json); repeatable")
-    parser.add_argument("--eval", action="append", default=[], metavar="NAME=COHORT", required=True,
-                        help="evaluation cohort folder of `hccp53 synth` (all its cases are scored); repeatable")
+    parser.add_argument("--eval", action="append", default=[], metavar="NAME=COHORT",
+                        help="evaluation cohort folder of `hccp53 synth` (all its cases are scored); repeatable; "
+                             "none: only train")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "recipes", help="where trained models go")
     parser.add_argument("--out", type=Path, help="also write the rows to this JSON file")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers for training")
@@ -150,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
             folders = model_folders(recipe, out)
             if minutes is not None and folders:
                 trained[(label, name)] = (folders, minutes)
+    if not evals:
+        logger.info("no --eval cohort: %d recipe run(s) trained, nothing scored", len(trained))
+        return 0
     rows = []
     for eval_name, cohort in evals.items():
         cases, ceiling = evaluation_cases(cohort)

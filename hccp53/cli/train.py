@@ -25,6 +25,10 @@ of the datalist's training part (early stopping on validation AUC or Dice); --fo
 fold, each into OUT/fold_<k>. The best weights are OUT/p53_classifier.pt or OUT/tumor_segmentation.pt,
 their sha256 in OUT/checksums.json; OUT/tensorboard holds the logs.
 
+The same command resumes: a run stopped part-way continues from its last checkpoint_epoch=N.pt (saved
+every epoch), and a finished run (OUT/training_complete.json) is kept, not trained again; --restart
+trains from scratch.
+
 The classifier is published only if its validation outputs differ between cases (the collapse guard:
 min_logit_sd); its probabilities are then calibrated on the validation fold (Platt scaling folded into the
 last layer) and OUT/network.json records the validation AUC, the spread and the calibration.
@@ -34,7 +38,7 @@ Examples:
   hccp53 train classifier --datalist cohort/datalist.json --out runs/cls
   hccp53 train segmentation --datalist cohort/datalist.json --out runs/seg --epochs 40
   hccp53 train classifier --datalist d.json --out runs/hbp --phases t2,ap,pvp,hbp --fold all
-  hccp53 train classifier --datalist d.json --out runs/cls --resume        # continue a stopped run
+  hccp53 train classifier --datalist d.json --out runs/cls --restart       # start again from scratch
   hccp53 train classifier --datalist d.json --out runs/ff --set fusion=feature --set batch_size=4
 """
 
@@ -65,7 +69,8 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=non_negative_int, help="random seed (default: the config's)")
     parser.add_argument("--workers", type=non_negative_int, help="DataLoader worker processes (default: 2)")
     parser.add_argument("--device", help="torch device, e.g. cpu or cuda:0 (default: cuda when available)")
-    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    parser.add_argument("--restart", action="store_true",
+                        help="train from scratch even where --out holds a finished or interrupted run")
     parser.add_argument("--config", type=Path, action="append", default=[],
                         help="extra YAML merged over the training config (repeatable)")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
@@ -89,7 +94,8 @@ def _folds(text: str, datalist: Path) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hccp53.training.runner import train
+    from hccp53.training.datalist import latest_checkpoint
+    from hccp53.training.runner import completed_result, train, training_state
 
     overrides = _parse_set(args.sets)
     if args.epochs is not None:
@@ -102,13 +108,19 @@ def run(args: argparse.Namespace) -> int:
         overrides["num_workers"] = args.workers
     if args.device:
         overrides["device"] = f"$torch.device({args.device!r})"
-    overrides["resume"] = bool(args.resume)
     overrides["progress"] = not args.no_progress
     folds = _folds(args.fold, args.datalist)
     results = []
     for fold in folds:
         out = args.out if len(folds) == 1 else args.out / f"fold_{fold}"
-        result = train(args.task, args.datalist, out, fold, overrides, args.config)
+        state = "new" if args.restart else training_state(out)
+        if state == "complete":
+            print(f"fold {fold}: already trained in {out} (training_complete.json); --restart trains it again")
+            results.append(completed_result(out))
+            continue
+        if state == "partial":
+            logger.info("Resuming the interrupted run in %s from %s.", out, Path(latest_checkpoint(out)).name)
+        result = train(args.task, args.datalist, out, fold, {**overrides, "resume": state == "partial"}, args.config)
         results.append(result)
         print(f"fold {fold}: best validation {'AUC' if args.task == 'classifier' else 'Dice'} "
               f"{result['best_metric']:.4f} at epoch {result['best_epoch']} of {result['epochs_run']}; "

@@ -23,6 +23,8 @@ CONFIG_DIR = Path(hccp53.__file__).resolve().parents[1] / "configs"
 #: Task name -> training config file name.
 TASKS = {"classifier": "train_classifier.yaml", "segmentation": "train_segmentation.yaml"}
 SPLIT_FILE = "split.json"
+#: Written when a run has finished (its result): a rerun of the same command skips the folder.
+COMPLETE_FILE = "training_complete.json"
 
 
 def _library_error(error: BaseException) -> HccP53Error | None:
@@ -159,4 +161,20 @@ def train(
     if task == "classifier":  # what publish_classifier (the config's last run step) recorded
         network = json.loads((output / "network.json").read_text(encoding="utf-8"))
         result.update({k: network[k] for k in ("validation", "calibration") if k in network})
+    (output / COMPLETE_FILE).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result
+
+
+def training_state(output_dir: str | Path) -> str:
+    """``"complete"`` (a finished run), ``"partial"`` (resumable checkpoints, unfinished) or ``"new"``."""
+    output = Path(output_dir)
+    if (output / COMPLETE_FILE).is_file():
+        return "complete"
+    if any(output.glob("checkpoint_epoch=*.pt")):
+        return "partial"
+    return "new"
+
+
+def completed_result(output_dir: str | Path) -> dict[str, Any]:
+    """The result a finished run recorded in ``training_complete.json``."""
+    return json.loads((Path(output_dir) / COMPLETE_FILE).read_text(encoding="utf-8"))

@@ -56,7 +56,7 @@ def test_help_explains_the_outputs(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     out = capsys.readouterr().out
-    assert "split.json" in out and "--fold all" in out and "--resume" in out
+    assert "split.json" in out and "--fold all" in out and "--restart" in out and "resumes" in out
 
 
 def test_fold_all_trains_every_fold_and_summarises(cohort: Path, tmp_path: Path, capsys) -> None:
@@ -73,3 +73,25 @@ def test_fold_all_trains_every_fold_and_summarises(cohort: Path, tmp_path: Path,
     for fold in folds:
         assert (out / f"fold_{fold}" / "p53_classifier.pt").is_file()
         assert json.loads((out / f"fold_{fold}" / "split.json").read_text())["fold"] == fold
+
+
+def test_the_same_command_resumes_an_interrupted_run_and_keeps_a_finished_one(cohort: Path, tmp_path: Path,
+                                                                                capsys) -> None:
+    import json
+
+    out = tmp_path / "cls"
+    args = ["train", "classifier", "--datalist", str(cohort / "datalist.json"), "--out", str(out), "--workers", "0",
+            "--no-progress", "--set", "batch_size=2", "--set", "crop_size=[16, 16, 16]",
+            "--set", "crop_spacing_mm=[4.0, 4.0, 4.0]", "--set", "min_logit_sd=0"]  # fmt: skip
+    assert main([*args, "--epochs", "1"]) == 0
+    (out / "training_complete.json").unlink()  # as if the run had been stopped after its first epoch
+    capsys.readouterr()
+    assert main([*args, "--epochs", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "Resuming the interrupted run" in err and "checkpoint_epoch=1.pt" in err
+    assert [row["epoch"] for row in json.loads((out / "validation_history.json").read_text())] == [1, 2]
+    assert json.loads((out / "training_complete.json").read_text())["epochs_run"] == 2
+    before = (out / "p53_classifier.pt").stat().st_mtime_ns
+    assert main([*args, "--epochs", "2"]) == 0
+    assert "already trained" in capsys.readouterr().out
+    assert (out / "p53_classifier.pt").stat().st_mtime_ns == before

@@ -160,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         labels = np.array([int(c["label"]) for c in cases])
         models = {(key, i): read_classifier(f"{key[0]}/{key[1]}/{i}", folder)
                   for key, (folders, _) in trained.items() for i, folder in enumerate(folders)}  # fmt: skip
-        scores = score_cases(list(models.values()), cases, progress=False)
+        scores = score_cases(list(models.values()), cases, progress=True, workers=args.workers,
+                             cache_dir=args.work / "crop_cache" / eval_name)  # fmt: skip
         for key, (folders, minutes) in trained.items():
             logits = np.mean([logits_from_probabilities(scores[models[(key, i)].name].to_numpy())
                               for i in range(len(folders))], axis=0)  # fmt: skip

@@ -106,6 +106,7 @@ def score_cases(
     batch_size: int = 8,
     workers: int = 0,
     progress: bool = True,
+    cache_dir: str | Path | None = None,
 ) -> pd.DataFrame:
     """P(P53-mutated) of every case by every model, on crops centred on the case's tumor mask.
 
@@ -115,6 +116,10 @@ def score_cases(
         Trained classifiers (see :func:`read_classifier`).
     cases
         Datalist cases with absolute paths (``hccp53.training.select_cases``): phases, ``mask``, ``case_id``.
+    cache_dir
+        Keep each case's crop there (MONAI ``PersistentDataset``, keyed by the case's files and the
+        preprocessing), so that scoring the same cases again, with other models of the same crop, reads
+        the crops instead of recomputing them. ``None``: no cache.
 
     Returns
     -------
@@ -122,7 +127,8 @@ def score_cases(
         Indexed by ``case_id``, one column per model.
     """
     import torch
-    from monai.data import DataLoader, Dataset
+    from monai.data import DataLoader, Dataset, PersistentDataset
+    from monai.data.utils import pickle_hashing
     from tqdm.auto import tqdm
 
     from hccp53.transforms import IMAGE, classifier_transforms
@@ -147,7 +153,11 @@ def score_cases(
                     for m in members}  # fmt: skip
         data = [{k: c[k] for k in ("case_id", "mask", *union)} for c in cases]
         transform = classifier_transforms(union, spacing, size, mode="validate", mask_channel=with_mask)
-        loader = DataLoader(Dataset(data, transform), batch_size=batch_size, shuffle=False, num_workers=workers)
+        if cache_dir is None:
+            dataset = Dataset(data, transform)
+        else:
+            dataset = PersistentDataset(data, transform, cache_dir=Path(cache_dir), hash_transform=pickle_hashing)
+        loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
         scores: dict[str, list[float]] = {m.name: [] for m in members}
         amp = torch_device.type == "cuda"
         with torch.no_grad(), torch.autocast(torch_device.type, enabled=amp):

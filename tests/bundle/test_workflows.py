@@ -128,6 +128,12 @@ def test_score_cases_equals_the_bundle_evaluation(trained: dict[str, Path]) -> N
     assert set(scores.index) == set(expected)
     for case_id, probability in expected.items():
         assert scores.loc[case_id, "MC"] == pytest.approx(probability, abs=1e-5)
+    # with the crop cache: the first pass writes one file per case, the second reads them, same scores
+    cache = trained["root"] / "crop_cache"
+    first = score_cases([model], select_cases(trained["datalist"], "test"), progress=False, cache_dir=cache)
+    assert len(list(cache.glob("*.pt"))) == len(expected)
+    second = score_cases([model], select_cases(trained["datalist"], "test"), progress=False, cache_dir=cache)
+    assert (first["MC"] - scores["MC"]).abs().max() < 1e-6 and (second["MC"] - scores["MC"]).abs().max() < 1e-6
 
 
 def test_inference_writes_masks_and_lesions(trained: dict[str, Path]) -> None:

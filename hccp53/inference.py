@@ -29,9 +29,9 @@ from hccp53.transforms import (
     IMAGE,
     MASK,
     connected_components,
-    lesion_centre,
+    lesion_centroid_mm,
     lesion_crop,
-    phase_preprocessing,
+    native_preprocessing,
     segmentation_transforms,
 )
 
@@ -163,9 +163,9 @@ class LesionClassifier:
         self.network = network.to(device).eval()
         self.phases = tuple(phases)
         self.mask_channel = bool(mask_channel)
-        # classifier_transforms(mode="infer") split in two: the phases are preprocessed once, each lesion cropped
-        self.preprocess = Compose(phase_preprocessing(self.phases, spacing, with_mask=True))
-        self.crop = Compose(lesion_crop(crop_size, mode="infer", mask_channel=self.mask_channel))
+        # classifier_transforms(mode="infer") split in two: the phases are scaled once, each lesion's box resampled
+        self.preprocess = Compose(native_preprocessing(self.phases, with_mask=True))
+        self.crop = Compose(lesion_crop(crop_size, spacing, mode="infer", mask_channel=self.mask_channel))
         self.device = device
         self.amp = amp and device.type == "cuda"
 
@@ -173,23 +173,17 @@ class LesionClassifier:
         """Batch ``(count, P, *crop_size)``: the crop of lesion ``k`` is centred on the lesion marked ``k``."""
         template = phases[self.phases[0]]
         label_map = MetaTensor(torch.from_numpy(labels.astype(np.float32))[None], affine=template.affine)
-        # nearest-neighbour resampling of the label map, then == k, is the resampled mask of lesion k alone
         prepared = self.preprocess({**{p: phases[p] for p in self.phases}, MASK: label_map})
-        if self.mask_channel:
-            every_lesion = (prepared[MASK] > 0).float()
-            crops = [self.crop({IMAGE: prepared[IMAGE], MASK: every_lesion, CENTRE: self._centre(prepared[MASK] == k)})
-                     for k in range(1, count + 1)]  # fmt: skip
-        else:
-            crops = [self.crop({IMAGE: prepared[IMAGE], MASK: (prepared[MASK] == k).float()})
-                     for k in range(1, count + 1)]  # fmt: skip
+        # each crop is centred on its lesion's centroid; the mask channel (when used) shows every lesion in it
+        shown = (prepared[MASK] > 0).float() if self.mask_channel else None
+        crops = []
+        for k in range(1, count + 1):
+            lesion = (prepared[MASK] == k).float()
+            centre = lesion_centroid_mm(lesion)
+            if centre is None:
+                raise ValueError(f"Lesion {k} is not in the label map: no lesion to crop around.")
+            crops.append(self.crop({IMAGE: prepared[IMAGE], MASK: lesion if shown is None else shown, CENTRE: centre}))
         return torch.stack([torch.as_tensor(x[IMAGE]) for x in crops])
-
-    @staticmethod
-    def _centre(lesion: torch.Tensor) -> tuple[int, ...]:
-        centre = lesion_centre(lesion)
-        if centre is None:
-            raise ValueError("The tumor mask is empty: no lesion to crop around.")
-        return centre
 
     def __call__(self, phases: Mapping[str, MetaTensor], labels: np.ndarray, count: int) -> list[float]:
         """P53 probabilities of lesions ``1 .. count`` of the label map (all lesions in one batch)."""

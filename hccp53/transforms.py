@@ -7,7 +7,8 @@ turned into volumes in memory (the app) or from a MONAI Label request:
 - :func:`phase_preprocessing`: phases (channel-first, one voxel grid) -> one ``image`` tensor in
   RAS orientation, resampled to a fixed spacing, each phase scaled by its own percentiles.
 - :func:`segmentation_transforms`: what the tumor segmentation network is trained and run on.
-- :func:`classifier_transforms`: a tumor-centred crop of fixed physical size for the P53 classifier.
+- :func:`classifier_transforms`: a tumor-centred crop of fixed physical size for the P53 classifier: each
+  phase scaled by its percentiles on its own grid, then only the crop resampled (not the whole volume).
 
 Keys: the phases are the datalist keys (``t2``, ``ap``, ``pvp`` ...), ``mask`` is the tumor mask and
 ``label`` the P53 label. The segmentation pipelines put the tumor mask under ``label`` (what MONAI
@@ -43,6 +44,7 @@ from monai.transforms import (
     ScaleIntensityRangePercentilesd,
     Spacingd,
     SpatialPadd,
+    SpatialResample,
 )
 from scipy import ndimage
 
@@ -51,7 +53,7 @@ from hccp53.nets.fusion import check_phases
 IMAGE = "image"
 MASK = "mask"
 LABEL = "label"
-#: Meta key holding the voxel index (in the resampled grid) a crop is centred on.
+#: Key holding the point (RAS world coordinates, mm) a classifier crop is centred on.
 CENTRE = "crop_centre"
 
 #: Pipeline modes: training (random crops, augmentation), validation (files in), inference (tensors in).
@@ -118,6 +120,26 @@ def phase_preprocessing(
     ]
 
 
+def native_preprocessing(phases: Sequence[str], with_mask: bool = False, mask_key: str = MASK) -> list[Any]:
+    """Transforms from channel-first phase tensors on one grid to ``image``, scaled but not resampled.
+
+    Like :func:`phase_preprocessing` without the resampling: the phases are stacked, turned to RAS and each
+    is scaled by its own percentiles on its own voxel grid. The classifier resamples only its crop
+    (:class:`LesionResampled`), which is far cheaper than resampling whole volumes at 2 mm.
+    """
+    phases = list(check_phases(phases))
+    spatial_keys = [IMAGE, mask_key] if with_mask else [IMAGE]
+    return [
+        ConcatItemsd(keys=phases, name=IMAGE, dim=0),
+        DeleteItemsd(keys=phases),
+        EnsureTyped(keys=spatial_keys, dtype=torch.float32, track_meta=True),
+        Orientationd(keys=spatial_keys, axcodes="RAS", labels=(("L", "R"), ("P", "A"), ("I", "S"))),
+        ScalePercentilesd(
+            keys=IMAGE, lower=PERCENTILES[0], upper=PERCENTILES[1], b_min=0.0, b_max=1.0, channel_wise=True
+        ),
+    ]
+
+
 class NumpyPercentiles(ScaleIntensityRangePercentiles):
     """MONAI's percentile scaling with the percentiles always taken by numpy.
 
@@ -158,21 +180,23 @@ def connected_components(mask: np.ndarray | torch.Tensor) -> tuple[np.ndarray, n
     return labels, np.bincount(labels.ravel(), minlength=count + 1)[1:]
 
 
-def lesion_centre(mask: np.ndarray | torch.Tensor) -> tuple[int, ...] | None:
-    """Voxel index of the centroid of the largest connected lesion in ``mask`` (``None`` if empty)."""
+def lesion_centroid_mm(mask: MetaTensor) -> np.ndarray | None:
+    """RAS world coordinates (mm) of the centroid of the largest connected lesion in ``mask`` (``None`` if empty)."""
     labels, sizes = connected_components(mask)
     if len(sizes) == 0:
         return None
-    largest = int(np.argmax(sizes)) + 1
-    centroid = ndimage.center_of_mass(labels == largest)
-    return tuple(int(round(c)) for c in centroid)
+    centroid = np.asarray(ndimage.center_of_mass(labels == int(np.argmax(sizes)) + 1), dtype=np.float64)
+    affine = np.asarray(mask.affine, dtype=np.float64)
+    return affine[:3, :3] @ centroid + affine[:3, 3]
 
 
-class LesionCropd(MapTransform):
-    """Crop ``keys`` to ``size`` voxels centred on a lesion, padding with zeros at the volume's edge.
+class LesionResampled(MapTransform):
+    """Resample ``keys`` onto a ``size`` box of ``spacing`` mm centred on a lesion (zeros outside the volume).
 
-    The centre is the value under ``centre_key`` when present (the app passes each lesion's centre
-    there), else the centroid of the largest connected component of ``mask_key``.
+    The box is axis-aligned in RAS world coordinates and centred on the point under ``centre_key`` when
+    present (the app passes each lesion's centroid there), else on the centroid of the largest connected
+    component of ``mask_key``. Images are interpolated linearly, ``mask_key`` by nearest neighbour. Only the
+    box is computed, so the cost does not depend on the size of the volume.
 
     Raises
     ------
@@ -180,41 +204,37 @@ class LesionCropd(MapTransform):
         If neither a centre nor a non-empty mask is available.
     """
 
-    def __init__(
-        self, keys: KeysCollection, size: Sequence[int], mask_key: str = MASK, centre_key: str = CENTRE
-    ) -> None:
+    def __init__(self, keys: KeysCollection, spacing: Sequence[float], size: Sequence[int], mask_key: str = MASK,
+                 centre_key: str = CENTRE) -> None:  # fmt: skip
         super().__init__(keys)
+        self.spacing = np.asarray([float(s) for s in spacing], dtype=np.float64)
         self.size = tuple(int(s) for s in size)
         self.mask_key = mask_key
         self.centre_key = centre_key
+
+    def box_affine(self, centre_mm: np.ndarray) -> torch.Tensor:
+        """The RAS affine of the box centred on ``centre_mm``."""
+        affine = np.diag([*self.spacing, 1.0])
+        affine[:3, 3] = np.asarray(centre_mm, dtype=np.float64) - (np.asarray(self.size) - 1) / 2.0 * self.spacing
+        return torch.from_numpy(affine)
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
         centre = d.get(self.centre_key)
         if centre is None:
             if self.mask_key not in d:
-                raise ValueError(f"LesionCropd needs {self.centre_key!r} or {self.mask_key!r} in the data.")
-            centre = lesion_centre(d[self.mask_key])
+                raise ValueError(f"LesionResampled needs {self.centre_key!r} or {self.mask_key!r} in the data.")
+            centre = lesion_centroid_mm(d[self.mask_key])
             if centre is None:
                 raise ValueError("The tumor mask is empty: no lesion to crop around.")
-        centre = tuple(int(c) for c in centre)
+        centre = np.asarray(centre, dtype=np.float64)
+        affine = self.box_affine(centre)
         for key in self.key_iterator(d):
-            image = d[key]
-            shape = image.shape[1:]
-            starts = [c - s // 2 for c, s in zip(centre, self.size, strict=True)]
-            lo = [max(0, s) for s in starts]
-            hi = [min(n, s + k) for s, k, n in zip(starts, self.size, shape, strict=True)]
-            cropped = image[(slice(None), *(slice(a, b) for a, b in zip(lo, hi, strict=True)))]
-            before = [a - s for a, s in zip(lo, starts, strict=True)]
-            after = [k - (b - a) - p for a, b, k, p in zip(lo, hi, self.size, before, strict=True)]
-            pad = [(0, 0), *zip(before, after, strict=True)]
-            if any(p for pair in pad for p in pair):
-                flat = [p for pair in reversed(pad) for p in pair]
-                cropped = torch.nn.functional.pad(torch.as_tensor(cropped), flat)
-                if isinstance(image, MetaTensor):
-                    cropped = MetaTensor(cropped, meta=dict(image.meta))
-            d[key] = cropped
-        d[self.centre_key] = centre
+            mode = "nearest" if key == self.mask_key else "bilinear"
+            resampled = SpatialResample(mode=mode, padding_mode="zeros", dtype=torch.float32)(
+                d[key], dst_affine=affine, spatial_size=self.size)  # fmt: skip
+            d[key] = resampled.float() if isinstance(resampled, torch.Tensor) else torch.as_tensor(resampled).float()
+        d[self.centre_key] = tuple(float(c) for c in centre)
         return d
 
 
@@ -291,33 +311,37 @@ def classifier_transforms(
 
     Notes
     -----
-    Everything up to the crop is deterministic, so a ``CacheDataset`` caches it; the crop is
-    ``2 * jitter`` voxels larger than ``crop_size`` and the last step cuts ``crop_size`` out of it
-    (at random when training, in the centre otherwise), so all modes centre identically.
+    Each phase is scaled by its percentiles on its own voxel grid (:func:`native_preprocessing`), then
+    only a box around the tumor is resampled to ``spacing`` (:class:`LesionResampled`). Everything up to
+    that box is deterministic, so a ``CacheDataset`` caches it; the box is ``2 * jitter`` voxels larger
+    than ``crop_size`` and the last step cuts ``crop_size`` out of it (at random when training, in the
+    centre otherwise), so all modes centre identically.
     """
     _check_mode(mode)
     steps: list[Any] = [] if mode == "infer" else [load_phases(phases, with_mask=True)]
-    steps += phase_preprocessing(phases, spacing, with_mask=True)
-    steps += lesion_crop(crop_size, mode, jitter, mask_channel)
+    steps += native_preprocessing(phases, with_mask=True)
+    steps += lesion_crop(crop_size, spacing, mode, jitter, mask_channel)
     return Compose(steps)
 
 
-def lesion_crop(crop_size: Sequence[int], mode: str, jitter: int = 4, mask_channel: bool = False) -> list[Any]:
-    """The crop steps of :func:`classifier_transforms`, for an ``image`` and ``mask`` already preprocessed.
+def lesion_crop(
+    crop_size: Sequence[int], spacing: Sequence[float], mode: str, jitter: int = 4, mask_channel: bool = False
+) -> list[Any]:
+    """The crop steps of :func:`classifier_transforms`, for an ``image`` and ``mask`` after :func:`native_preprocessing`.
 
     The app preprocesses a study once and crops each lesion with these steps (see
     :class:`hccp53.inference.LesionClassifier`); the result is what :func:`classifier_transforms` gives.
 
-    With ``mask_channel`` the mask is cropped, flipped and rotated with the image and becomes its last
-    channel (the intensity augmentation leaves it alone); the crop is centred on ``crop_centre`` when
-    given, so the app can centre on one lesion while the channel shows every lesion in the crop, as the
-    training masks do.
+    With ``mask_channel`` the mask is resampled, cropped, flipped and rotated with the image and becomes its
+    last channel (the intensity augmentation leaves it alone); the crop is centred on ``crop_centre`` (RAS,
+    mm) when given, so the app can centre on one lesion while the channel shows every lesion in the crop,
+    as the training masks do.
     """
     _check_mode(mode)
     size = tuple(int(s) for s in crop_size)
     margin = tuple(s + 2 * int(jitter) for s in size)
     spatial = [IMAGE, MASK] if mask_channel else [IMAGE]
-    steps: list[Any] = [LesionCropd(keys=spatial, size=margin)]
+    steps: list[Any] = [LesionResampled(keys=spatial, spacing=spacing, size=margin)]
     if not mask_channel:
         steps.append(DeleteItemsd(keys=[MASK]))
     if mode == "train":

@@ -18,12 +18,13 @@ from hccp53.transforms import (
     LABEL,
     MASK,
     PERCENTILES,
-    LesionCropd,
+    LesionResampled,
     ScalePercentilesd,
     classifier_transforms,
-    lesion_centre,
+    lesion_centroid_mm,
     lesion_crop,
     load_phases,
+    native_preprocessing,
     phase_preprocessing,
     segmentation_transforms,
     sitk_to_metatensor,
@@ -94,11 +95,32 @@ def test_numpy_percentiles_scale_as_monai_does(shape) -> None:
 
 def test_the_crop_is_centred_on_the_tumor(cohort: Path) -> None:
     case = _case(cohort)
-    resampled = Compose(phase_preprocessing(PHASES, SPACING, with_mask=True))(load_phases(PHASES, with_mask=True)(case))
-    expected = lesion_centre(resampled[MASK])
-    assert resampled[MASK][(0, *expected)] == 1  # the centroid of a lobulated tumor lies inside it
-    out = classifier_transforms(PHASES, SPACING, CROP, mode="validate")(case)
-    assert out[CENTRE] == expected
+    native = Compose(native_preprocessing(PHASES, with_mask=True))(load_phases(PHASES, with_mask=True)(case))
+    expected = lesion_centroid_mm(native[MASK])
+    out = classifier_transforms(PHASES, SPACING, CROP, mode="validate", mask_channel=True)(case)
+    np.testing.assert_allclose(out[CENTRE], expected)
+    centre = tuple(s // 2 for s in CROP)
+    assert out[IMAGE][3][centre] == 1.0  # the centroid of a lobulated tumor lies inside it
+
+
+def test_only_the_crop_is_resampled_and_it_matches_resampling_the_whole_volume(cohort: Path) -> None:
+    """The box resampled alone holds the values the whole volume resampled onto the same grid would."""
+    from monai.transforms import SpatialResample
+
+    case = _case(cohort)
+    native = Compose(native_preprocessing(PHASES, with_mask=True))(load_phases(PHASES, with_mask=True)(case))
+    box = LesionResampled(keys=IMAGE, spacing=SPACING, size=CROP)
+    out = box(dict(native))
+    affine = box.box_affine(np.asarray(out[CENTRE]))
+    assert np.allclose(np.asarray(out[IMAGE].affine), affine.numpy())
+    # the whole image resampled onto a 2 mm grid that contains the box, then the box cut out of it
+    big = 3 * np.asarray(CROP)
+    whole_affine = affine.clone()
+    whole_affine[:3, 3] -= torch.from_numpy(np.asarray(CROP) * np.asarray(SPACING))
+    whole = SpatialResample(mode="bilinear", padding_mode="zeros", dtype=torch.float32)(
+        native[IMAGE], dst_affine=whole_affine, spatial_size=tuple(int(b) for b in big))  # fmt: skip
+    cut = torch.as_tensor(whole)[:, CROP[0] : 2 * CROP[0], CROP[1] : 2 * CROP[1], CROP[2] : 2 * CROP[2]]
+    torch.testing.assert_close(torch.as_tensor(out[IMAGE]), cut, rtol=0, atol=1e-5)
 
 
 def test_training_crops_jitter_but_keep_their_size(cohort: Path) -> None:
@@ -110,26 +132,29 @@ def test_training_crops_jitter_but_keep_their_size(cohort: Path) -> None:
     assert any(not torch.equal(crops[0], c) for c in crops[1:])
 
 
-def test_lesion_centre_is_the_largest_component() -> None:
-    mask = np.zeros((20, 20, 20), dtype=np.uint8)
-    mask[2:4, 2:4, 2:4] = 1  # 8 voxels
-    mask[10:15, 10:15, 10:13] = 1  # 75 voxels, centre (12, 12, 11)
-    assert lesion_centre(mask) == (12, 12, 11)
-    assert lesion_centre(np.zeros((4, 4, 4))) is None
+def test_lesion_centroid_is_that_of_the_largest_component_in_world_coordinates() -> None:
+    mask = torch.zeros((1, 20, 20, 20))
+    mask[0, 2:4, 2:4, 2:4] = 1  # 8 voxels
+    mask[0, 10:15, 10:15, 10:13] = 1  # 75 voxels, centre (12, 12, 11)
+    affine = torch.tensor([[2.0, 0, 0, 10.0], [0, 2.0, 0, 0], [0, 0, 3.0, -5.0], [0, 0, 0, 1]])
+    np.testing.assert_allclose(lesion_centroid_mm(MetaTensor(mask, affine=affine)), [34.0, 24.0, 28.0])
+    assert lesion_centroid_mm(MetaTensor(torch.zeros((1, 4, 4, 4)))) is None
 
 
-def test_lesion_crop_pads_at_the_edge_and_refuses_an_empty_mask() -> None:
-    image = torch.arange(10 * 10 * 10, dtype=torch.float32).reshape(1, 10, 10, 10)
-    mask = torch.zeros_like(image)
+def test_lesion_box_pads_at_the_edge_and_refuses_an_empty_mask() -> None:
+    image = MetaTensor(torch.arange(10 * 10 * 10, dtype=torch.float32).reshape(1, 10, 10, 10), affine=torch.eye(4))
+    mask = MetaTensor(torch.zeros_like(image), affine=torch.eye(4))
     mask[0, 0, 0, 0] = 1
-    out = LesionCropd(keys=IMAGE, size=(4, 4, 4))({IMAGE: image, MASK: mask})
-    assert out[IMAGE].shape == (1, 4, 4, 4)
-    assert out[IMAGE][0, 2, 2, 2] == image[0, 0, 0, 0]  # the centre voxel lands in the crop's centre
-    assert out[IMAGE][0, 0, 0, 0] == 0  # padding
+    out = LesionResampled(keys=IMAGE, spacing=(1.0, 1.0, 1.0), size=(5, 5, 5))({IMAGE: image, MASK: mask})
+    assert out[IMAGE].shape == (1, 5, 5, 5)
+    # the lesion's centre lands in the crop's centre (linear interpolation at a voxel centre: rounding only)
+    assert float(out[IMAGE][0, 2, 2, 2]) == pytest.approx(float(image[0, 0, 0, 0]), abs=1e-3)
+    assert out[IMAGE][0, 0, 0, 0] == 0  # outside the volume: zeros
     with pytest.raises(ValueError, match="empty"):
-        LesionCropd(keys=IMAGE, size=(4, 4, 4))({IMAGE: image, MASK: torch.zeros_like(image)})
-    given = LesionCropd(keys=IMAGE, size=(2, 2, 2))({IMAGE: image, CENTRE: (5, 5, 5)})
-    assert given[IMAGE][0, 1, 1, 1] == image[0, 5, 5, 5]
+        LesionResampled(keys=IMAGE, spacing=(1.0, 1.0, 1.0), size=(5, 5, 5))(
+            {IMAGE: image, MASK: MetaTensor(torch.zeros_like(image), affine=torch.eye(4))})  # fmt: skip
+    given = LesionResampled(keys=IMAGE, spacing=(1.0, 1.0, 1.0), size=(3, 3, 3))({IMAGE: image, CENTRE: (5, 5, 5)})
+    assert float(given[IMAGE][0, 1, 1, 1]) == pytest.approx(float(image[0, 5, 5, 5]), abs=1e-3)
 
 
 def test_the_mask_channel_follows_the_image_through_crop_flips_and_rotations() -> None:
@@ -139,10 +164,10 @@ def test_the_mask_channel_follows_the_image_through_crop_flips_and_rotations() -
     mask = torch.zeros(1, 60, 60, 60)
     mask[:, 20:40, 25:35, 22:30] = 1  # an asymmetric box, so that a flip or rotation of one but not the other shows
     image[:, mask[0] > 0] += 5.0
-    steps = Compose(lesion_crop((48, 48, 48), "train", 4, mask_channel=True))
+    steps = Compose(lesion_crop((48, 48, 48), (1.0, 1.0, 1.0), "train", 4, mask_channel=True))
     steps.set_random_state(1)
     for _ in range(6):
-        out = steps({IMAGE: MetaTensor(image.clone()), MASK: MetaTensor(mask.clone())})
+        out = steps({IMAGE: MetaTensor(image.clone(), affine=torch.eye(4)), MASK: MetaTensor(mask.clone(), affine=torch.eye(4))})
         assert MASK not in out and out[IMAGE].shape == (4, 48, 48, 48)
         crop = torch.as_tensor(out[IMAGE])
         assert set(torch.unique(crop[3]).tolist()) == {0.0, 1.0}

@@ -42,7 +42,6 @@ from hccp53.stats.calibration import recalibration
 from hccp53.stats.roc import delong_ci
 from hccp53.synth.mechanism import IMAGING_FEATURES, Mechanism
 from hccp53.training.datalist import select_cases
-from hccp53.training.guard import logits_from_probabilities
 
 ROOT = Path(__file__).resolve().parents[1]
 logger = logging.getLogger("bench_recipes")
@@ -101,12 +100,6 @@ def train_recipe(name: str, recipe: dict[str, Any], datalist: Path, out: Path, w
     return minutes
 
 
-def model_folders(recipe: dict[str, Any], out: Path) -> list[Path]:
-    if recipe.get("folds") is None:
-        return [out]
-    return sorted(p for p in out.glob("fold_*") if _published(p))
-
-
 def evaluation_cases(cohort: Path) -> tuple[list[dict[str, Any]], np.ndarray]:
     """Every case of an evaluation cohort and its imaging-only posterior log-odds."""
     datalist = cohort / "datalist.json"
@@ -143,14 +136,13 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"bench_recipes: unknown recipe(s) {unknown}; {args.recipes} has {sorted(recipes)}.")
         recipes = {k: v for k, v in recipes.items() if k in args.only}
     trains, evals = _pairs(args.train, "--train"), _pairs(args.eval, "--eval")
-    trained: dict[tuple[str, str], tuple[list[Path], float]] = {}
+    trained: dict[tuple[str, str], tuple[Path, float]] = {}
     for label, datalist in trains.items():
         for name, recipe in recipes.items():
             out = args.work / label / name
             minutes = train_recipe(name, recipe, datalist, out, args.workers)
-            folders = model_folders(recipe, out)
-            if minutes is not None and folders:
-                trained[(label, name)] = (folders, minutes)
+            if minutes is not None and _published(out):
+                trained[(label, name)] = (out, minutes)
     if not evals:
         logger.info("no --eval cohort: %d recipe run(s) trained, nothing scored", len(trained))
         return 0
@@ -158,17 +150,14 @@ def main(argv: list[str] | None = None) -> int:
     for eval_name, cohort in evals.items():
         cases, ceiling = evaluation_cases(cohort)
         labels = np.array([int(c["label"]) for c in cases])
-        models = {(key, i): read_classifier(f"{key[0]}/{key[1]}/{i}", folder)
-                  for key, (folders, _) in trained.items() for i, folder in enumerate(folders)}  # fmt: skip
+        models = {key: read_classifier(f"{key[0]}/{key[1]}", folder) for key, (folder, _) in trained.items()}
         scores = score_cases(list(models.values()), cases, progress=True, workers=args.workers,
                              cache_dir=args.work / "crop_cache" / eval_name)  # fmt: skip
-        for key, (folders, minutes) in trained.items():
-            logits = np.mean([logits_from_probabilities(scores[models[(key, i)].name].to_numpy())
-                              for i in range(len(folders))], axis=0)  # fmt: skip
-            probabilities = 1.0 / (1.0 + np.exp(-logits))
+        for key, (_, minutes) in trained.items():
+            probabilities = scores[models[key].name].to_numpy()
             rows.append({"recipe": key[1], "description": recipes[key[1]]["description"], "training_cases": key[0],
-                         "evaluation": eval_name, "models": len(folders), "training_minutes": minutes,
-                         **summarise(labels, probabilities, ceiling)})  # fmt: skip
+                         "evaluation": eval_name, "networks": models[key].network.get("ensemble") or 1,
+                         "training_minutes": minutes, **summarise(labels, probabilities, ceiling)})  # fmt: skip
     print("| recipe | training cases | evaluation | AUC (95% CI) | imaging Bayes AUC | ratio | calibration slope | "
           "probability SD | training min |")
     print("|---|---|---|---|---|---|---|---|---|")

@@ -327,7 +327,7 @@ def classifier_transforms(
 def lesion_crop(
     crop_size: Sequence[int], spacing: Sequence[float], mode: str, jitter: int = 4, mask_channel: bool = False
 ) -> list[Any]:
-    """The crop steps of :func:`classifier_transforms`, for an ``image`` and ``mask`` after :func:`native_preprocessing`.
+    """The crop steps of :func:`classifier_transforms`, for ``image`` and ``mask`` from :func:`native_preprocessing`.
 
     The app preprocesses a study once and crops each lesion with these steps (see
     :class:`hccp53.inference.LesionClassifier`); the result is what :func:`classifier_transforms` gives.

@@ -25,7 +25,6 @@ from hccp53.transforms import (
     lesion_crop,
     load_phases,
     native_preprocessing,
-    phase_preprocessing,
     segmentation_transforms,
     sitk_to_metatensor,
 )
@@ -167,7 +166,8 @@ def test_the_mask_channel_follows_the_image_through_crop_flips_and_rotations() -
     steps = Compose(lesion_crop((48, 48, 48), (1.0, 1.0, 1.0), "train", 4, mask_channel=True))
     steps.set_random_state(1)
     for _ in range(6):
-        out = steps({IMAGE: MetaTensor(image.clone(), affine=torch.eye(4)), MASK: MetaTensor(mask.clone(), affine=torch.eye(4))})
+        out = steps({IMAGE: MetaTensor(image.clone(), affine=torch.eye(4)),
+                     MASK: MetaTensor(mask.clone(), affine=torch.eye(4))})
         assert MASK not in out and out[IMAGE].shape == (4, 48, 48, 48)
         crop = torch.as_tensor(out[IMAGE])
         assert set(torch.unique(crop[3]).tolist()) == {0.0, 1.0}

@@ -22,8 +22,9 @@ with configs/train_classifier.yaml or configs/train_segmentation.yaml: the same 
 `python -m monai.bundle run --config_file configs/train_<task>.yaml`, plus a split.json in the
 output folder naming the training and validation cases. Validation uses one cross-validation fold
 of the datalist's training part (early stopping on validation AUC or Dice); --fold all trains every
-fold, each into OUT/fold_<k>. The best weights are OUT/p53_classifier.pt or OUT/tumor_segmentation.pt,
-their sha256 in OUT/checksums.json; OUT/tensorboard holds the logs.
+fold, each into OUT/fold_<k>, and (classifier) publishes their mean as OUT/p53_classifier.pt. The
+best weights are OUT/p53_classifier.pt or OUT/tumor_segmentation.pt, their sha256 in
+OUT/checksums.json; OUT/tensorboard holds the logs.
 
 The same command resumes: a run stopped part-way continues from its last checkpoint_epoch=N.pt (saved
 every epoch), and a finished run (OUT/training_complete.json) is kept, not trained again; --restart
@@ -133,4 +134,12 @@ def run(args: argparse.Namespace) -> int:
         summary = args.out / "cross_validation.json"
         summary.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
         print(f"cross-validation summary: {summary}")
+        if args.task == "classifier":
+            from hccp53.training.ensemble import publish_ensemble
+
+            ensemble = publish_ensemble(args.out, [args.out / f"fold_{fold}" for fold in folds])
+            auc = ensemble["validation"]["out_of_fold_auc"]
+            auc_text = "n/a" if auc is None else f"{auc:.4f}"
+            print(f"ensemble of the {len(folds)} folds: {args.out / 'p53_classifier.pt'} (out-of-fold AUC "
+                  f"{auc_text} over {ensemble['validation']['cases']} cases)")  # fmt: skip
     return 0

@@ -29,7 +29,7 @@ NETWORK = "network.json"
 #: Keys of ``network.json`` (the training config's values of the same names).
 NETWORK_KEYS = ("backbone", "fusion", "shared_encoder", "dropout", "phases", "crop_spacing_mm", "crop_size")
 #: Keys ``network.json`` may leave out (older trained folders), with the value they then take.
-OPTIONAL_NETWORK_KEYS = {"mask_channel": False, "slices": None}
+OPTIONAL_NETWORK_KEYS = {"mask_channel": False, "slices": None, "ensemble": None}
 
 
 @dataclass(frozen=True)
@@ -89,14 +89,10 @@ def write_network(folder: str | Path, values: Mapping[str, Any]) -> Path:
 
 
 def _load(model: TrainedClassifier, device: Any) -> Any:
-    from hccp53.nets import build_classifier
+    from hccp53.nets import classifier_from_description
     from hccp53.nets.weights import load_weights
 
-    net = model.network
-    network = build_classifier(net["backbone"], net["phases"], spatial_dims=3, num_classes=2, fusion=net["fusion"],
-                               shared=net["shared_encoder"], dropout=net["dropout"],
-                               mask_channel=model.mask_channel, slices=net.get("slices"))  # fmt: skip
-    return load_weights(network, model.folder / WEIGHTS).to(device).eval()
+    return load_weights(classifier_from_description(model.network), model.folder / WEIGHTS).to(device).eval()
 
 
 def score_cases(

@@ -8,7 +8,8 @@ from hccp53.nets.efficientnetv2 import (
     efficientnetv2_s,
     efficientnetv2_tiny,
 )
-from hccp53.nets.factory import CLASSIFIER_NAMES, FUSIONS, build_classifier
+from hccp53.nets.ensemble import EnsembleNet
+from hccp53.nets.factory import CLASSIFIER_NAMES, FUSIONS, build_classifier, classifier_from_description
 from hccp53.nets.fusion import FeatureFusionNet, MultiChannelNet, PhaseAttention
 from hccp53.nets.slices import SliceNet
 
@@ -17,11 +18,13 @@ __all__ = [
     "FUSIONS",
     "VARIANTS",
     "EfficientNetV2",
+    "EnsembleNet",
     "FeatureFusionNet",
     "MultiChannelNet",
     "PhaseAttention",
     "SliceNet",
     "build_classifier",
+    "classifier_from_description",
     "efficientnetv2_l",
     "efficientnetv2_m",
     "efficientnetv2_s",

@@ -10,6 +10,7 @@ from monai.networks.nets import EfficientNetBN, resnet34, resnet101
 from torch import nn
 
 from hccp53.nets.efficientnetv2 import EfficientNetV2
+from hccp53.nets.ensemble import EnsembleNet
 from hccp53.nets.fusion import FeatureFusionNet, MultiChannelNet
 from hccp53.nets.slices import SliceNet
 
@@ -71,6 +72,7 @@ def build_classifier(
     backbone_kwargs: Mapping[str, Any] | None = None,
     mask_channel: bool = False,
     slices: int | None = None,
+    ensemble: int | None = None,
 ) -> nn.Module:
     """Build a classifier of MRI phases.
 
@@ -106,6 +108,9 @@ def build_classifier(
     slices
         2.5D (:class:`~hccp53.nets.slices.SliceNet`): a 2D classifier of this many axial slices of the 3D crop,
         the case logit being the mean slice logit; ``spatial_dims`` stays 3 (the input). ``None``: no slicing.
+    ensemble
+        :class:`~hccp53.nets.ensemble.EnsembleNet` of this many networks built with the other arguments
+        (the folds of a cross-validation), mean logit. ``None``: one network.
 
     Returns
     -------
@@ -131,6 +136,12 @@ def build_classifier(
         raise ValueError(f"{name} takes no drop_path_rate (only EfficientNetV2 backbones do); leave it unset.")
     if dropout is not None and fusion == "multichannel" and not is_v2:
         raise ValueError(f"{name} has no dropout setting under multichannel fusion; leave dropout unset.")
+    if ensemble is not None:
+        if ensemble < 1:
+            raise ValueError(f"ensemble must be >= 1, got {ensemble}.")
+        return EnsembleNet([build_classifier(name, phases, spatial_dims, num_classes, fusion, shared, hidden_features,
+                                             dropout, drop_path_rate, backbone_kwargs, mask_channel, slices)
+                            for _ in range(ensemble)])  # fmt: skip
     if slices is not None:
         if spatial_dims != 3:
             raise ValueError(f"slices takes 3D crops (spatial_dims 3), got spatial_dims {spatial_dims}.")
@@ -162,3 +173,15 @@ def build_classifier(
         dropout=0.0 if dropout is None else dropout,
         mask_channel=mask_channel,
     )
+
+
+def classifier_from_description(network: Mapping[str, Any]) -> nn.Module:
+    """The classifier a trained-model description (``network.json``) names, with random weights.
+
+    ``network`` holds ``backbone``, ``phases``, ``fusion``, ``shared_encoder``, ``dropout`` and optionally
+    ``mask_channel``, ``slices`` and ``ensemble`` (see :func:`build_classifier`).
+    """
+    return build_classifier(network["backbone"], network["phases"], spatial_dims=3, num_classes=2,
+                            fusion=network["fusion"], shared=network["shared_encoder"], dropout=network["dropout"],
+                            mask_channel=bool(network.get("mask_channel", False)), slices=network.get("slices"),
+                            ensemble=network.get("ensemble"))  # fmt: skip

@@ -36,10 +36,18 @@ logger = logging.getLogger(__name__)
 CALIBRATION_METHODS = ("platt", "none")
 
 
+#: Per-case validation logits of the published weights (case_id, label, logit): out-of-fold predictions.
+PREDICTIONS_FILE = "validation_predictions.csv"
+
+
 def network_logits(
-    network: nn.Module, batches: Iterable[Any], device: torch.device | str, image_key: str = "image"
+    network: nn.Module, batches: Iterable[Any], device: torch.device | str, image_key: str = "image",
+    case_ids: list[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Eval-mode log-odds ``z1 - z0`` of a two-class network and the labels (0/1) of every case in ``batches``."""
+    """Eval-mode log-odds ``z1 - z0`` of a two-class network and the labels (0/1) of every case in ``batches``.
+
+    When ``case_ids`` is a list, the batches' ``case_id`` values are appended to it.
+    """
     network.eval()
     logits: list[np.ndarray] = []
     labels: list[np.ndarray] = []
@@ -49,7 +57,19 @@ def network_logits(
             logits.append((out[:, 1] - out[:, 0]).numpy())
             label = torch.as_tensor(batch["label"]).reshape(len(out), -1)
             labels.append((label.argmax(1) if label.shape[1] > 1 else label[:, 0]).numpy())
+            if case_ids is not None:
+                case_ids.extend(str(c) for c in batch.get("case_id", [""] * len(out)))
     return np.concatenate(logits).astype(np.float64), np.concatenate(labels).astype(np.int64)
+
+
+def write_predictions(path: Path, case_ids: list[str], labels: np.ndarray, logits: np.ndarray) -> None:
+    """``case_id, label, logit`` rows (the validation predictions of published weights)."""
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["case_id", "label", "logit"])
+        writer.writerows((c, int(y), f"{z:.6f}") for c, y, z in zip(case_ids, labels, logits, strict=True))
 
 
 def fit_platt(logits: np.ndarray, labels: np.ndarray, regularisation: float = 1.0) -> tuple[float, float]:
@@ -140,7 +160,8 @@ def publish_classifier(
     weights = output / weights_name
     load_weights(network, weights)
     network.to(device)
-    logits, labels = network_logits(network, val_batches, device)
+    case_ids: list[str] = []
+    logits, labels = network_logits(network, val_batches, device, case_ids=case_ids)
     try:
         spread = check_spread(logits, min_logit_sd, f"The classifier in {weights}")
     except Exception:
@@ -148,6 +169,7 @@ def publish_classifier(
         record_checksums(output)
         raise
     validation = {"cases": len(labels), "auc": auc_or_none(labels, logits), **spread}
+    published_logits = logits
     calibration: dict[str, Any] = {"method": "none", "fitted_on": f"validation fold ({len(labels)} cases)"}
     if method == "platt" and len(np.unique(labels)) == 2:
         slope, intercept = fit_platt(logits, labels)
@@ -161,10 +183,12 @@ def publish_classifier(
                 raise RuntimeError("The calibrated network does not reproduce the Platt-scaled logits.")
             calibration.update(method="platt", slope=slope, intercept=intercept,
                                calibrated_spread=output_spread(calibrated))  # fmt: skip
+            published_logits = calibrated
         else:
             logger.warning("Platt scaling found slope %.3g <= 0 on the validation fold (the network does not rank "
                            "it); the probabilities are published uncalibrated.", slope)  # fmt: skip
             calibration["not_applied"] = f"slope {slope:.3g} <= 0"
+    write_predictions(output / PREDICTIONS_FILE, case_ids, labels, published_logits)
     path = output / network_file
     description = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     description.update(validation=validation, calibration=calibration)

@@ -110,7 +110,8 @@ class OutputSpread:
 
 
 def _rank() -> int:
-    return torch.distributed.get_rank() if torch.distributed.is_available() and torch.distributed.is_initialized() else 0
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    return torch.distributed.get_rank() if distributed else 0
 
 
 def read_history(output_dir: str | Path) -> list[dict[str, Any]]:

@@ -62,7 +62,8 @@ def test_training_on_an_obvious_signal_ranks_and_spreads(size_cohort: Path, tmp_
     out = tmp_path / "cls"
     code = main(["train", "classifier", "--datalist", str(size_cohort), "--out", str(out), "--epochs", "6",
                  "--workers", "0", "--no-progress", "--set", "batch_size=8", "--set", "crop_size=[24, 24, 24]",
-                 "--set", "crop_jitter=2", "--set", "early_stop_patience=6", "--set", "learning_rate=0.003"])  # fmt: skip
+                 "--set", "crop_jitter=2", "--set", "early_stop_patience=6",
+                 "--set", "learning_rate=0.003"])  # fmt: skip
     assert code == 0, capsys.readouterr().err[-3000:]
     history = json.loads((out / HISTORY_FILE).read_text())
     assert [row["epoch"] for row in history] == list(range(1, 7))

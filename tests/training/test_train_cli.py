@@ -65,7 +65,8 @@ def test_fold_all_trains_every_fold_and_summarises(cohort: Path, tmp_path: Path,
     out = tmp_path / "cv"
     code = main(["train", "classifier", "--datalist", str(cohort / "datalist.json"), "--out", str(out),
                  "--fold", "all", "--epochs", "1", "--workers", "0", "--no-progress", "--set", "batch_size=2",
-                 "--set", "crop_size=[16, 16, 16]", "--set", "crop_spacing_mm=[4.0, 4.0, 4.0]"])  # fmt: skip
+                 "--set", "crop_size=[16, 16, 16]", "--set", "crop_spacing_mm=[4.0, 4.0, 4.0]",
+                 "--set", "min_logit_sd=0"])  # fmt: skip
     assert code == 0, capsys.readouterr().err[-2000:]
     folds = sorted({c["fold"] for c in json.loads((cohort / "datalist.json").read_text())["training"]})
     summary = json.loads((out / "cross_validation.json").read_text())
@@ -73,6 +74,20 @@ def test_fold_all_trains_every_fold_and_summarises(cohort: Path, tmp_path: Path,
     for fold in folds:
         assert (out / f"fold_{fold}" / "p53_classifier.pt").is_file()
         assert json.loads((out / f"fold_{fold}" / "split.json").read_text())["fold"] == fold
+    # the folds published as one network: its output is the mean of the folds' logits
+    import torch
+
+    from hccp53.evaluation.scoring import _load, read_classifier
+
+    network = json.loads((out / "network.json").read_text())
+    assert network["ensemble"] == len(folds) and len(network["members"]) == len(folds)
+    assert network["validation"]["cases"] == len(json.loads((cohort / "datalist.json").read_text())["training"])
+    ensemble = _load(read_classifier("all", out), "cpu")
+    members = [_load(read_classifier(f"f{k}", out / f"fold_{k}"), "cpu") for k in folds]
+    x = torch.randn(2, 3, 16, 16, 16)
+    with torch.no_grad():
+        expected = torch.stack([m(x) for m in members]).mean(0)
+        torch.testing.assert_close(ensemble(x), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_the_same_command_resumes_an_interrupted_run_and_keeps_a_finished_one(cohort: Path, tmp_path: Path,

@@ -95,6 +95,9 @@ def train_recipe(name: str, recipe: dict[str, Any], datalist: Path, out: Path, w
     if result.returncode != 0:
         logger.warning("training %s on %s failed (exit %d); no row for it", name, datalist, result.returncode)
         return None
+    if folds is not None:  # folds trained by an earlier run (and skipped now) count with the time they took
+        records = [json.loads(f.read_text(encoding="utf-8")) for f in sorted(out.glob("fold_*/training_complete.json"))]
+        minutes = sum(r.get("training_seconds", 0.0) for r in records) / 60.0
     out.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps({"minutes": minutes}) + "\n", encoding="utf-8")
     return minutes

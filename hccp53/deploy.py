@@ -133,6 +133,14 @@ class StudyPrediction:
     tensors: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
+def classifier_network(models_dir: str | Path, settings: Settings) -> Any:
+    """The P53 classifier of a models folder (random weights): see :func:`hccp53.nets.classifier_for_models`."""
+    from hccp53.nets import classifier_for_models
+
+    return classifier_for_models(models_dir, {k: getattr(settings, k) for k in (
+        "backbone", "phases", "fusion", "shared_encoder", "mask_channel", "crop_spacing_mm", "crop_size")})
+
+
 class Predictor:
     """Both networks, loaded once per process, applied to the volumes of one study at a time.
 
@@ -156,7 +164,6 @@ class Predictor:
 
         from hccp53.dicomio.seg import load_standard_tables
         from hccp53.inference import LesionClassifier
-        from hccp53.nets import build_classifier
         from hccp53.nets.weights import load_weights, sha256_of
 
         models = Path(models_dir)
@@ -170,10 +177,7 @@ class Predictor:
         segmentation = SegResNet(spatial_dims=3, in_channels=len(settings.phases), out_channels=2,
                                  init_filters=settings.init_filters, blocks_down=(1, 2, 2, 4), blocks_up=(1, 1, 1))
         self.segmentation = load_weights(segmentation, models / SEGMENTATION_WEIGHTS).to(self.device).eval()
-        classifier = build_classifier(settings.backbone, settings.phases, spatial_dims=3, num_classes=2,
-                                      fusion=settings.fusion, shared=settings.shared_encoder,
-                                      mask_channel=settings.mask_channel)  # fmt: skip
-        classifier = load_weights(classifier, models / CLASSIFIER_WEIGHTS)
+        classifier = load_weights(classifier_network(models, settings), models / CLASSIFIER_WEIGHTS)
         self.classifier = LesionClassifier(classifier, settings.phases, settings.crop_spacing_mm, settings.crop_size,
                                            self.device, amp=self.amp, mask_channel=settings.mask_channel)  # fmt: skip
         self.checksums = {name: sha256_of(models / name) for name in (SEGMENTATION_WEIGHTS, CLASSIFIER_WEIGHTS)}

@@ -9,7 +9,13 @@ from hccp53.nets.efficientnetv2 import (
     efficientnetv2_tiny,
 )
 from hccp53.nets.ensemble import EnsembleNet
-from hccp53.nets.factory import CLASSIFIER_NAMES, FUSIONS, build_classifier, classifier_from_description
+from hccp53.nets.factory import (
+    CLASSIFIER_NAMES,
+    FUSIONS,
+    build_classifier,
+    classifier_for_models,
+    classifier_from_description,
+)
 from hccp53.nets.fusion import FeatureFusionNet, MultiChannelNet, PhaseAttention
 from hccp53.nets.slices import SliceNet
 
@@ -24,6 +30,7 @@ __all__ = [
     "PhaseAttention",
     "SliceNet",
     "build_classifier",
+    "classifier_for_models",
     "classifier_from_description",
     "efficientnetv2_l",
     "efficientnetv2_m",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from monai.networks.nets import EfficientNetBN, resnet34, resnet101
@@ -185,3 +187,41 @@ def classifier_from_description(network: Mapping[str, Any]) -> nn.Module:
                             fusion=network["fusion"], shared=network["shared_encoder"], dropout=network["dropout"],
                             mask_channel=bool(network.get("mask_channel", False)), slices=network.get("slices"),
                             ensemble=network.get("ensemble"))  # fmt: skip
+
+
+#: The values a trained-model description shares with the inference settings (what the app feeds the network).
+INPUT_KEYS = ("backbone", "fusion", "phases", "crop_spacing_mm", "crop_size", "mask_channel")
+
+
+def classifier_for_models(models_dir: str | Path, settings: Mapping[str, Any]) -> nn.Module:
+    """The P53 classifier of a models folder, with random weights: the network its ``network.json`` describes.
+
+    A trained-model folder describes its network (``hccp53 train classifier`` writes ``network.json``: backbone,
+    fusion, 2.5D slices, ensemble ...). What the app and the bundle feed it (phases, crop, mask channel) comes
+    from their settings, so those must agree with the description. A folder without ``network.json`` (older
+    releases) gets the network ``settings`` name (keys ``backbone``, ``phases``, ``fusion``,
+    ``shared_encoder``, ``mask_channel``).
+
+    Raises
+    ------
+    ConfigError
+        ``network.json`` is unreadable or disagrees with ``settings`` on one of :data:`INPUT_KEYS`.
+    """
+    from hccp53.errors import ConfigError
+
+    path = Path(models_dir) / "network.json"
+    if not path.is_file():
+        return build_classifier(settings["backbone"], settings["phases"], spatial_dims=3, num_classes=2,
+                                fusion=settings["fusion"], shared=settings["shared_encoder"],
+                                mask_channel=settings["mask_channel"])  # fmt: skip
+    try:
+        description = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ConfigError(f"{path} is not readable JSON ({error}); restore it from the trained-model folder.") from None
+    for key in INPUT_KEYS:
+        trained = description.get(key, False if key == "mask_channel" else None)
+        wanted = list(settings[key]) if isinstance(settings[key], (list, tuple)) else settings[key]
+        if trained != wanted:
+            raise ConfigError(f"The classifier in {path.parent} was trained with {key} = {trained!r} but the "
+                              f"settings say {wanted!r}; set {key} to the trained value.")  # fmt: skip
+    return classifier_from_description(description)

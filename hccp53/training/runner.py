@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,7 @@ def train(
         ``split.json``'s content plus ``best_metric``, ``best_epoch`` and ``epochs_run``; for the classifier also
         ``validation`` (AUC and output spread of the published weights) and ``calibration``.
     """
+    clock = time.perf_counter()
     output = Path(output_dir).resolve()
     output.mkdir(parents=True, exist_ok=True)
     values = {"datalist": str(Path(datalist).resolve()), "output_dir": str(output), "fold": int(fold),
@@ -157,6 +159,7 @@ def train(
         "best_metric": float(evaluator.state.best_metric),
         "best_epoch": int(evaluator.state.best_metric_epoch),
         "epochs_run": int(trainer.state.epoch),
+        "training_seconds": round(time.perf_counter() - clock, 1),  # this run's, from start-up to publication
     }
     if task == "classifier":  # what publish_classifier (the config's last run step) recorded
         network = json.loads((output / "network.json").read_text(encoding="utf-8"))

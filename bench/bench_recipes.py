@@ -28,7 +28,6 @@ import json
 import logging
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -78,29 +77,28 @@ def _published(folder: Path) -> bool:
     return network.is_file() and "validation" in json.loads(network.read_text(encoding="utf-8"))
 
 
-def train_recipe(name: str, recipe: dict[str, Any], datalist: Path, out: Path, workers: int) -> float | None:
-    """Train (unless already published) and return the minutes the training took (from its own record)."""
-    folds = recipe.get("folds")
-    record = out / "bench_training.json"
-    if record.is_file() and (folds is not None or _published(out)):
-        return json.loads(record.read_text(encoding="utf-8"))["minutes"]
-    command = [sys.executable, "-m", "hccp53", "train", "classifier", "--datalist", str(datalist), "--out", str(out),
-               "--no-progress", "--workers", str(workers), "--fold", str(folds if folds is not None else 0)]
-    for key, value in (recipe.get("overrides") or {}).items():
-        command += ["--set", f"{key}={json.dumps(value)}"]
-    logger.info("training %s on %s: %s", name, datalist, " ".join(command[2:]))
-    clock = time.perf_counter()
-    result = subprocess.run(command, cwd=ROOT, check=False)
-    minutes = (time.perf_counter() - clock) / 60.0
-    if result.returncode != 0:
-        logger.warning("training %s on %s failed (exit %d); no row for it", name, datalist, result.returncode)
+def training_minutes(out: Path, folds: Any) -> float | None:
+    """Minutes the finished run(s) in ``out`` took, from their ``training_complete.json`` (summed over folds)."""
+    files = [out / "training_complete.json"] if folds is None else sorted(out.glob("fold_*/training_complete.json"))
+    if not files or not all(f.is_file() for f in files):
         return None
-    if folds is not None:  # folds trained by an earlier run (and skipped now) count with the time they took
-        records = [json.loads(f.read_text(encoding="utf-8")) for f in sorted(out.glob("fold_*/training_complete.json"))]
-        minutes = sum(r.get("training_seconds", 0.0) for r in records) / 60.0
-    out.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"minutes": minutes}) + "\n", encoding="utf-8")
-    return minutes
+    return sum(json.loads(f.read_text(encoding="utf-8")).get("training_seconds", 0.0) for f in files) / 60.0
+
+
+def train_recipe(name: str, recipe: dict[str, Any], datalist: Path, out: Path, workers: int) -> float | None:
+    """Train (``hccp53 train`` resumes an interrupted run and keeps finished folds) and return the minutes taken."""
+    folds = recipe.get("folds")
+    if not (_published(out) and (out / "training_complete.json").is_file() if folds is None else _published(out)):
+        command = [sys.executable, "-m", "hccp53", "train", "classifier", "--datalist", str(datalist), "--out",
+                   str(out), "--no-progress", "--workers", str(workers), "--fold", str(folds or 0)]  # fmt: skip
+        for key, value in (recipe.get("overrides") or {}).items():
+            command += ["--set", f"{key}={json.dumps(value)}"]
+        logger.info("training %s on %s: %s", name, datalist, " ".join(command[2:]))
+        result = subprocess.run(command, cwd=ROOT, check=False)
+        if result.returncode != 0:
+            logger.warning("training %s on %s failed (exit %d); no row for it", name, datalist, result.returncode)
+            return None
+    return training_minutes(out, folds)
 
 
 def evaluation_cases(cohort: Path) -> tuple[list[dict[str, Any]], np.ndarray]:

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import yaml
 from bench_models import imaging_latents
+from performance_table import recipe_table
 from results_file import RESULTS, machine, merge_results
 
 from hccp53.evaluation.scoring import read_classifier, score_cases
@@ -43,6 +44,7 @@ from hccp53.synth.mechanism import IMAGING_FEATURES, Mechanism
 from hccp53.training.datalist import select_cases
 
 ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_EVALS = {"main": ROOT / "runs" / "eval_main", "shifted": ROOT / "runs" / "eval_shifted"}
 logger = logging.getLogger("bench_recipes")
 
 
@@ -51,11 +53,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--recipes", type=Path, default=ROOT / "bench" / "recipes.yaml", help="recipe file")
     parser.add_argument("--only", action="append", default=[], help="run only this recipe (repeatable)")
-    parser.add_argument("--train", action="append", default=[], metavar="LABEL=DATALIST", required=True,
-                        help="training cohort, labelled (e.g. 320=runs/cohort/datalist.json); repeatable")
+    parser.add_argument("--train", action="append", default=[], metavar="LABEL=DATALIST",
+                        help="training cohort, labelled by its size; repeatable (default: "
+                             "320=runs/cohort/datalist.json, the `make weights` cohort)")
     parser.add_argument("--eval", action="append", default=[], metavar="NAME=COHORT",
-                        help="evaluation cohort folder of `hccp53 synth` (all its cases are scored); repeatable; "
-                             "none: only train")
+                        help="evaluation cohort folder of `hccp53 synth` (all its cases are scored); repeatable "
+                             "(default: main=runs/eval_main shifted=runs/eval_shifted, those that exist)")
+    parser.add_argument("--train-only", action="store_true", help="train the recipes, score nothing")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "recipes", help="where trained models go")
     parser.add_argument("--out", type=Path, help="also write the rows to this JSON file")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers for training")
@@ -136,7 +140,13 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             raise SystemExit(f"bench_recipes: unknown recipe(s) {unknown}; {args.recipes} has {sorted(recipes)}.")
         recipes = {k: v for k, v in recipes.items() if k in args.only}
-    trains, evals = _pairs(args.train, "--train"), _pairs(args.eval, "--eval")
+    trains = _pairs(args.train, "--train") or {"320": ROOT / "runs" / "cohort" / "datalist.json"}
+    evals = _pairs(args.eval, "--eval") or {k: v for k, v in DEFAULT_EVALS.items() if (v / "datalist.json").is_file()}
+    missing = [str(p) for p in trains.values() if not p.is_file()]
+    if missing or not (evals or args.train_only):
+        print(f"bench_recipes: nothing to measure yet ({missing[0] if missing else 'no evaluation cohort'} is "
+              "missing); docs/training.md says how to make the cohorts.")  # fmt: skip
+        return 0
     trained: dict[tuple[str, str], tuple[Path, float]] = {}
     for label, datalist in trains.items():
         for name, recipe in recipes.items():
@@ -144,8 +154,8 @@ def main(argv: list[str] | None = None) -> int:
             minutes = train_recipe(name, recipe, datalist, out, args.workers)
             if minutes is not None and _published(out):
                 trained[(label, name)] = (out, minutes)
-    if not evals:
-        logger.info("no --eval cohort: %d recipe run(s) trained, nothing scored", len(trained))
+    if args.train_only:
+        logger.info("--train-only: %d recipe run(s) trained, nothing scored", len(trained))
         return 0
     rows = []
     for eval_name, cohort in evals.items():
@@ -159,15 +169,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({"recipe": key[1], "description": recipes[key[1]]["description"], "training_cases": key[0],
                          "evaluation": eval_name, "networks": models[key].network.get("ensemble") or 1,
                          "training_minutes": minutes, **summarise(labels, probabilities, ceiling)})  # fmt: skip
-    print("| recipe | training cases | evaluation | AUC (95% CI) | imaging Bayes AUC | ratio | calibration slope | "
-          "probability SD | training min |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['recipe']} | {r['training_cases']} | {r['evaluation']} ({r['cases']}) | {r['auc']:.3f} "
-              f"({r['auc_ci_low']:.3f}–{r['auc_ci_high']:.3f}) | {r['imaging_bayes_auc']:.3f} | "
-              f"{r['ratio_to_imaging_bayes']:.3f} | {r['calibration_slope']:.2f} | {r['probability_sd']:.3f} | "
-              f"{r['training_minutes']:.1f} |")  # fmt: skip
     record = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": machine(), "rows": rows}
+    print("\n".join(recipe_table({"recipes": record})))
     if args.out:
         args.out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     merge_results(RESULTS, "bench_recipes", "recipes", record)

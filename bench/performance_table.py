@@ -48,6 +48,7 @@ def records(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
             ("bench_synth", "synth"),
             ("bench_models", "models"),
             ("bench_registration", "registration"),
+            ("bench_recipes", "recipes"),
         )
         if isinstance(results.get(key), dict)
     }
@@ -213,6 +214,22 @@ def figure_table(results: dict[str, Any]) -> list[str]:
     return rows
 
 
+def recipe_table(results: dict[str, Any]) -> list[str]:
+    """bench_recipes: each P53 classifier recipe on each evaluation set (docs/training.md explains the columns)."""
+    rows = ["| recipe | training cases | evaluation set | test AUC (DeLong 95% CI) | imaging-only Bayes AUC | "
+            "ratio (goal >= 0.9) | calibration slope | probability SD | training min |",
+            "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    entries = dig(results, "recipes", "rows")
+    if not entries:
+        return [*rows, "| not measured (bench_recipes needs the cohorts of docs/training.md) | | | | | | | | |"]
+    for r in entries:
+        rows.append(f"| {r['recipe']} | {r['training_cases']} | {r['evaluation']} ({r['cases']}) | {r['auc']:.3f} "
+                    f"({r['auc_ci_low']:.3f}–{r['auc_ci_high']:.3f}) | {r['imaging_bayes_auc']:.3f} | "
+                    f"{r['ratio_to_imaging_bayes']:.3f} | {r['calibration_slope']:.2f} | {r['probability_sd']:.3f} | "
+                    f"{fmt(r.get('training_minutes'), '.1f')} |")  # fmt: skip
+    return rows
+
+
 def soak_table(results: dict[str, Any]) -> list[str]:
     rows = [
         "| soak | studies | peak RSS, first -> last window | RSS after first -> last | fds | temp-file growth | "
@@ -249,6 +266,10 @@ def section(results: dict[str, Any]) -> str:
         *figure_table(results),
         "",
         *soak_table(results),
+        "",
+        "P53 classifier recipes (bench_recipes):",
+        "",
+        *recipe_table(results),
         "",
         "When each benchmark ran:",
         "",

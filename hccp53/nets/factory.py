@@ -223,5 +223,6 @@ def classifier_for_models(models_dir: str | Path, settings: Mapping[str, Any]) -
         wanted = list(settings[key]) if isinstance(settings[key], (list, tuple)) else settings[key]
         if trained != wanted:
             raise ConfigError(f"The classifier in {path.parent} was trained with {key} = {trained!r} but the "
-                              f"settings say {wanted!r}; set {key} to the trained value.")  # fmt: skip
+                              f"settings say {wanted!r}; set {key} to the trained value in the config that reads this folder "
+                              "(configs/inference.yaml for the app).")  # fmt: skip
     return classifier_from_description(description)

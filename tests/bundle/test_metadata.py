@@ -111,8 +111,9 @@ def test_classifier_input_matches_its_training_config() -> None:
     phases = list(parser.get("phases"))
     image = metadata()["network_data_format"]["inputs"]["image"]
     channel_def = image["channel_def"]
-    assert [channel_def[str(i)] for i in range(len(channel_def))] == phases
-    assert image["num_channels"] == len(phases)
+    channels = [*phases, "mask"] if parser.get("mask_channel") else phases
+    assert [channel_def[str(i)] for i in range(len(channel_def))] == channels
+    assert image["num_channels"] == len(channels)
     assert image["spatial_shape"] == list(parser.get("crop_size"))
     pred = metadata()["network_data_format"]["outputs"]["pred"]
     assert pred["num_channels"] == parser.get("network_def")["num_classes"]

@@ -165,7 +165,7 @@ def test_torchscript_exports_match_the_networks(trained: dict[str, Path], tmp_pa
     ckpt_export(
         net_id="network_def", filepath=str(classifier_ts), ckpt_file=str(trained["models"] / "p53_classifier.pt"),
         meta_file=META, config_file=str(CONFIG_DIR / "train_classifier.yaml"), use_trace=True,
-        input_shape=[1, 3, 16, 16, 16], bundle_root=str(ROOT), **CLASSIFIER,
+        input_shape=[1, 4, 16, 16, 16], bundle_root=str(ROOT), **CLASSIFIER,
     )  # fmt: skip
     segmentation_ts = tmp_path / "segmentation.ts"
     ckpt_export(net_id="network_def", filepath=str(segmentation_ts),
@@ -177,9 +177,10 @@ def test_torchscript_exports_match_the_networks(trained: dict[str, Path], tmp_pa
 
     torch.manual_seed(0)
     eager = load_weights(
-        build_classifier("efficientnetv2_tiny", ("t2", "ap", "pvp")), trained["models"] / "p53_classifier.pt"
+        build_classifier("efficientnetv2_tiny", ("t2", "ap", "pvp"), mask_channel=True),
+        trained["models"] / "p53_classifier.pt",
     )
-    x = torch.rand(2, 3, 16, 16, 16)
+    x = torch.rand(2, 4, 16, 16, 16)  # t2, ap, pvp and the tumor mask (the config's default mask_channel)
     with torch.no_grad():
         torch.testing.assert_close(torch.jit.load(str(classifier_ts))(x), eager.eval()(x), rtol=1e-4, atol=1e-5)
     seg = SegResNet(3, 8, 3, 2, blocks_down=(1, 2, 2, 4), blocks_up=(1, 1, 1))

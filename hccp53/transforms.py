@@ -193,10 +193,11 @@ def lesion_centroid_mm(mask: MetaTensor) -> np.ndarray | None:
 class LesionResampled(MapTransform):
     """Resample ``keys`` onto a ``size`` box of ``spacing`` mm centred on a lesion (zeros outside the volume).
 
-    The box is axis-aligned in RAS world coordinates and centred on the point under ``centre_key`` when
-    present (the app passes each lesion's centroid there), else on the centroid of the largest connected
-    component of ``mask_key``. Images are interpolated linearly, ``mask_key`` by nearest neighbour. Only the
-    box is computed, so the cost does not depend on the size of the volume.
+    The box's axes are those of the image's own voxel grid (so a study tilted as a whole gives the same box
+    of the same anatomy, as resampling the whole volume did) and it is centred on the point (RAS world, mm)
+    under ``centre_key`` when present (the app passes each lesion's centroid there), else on the centroid of
+    the largest connected component of ``mask_key``. Images are interpolated linearly, ``mask_key`` by
+    nearest neighbour. Only the box is computed, so the cost does not depend on the size of the volume.
 
     Raises
     ------
@@ -212,10 +213,14 @@ class LesionResampled(MapTransform):
         self.mask_key = mask_key
         self.centre_key = centre_key
 
-    def box_affine(self, centre_mm: np.ndarray) -> torch.Tensor:
-        """The RAS affine of the box centred on ``centre_mm``."""
-        affine = np.diag([*self.spacing, 1.0])
-        affine[:3, 3] = np.asarray(centre_mm, dtype=np.float64) - (np.asarray(self.size) - 1) / 2.0 * self.spacing
+    def box_affine(self, centre_mm: np.ndarray, reference: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """The RAS affine of the box centred on ``centre_mm``, its axes those of the ``reference`` affine."""
+        reference = np.asarray(reference, dtype=np.float64)
+        directions = reference[:3, :3] / np.linalg.norm(reference[:3, :3], axis=0)
+        affine = np.eye(4)
+        affine[:3, :3] = directions * self.spacing
+        half = (np.asarray(self.size) - 1) / 2.0 * self.spacing
+        affine[:3, 3] = np.asarray(centre_mm, dtype=np.float64) - directions @ half
         return torch.from_numpy(affine)
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
@@ -228,8 +233,9 @@ class LesionResampled(MapTransform):
             if centre is None:
                 raise ValueError("The tumor mask is empty: no lesion to crop around.")
         centre = np.asarray(centre, dtype=np.float64)
-        affine = self.box_affine(centre)
-        for key in self.key_iterator(d):
+        keys = list(self.key_iterator(d))
+        affine = self.box_affine(centre, d[keys[0]].affine)
+        for key in keys:
             mode = "nearest" if key == self.mask_key else "bilinear"
             resampled = SpatialResample(mode=mode, padding_mode="zeros", dtype=torch.float32)(
                 d[key], dst_affine=affine, spatial_size=self.size)  # fmt: skip

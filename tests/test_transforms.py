@@ -110,7 +110,7 @@ def test_only_the_crop_is_resampled_and_it_matches_resampling_the_whole_volume(c
     native = Compose(native_preprocessing(PHASES, with_mask=True))(load_phases(PHASES, with_mask=True)(case))
     box = LesionResampled(keys=IMAGE, spacing=SPACING, size=CROP)
     out = box(dict(native))
-    affine = box.box_affine(np.asarray(out[CENTRE]))
+    affine = box.box_affine(np.asarray(out[CENTRE]), native[IMAGE].affine)
     assert np.allclose(np.asarray(out[IMAGE].affine), affine.numpy())
     # the whole image resampled onto a 2 mm grid that contains the box, then the box cut out of it
     big = 3 * np.asarray(CROP)
@@ -183,3 +183,21 @@ def test_the_mask_channel_adds_a_channel_and_leaves_the_phases_alone(cohort: Pat
     torch.testing.assert_close(torch.as_tensor(masked[:3]), torch.as_tensor(plain), rtol=0, atol=0)
     centre = tuple(s // 2 for s in CROP)
     assert masked[3][centre] == 1.0 and 0 < float(masked[3].mean()) < 1  # centred on the tumor, not all tumor
+
+
+def test_a_study_tilted_as_a_whole_gives_the_same_box() -> None:
+    """The box follows the image's own axes: a rigid tilt of the whole study changes nothing the classifier sees."""
+    torch.manual_seed(0)
+    data = torch.rand(1, 30, 30, 20)
+    mask = torch.zeros(1, 30, 30, 20)
+    mask[0, 12:18, 10:16, 8:12] = 1
+    straight = torch.diag(torch.tensor([1.5, 1.5, 3.0, 1.0], dtype=torch.float64))
+    angle = np.deg2rad(20.0)
+    rotation = torch.eye(4, dtype=torch.float64)
+    rotation[1:3, 1:3] = torch.tensor([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    tilted = rotation @ straight
+    box = LesionResampled(keys=[IMAGE, MASK], spacing=(2.0, 2.0, 2.0), size=(12, 12, 12))
+    outs = [box({IMAGE: MetaTensor(data.clone(), affine=a), MASK: MetaTensor(mask.clone(), affine=a)})
+            for a in (straight, tilted)]  # fmt: skip
+    torch.testing.assert_close(torch.as_tensor(outs[1][IMAGE]), torch.as_tensor(outs[0][IMAGE]), rtol=0, atol=1e-5)
+    torch.testing.assert_close(torch.as_tensor(outs[1][MASK]), torch.as_tensor(outs[0][MASK]), rtol=0, atol=0)

@@ -217,12 +217,13 @@ def classifier_for_models(models_dir: str | Path, settings: Mapping[str, Any]) -
     try:
         description = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
-        raise ConfigError(f"{path} is not readable JSON ({error}); restore it from the trained-model folder.") from None
+        raise ConfigError(f"{path} is not readable JSON ({error}); restore it from the trained-model "
+                          "folder.") from None
     for key in INPUT_KEYS:
         trained = description.get(key, False if key == "mask_channel" else None)
         wanted = list(settings[key]) if isinstance(settings[key], (list, tuple)) else settings[key]
         if trained != wanted:
             raise ConfigError(f"The classifier in {path.parent} was trained with {key} = {trained!r} but the "
-                              f"settings say {wanted!r}; set {key} to the trained value in the config that reads this folder "
-                              "(configs/inference.yaml for the app).")  # fmt: skip
+                              f"settings say {wanted!r}; set {key} to the trained value in the config that reads "
+                              "this folder (configs/inference.yaml for the app).")  # fmt: skip
     return classifier_from_description(description)

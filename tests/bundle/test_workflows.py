@@ -215,4 +215,5 @@ def test_two_process_torchrun_training_on_cpu(cohort: Path, tmp_path: Path) -> N
     assert expected_checksum(weights) == sha256_of(weights)
     from hccp53.nets import build_classifier
 
-    load_weights(build_classifier("efficientnetv2_tiny", ("t2", "ap", "pvp")), weights)  # no "module." prefixes
+    plain = build_classifier("efficientnetv2_tiny", ("t2", "ap", "pvp"), mask_channel=True)
+    load_weights(plain, weights)  # no "module." prefixes

@@ -16,8 +16,8 @@ if [[ ! -f "$RUNS/cohort/datalist.json" ]]; then
   "${HCCP53[@]}" synth --cases "$CASES" --seed "$SEED" --profile small --no-preview --out "$RUNS/cohort" --overwrite
 fi
 "${HCCP53[@]}" train segmentation --datalist "$RUNS/cohort/datalist.json" --out "$RUNS/segmentation" --no-progress
-# the classifier: the config's default recipe on each of the 5 folds, published as their ensemble (docs/training.md)
-"${HCCP53[@]}" train classifier --datalist "$RUNS/cohort/datalist.json" --out "$RUNS/classifier" --fold all --no-progress
+# the classifier: the config's default recipe (docs/training.md), fold 0 held out for early stopping and calibration
+"${HCCP53[@]}" train classifier --datalist "$RUNS/cohort/datalist.json" --out "$RUNS/classifier" --no-progress
 
 cp "$RUNS/segmentation/tumor_segmentation.pt" "$RUNS/classifier/p53_classifier.pt" "$RUNS/classifier/network.json" models/
 "$PY" -c "from hccp53.nets.weights import record_checksums; print(record_checksums('models'))"

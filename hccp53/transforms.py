@@ -196,8 +196,10 @@ class LesionResampled(MapTransform):
     The box's axes are those of the image's own voxel grid (so a study tilted as a whole gives the same box
     of the same anatomy, as resampling the whole volume did) and it is centred on the point (RAS world, mm)
     under ``centre_key`` when present (the app passes each lesion's centroid there), else on the centroid of
-    the largest connected component of ``mask_key``. Images are interpolated linearly, ``mask_key`` by
-    nearest neighbour. Only the box is computed, so the cost does not depend on the size of the volume.
+    the largest connected component of ``mask_key``, moved to the nearest voxel centre of the image
+    (``snap``), so that a segmentation a voxel or two larger or smaller does not move the box. Images are
+    interpolated linearly, ``mask_key`` by nearest neighbour. Only the box is computed, so the cost does not
+    depend on the size of the volume.
 
     Raises
     ------
@@ -206,20 +208,26 @@ class LesionResampled(MapTransform):
     """
 
     def __init__(self, keys: KeysCollection, spacing: Sequence[float], size: Sequence[int], mask_key: str = MASK,
-                 centre_key: str = CENTRE) -> None:  # fmt: skip
+                 centre_key: str = CENTRE, snap: bool = True) -> None:  # fmt: skip
         super().__init__(keys)
+        self.snap = bool(snap)
         self.spacing = np.asarray([float(s) for s in spacing], dtype=np.float64)
         self.size = tuple(int(s) for s in size)
         self.mask_key = mask_key
         self.centre_key = centre_key
 
     def box_affine(self, centre_mm: np.ndarray, reference: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """The RAS affine of the box centred on ``centre_mm``, its axes those of the ``reference`` affine."""
+        """The RAS affine of the box whose voxel ``size // 2`` lies on ``centre_mm``, axes those of ``reference``.
+
+        (Voxel ``size // 2`` is the centre of an odd box and the first voxel past the middle of an even one, as
+        in MONAI's centre crop; on the centre, not half a voxel beside it, so that a box of the image's own
+        spacing takes its voxels without interpolating them.)
+        """
         reference = np.asarray(reference, dtype=np.float64)
         directions = reference[:3, :3] / np.linalg.norm(reference[:3, :3], axis=0)
         affine = np.eye(4)
         affine[:3, :3] = directions * self.spacing
-        half = (np.asarray(self.size) - 1) / 2.0 * self.spacing
+        half = (np.asarray(self.size) // 2) * self.spacing
         affine[:3, 3] = np.asarray(centre_mm, dtype=np.float64) - directions @ half
         return torch.from_numpy(affine)
 
@@ -234,7 +242,11 @@ class LesionResampled(MapTransform):
                 raise ValueError("The tumor mask is empty: no lesion to crop around.")
         centre = np.asarray(centre, dtype=np.float64)
         keys = list(self.key_iterator(d))
-        affine = self.box_affine(centre, d[keys[0]].affine)
+        reference = np.asarray(d[keys[0]].affine, dtype=np.float64)
+        if self.snap:
+            voxel = np.linalg.solve(reference[:3, :3], centre - reference[:3, 3])
+            centre = reference[:3, :3] @ np.round(voxel) + reference[:3, 3]
+        affine = self.box_affine(centre, reference)
         for key in keys:
             mode = "nearest" if key == self.mask_key else "bilinear"
             resampled = SpatialResample(mode=mode, padding_mode="zeros", dtype=torch.float32)(

@@ -72,14 +72,20 @@ def test_usable_studies_still_give_a_result(runs: dict, name: str, cohort: Path)
 
 
 def test_the_good_study_and_the_lossless_or_tilted_copies_agree(runs: dict, cohort: Path, tmp_path: Path) -> None:
-    """Lossless compression and a rigid tilt of the whole study change nothing the networks see."""
+    """Lossless compression changes nothing the networks see; a rigid tilt of the whole study next to nothing.
+
+    The tilted study's phases are registered and resampled on a tilted grid, which is not bit-identical to the
+    straight one (its segmentation can differ by a voxel or two), so its probability may move a little: 0.002
+    and 0.014 on two studies checked when the classifier stopped giving every study the same output (until
+    2026-12 this test could not tell, as the collapsed classifier answered 0.5277 to everything).
+    """
     from hccp53.deploy import Predictor, read_settings, run_study
 
     good = run_study(cohort / "cases" / "SYN0001" / "dicom", tmp_path / "good",
                      Predictor(ROOT / "models", read_settings(), device="cpu"))  # fmt: skip
-    for name in ("compressed", "oblique"):
+    for name, tolerance in (("compressed", 1e-4), ("oblique", 0.02)):
         result = json.loads((runs[name][2] / "result" / "result.json").read_text())
-        assert result["p53_probability"] == pytest.approx(good["p53_probability"], abs=1e-4), name
+        assert result["p53_probability"] == pytest.approx(good["p53_probability"], abs=tolerance), name
         assert len(result["lesions"]) == len(good["lesions"]), name
 
 

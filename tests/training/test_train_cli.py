@@ -84,7 +84,7 @@ def test_fold_all_trains_every_fold_and_summarises(cohort: Path, tmp_path: Path,
     assert network["validation"]["cases"] == len(json.loads((cohort / "datalist.json").read_text())["training"])
     ensemble = _load(read_classifier("all", out), "cpu")
     members = [_load(read_classifier(f"f{k}", out / f"fold_{k}"), "cpu") for k in folds]
-    x = torch.randn(2, 3, 16, 16, 16)
+    x = torch.randn(2, 4, 16, 16, 16)  # t2, ap, pvp and the tumor mask (the config's default mask_channel)
     with torch.no_grad():
         expected = torch.stack([m(x) for m in members]).mean(0)
         torch.testing.assert_close(ensemble(x), expected, rtol=1e-5, atol=1e-5)

@@ -125,6 +125,7 @@ def score_cases(
     import torch
     from monai.data import DataLoader, Dataset, PersistentDataset
     from monai.data.utils import pickle_hashing
+    from monai.transforms import Compose, EnsureTyped
     from tqdm.auto import tqdm
 
     from hccp53.transforms import IMAGE, classifier_transforms
@@ -148,7 +149,9 @@ def score_cases(
         channels = {m.name: [union.index(p) for p in m.phases] + ([len(union)] if m.mask_channel else [])
                     for m in members}  # fmt: skip
         data = [{k: c[k] for k in ("case_id", "mask", *union)} for c in cases]
-        transform = classifier_transforms(union, spacing, size, mode="validate", mask_channel=with_mask)
+        # plain tensors out, as the crop cache stores them, so that cached and fresh crops batch together
+        transform = Compose([classifier_transforms(union, spacing, size, mode="validate", mask_channel=with_mask),
+                             EnsureTyped(keys=IMAGE, track_meta=False)])  # fmt: skip
         if cache_dir is None:
             dataset = Dataset(data, transform)
         else:

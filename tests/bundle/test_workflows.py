@@ -130,6 +130,8 @@ def test_score_cases_equals_the_bundle_evaluation(trained: dict[str, Path]) -> N
         assert scores.loc[case_id, "MC"] == pytest.approx(probability, abs=1e-5)
     # with the crop cache: the first pass writes one file per case, the second reads them, same scores
     cache = trained["root"] / "crop_cache"
+    score_cases([model], select_cases(trained["datalist"], "test")[:1], progress=False, cache_dir=cache)
+    # one case cached, the others not: cached and fresh crops go into one batch
     first = score_cases([model], select_cases(trained["datalist"], "test"), progress=False, cache_dir=cache)
     assert len(list(cache.glob("*.pt"))) == len(expected)
     second = score_cases([model], select_cases(trained["datalist"], "test"), progress=False, cache_dir=cache)

@@ -21,7 +21,7 @@ import torch
 
 from hccp53.errors import ConfigError
 from hccp53.training.calibration import PREDICTIONS_FILE
-from hccp53.training.guard import auc_or_none
+from hccp53.training.guard import auc_or_none, output_spread
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def publish_ensemble(output_dir: str | Path, fold_dirs: Sequence[str | Path]) ->
                 labels.append(int(row["label"]))
                 logits.append(float(row["logit"]))
     validation = {"cases": len(labels), "out_of_fold_auc": auc_or_none(np.asarray(labels), np.asarray(logits)),
-                  "probability_sd": float(np.std(1.0 / (1.0 + np.exp(-np.asarray(logits)))))}  # fmt: skip
+                  "probability_sd": output_spread(np.asarray(logits))["probability_sd"]}  # fmt: skip
     description = {
         **shared,
         "ensemble": len(folders),

@@ -41,8 +41,10 @@ def logits_from_probabilities(probabilities: np.ndarray) -> np.ndarray:
 
 def output_spread(logits: np.ndarray) -> dict[str, float]:
     """Standard deviations (``ddof=0``) of the logits and of the probabilities they give, across cases."""
+    from scipy.special import expit
+
     logits = np.asarray(logits, dtype=np.float64)
-    probabilities = 1.0 / (1.0 + np.exp(-logits))
+    probabilities = expit(logits)
     return {"logit_sd": float(logits.std()), "probability_sd": float(probabilities.std())}
 
 

@@ -92,7 +92,8 @@ def training_minutes(out: Path, folds: Any) -> float | None:
 def train_recipe(name: str, recipe: dict[str, Any], datalist: Path, out: Path, workers: int) -> float | None:
     """Train (``hccp53 train`` resumes an interrupted run and keeps finished folds) and return the minutes taken."""
     folds = recipe.get("folds")
-    if not (_published(out) and (out / "training_complete.json").is_file() if folds is None else _published(out)):
+    finished = _published(out) and (folds is not None or (out / "training_complete.json").is_file())
+    if not finished:
         command = [sys.executable, "-m", "hccp53", "train", "classifier", "--datalist", str(datalist), "--out",
                    str(out), "--no-progress", "--workers", str(workers), "--fold", str(folds or 0)]  # fmt: skip
         for key, value in (recipe.get("overrides") or {}).items():

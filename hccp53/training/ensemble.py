@@ -20,16 +20,14 @@ import numpy as np
 import torch
 
 from hccp53.errors import ConfigError
+from hccp53.evaluation.scoring import NETWORK, NETWORK_KEYS, OPTIONAL_NETWORK_KEYS, WEIGHTS
 from hccp53.training.calibration import PREDICTIONS_FILE
 from hccp53.training.guard import auc_or_none, output_spread
 
 logger = logging.getLogger(__name__)
 
-WEIGHTS = "p53_classifier.pt"
-NETWORK = "network.json"
-#: What the members must share (their architecture and input).
-_SHARED = ("backbone", "fusion", "shared_encoder", "dropout", "phases", "crop_spacing_mm", "crop_size", "mask_channel",
-           "slices")  # fmt: skip
+#: What the members must share (their architecture and input): every key of a single network's description.
+_SHARED = (*NETWORK_KEYS, *(k for k in OPTIONAL_NETWORK_KEYS if k != "ensemble"))
 
 
 def publish_ensemble(output_dir: str | Path, fold_dirs: Sequence[str | Path]) -> dict[str, Any]:

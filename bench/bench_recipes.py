@@ -11,7 +11,10 @@ stopped), then score every case of each evaluation cohort (``hccp53 synth`` fold
 - the calibration slope (rms ``val.prob``: 1 is calibrated, < 1 over-confident), the SD of the probabilities
   across cases (a collapsed classifier has ~0), and the training minutes.
 
-Rows go to ``--out`` (JSON), to ``bench/results.json`` under ``"recipes"`` and, as a Markdown table, to stdout.
+Rows go to ``--out`` (JSON), to ``bench/results.json`` under ``"recipes"`` (a row measured again replaces its
+old one; the rows of recipes not run this time are kept) and, as a Markdown table, to stdout. Each run's
+per-case probabilities go beside its weights as ``scores_<evaluation>.csv`` (case_id, label, probability,
+imaging-only posterior log-odds), so that a figure can be re-derived without scoring again.
 A measurement, not a test: nothing is asserted. Typical use (``docs/training.md``)::
 
     hccp53 synth --cases 1000 --seed 9001 --no-preview --out runs/eval_main
@@ -35,7 +38,7 @@ import numpy as np
 import yaml
 from bench_models import imaging_latents
 from performance_table import recipe_table
-from results_file import RESULTS, machine, merge_results
+from results_file import RESULTS, load_results, machine, merge_results
 
 from hccp53.evaluation.scoring import read_classifier, score_cases
 from hccp53.stats.calibration import recalibration
@@ -132,6 +135,27 @@ def summarise(labels: np.ndarray, probabilities: np.ndarray, ceiling: np.ndarray
             "mutated": int(labels.sum())}  # fmt: skip
 
 
+def write_scores(path: Path, cases: list[dict[str, Any]], labels: np.ndarray, probabilities: np.ndarray,
+                 ceiling: np.ndarray) -> None:
+    """One row per evaluation case: its label, the model's probability and the imaging-only posterior log-odds."""
+    lines = ["case_id,label,probability,imaging_log_odds"]
+    lines += [f"{c['case_id']},{y},{p:.6f},{q:.6f}" for c, y, p, q in zip(cases, labels, probabilities, ceiling,
+                                                                          strict=True)]  # fmt: skip
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def merged_rows(old: list[dict[str, Any]], new: list[dict[str, Any]], order: list[str]) -> list[dict[str, Any]]:
+    """``old`` rows with those measured again replaced by ``new``; sorted by recipe file order, size, set."""
+    def key(row: dict[str, Any]) -> tuple[str, str, str]:
+        return row["recipe"], str(row["training_cases"]), row["evaluation"]
+
+    fresh = {key(r) for r in new}
+    rows = [r for r in old if key(r) not in fresh] + new
+    rank = {name: i for i, name in enumerate(order)}
+    return sorted(rows, key=lambda r: (str(r["training_cases"]).zfill(6), rank.get(r["recipe"], len(rank)),
+                                       r["recipe"], r["evaluation"]))  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
@@ -165,11 +189,13 @@ def main(argv: list[str] | None = None) -> int:
         models = {key: read_classifier(f"{key[0]}/{key[1]}", folder) for key, (folder, _) in trained.items()}
         scores = score_cases(list(models.values()), cases, progress=True, workers=args.workers,
                              cache_dir=args.work / "crop_cache" / eval_name)  # fmt: skip
-        for key, (_, minutes) in trained.items():
+        for key, (folder, minutes) in trained.items():
             probabilities = scores[models[key].name].to_numpy()
+            write_scores(folder / f"scores_{eval_name}.csv", cases, labels, probabilities, ceiling)
             rows.append({"recipe": key[1], "description": recipes[key[1]]["description"], "training_cases": key[0],
                          "evaluation": eval_name, "networks": models[key].network.get("ensemble") or 1,
                          "training_minutes": minutes, **summarise(labels, probabilities, ceiling)})  # fmt: skip
+    rows = merged_rows(load_results(RESULTS, "bench_recipes").get("recipes", {}).get("rows", []), rows, list(recipes))
     record = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": machine(), "rows": rows}
     print("\n".join(recipe_table({"recipes": record})))
     if args.out:

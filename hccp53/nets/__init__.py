@@ -1,5 +1,6 @@
 """Networks: EfficientNetV2 on MONAI layers, fusion of MRI phases, and a classifier factory."""
 
+from hccp53.nets.bounded import BoundedLogOdds
 from hccp53.nets.efficientnetv2 import (
     VARIANTS,
     EfficientNetV2,
@@ -23,6 +24,7 @@ __all__ = [
     "CLASSIFIER_NAMES",
     "FUSIONS",
     "VARIANTS",
+    "BoundedLogOdds",
     "EfficientNetV2",
     "EnsembleNet",
     "FeatureFusionNet",

@@ -181,12 +181,19 @@ def classifier_from_description(network: Mapping[str, Any]) -> nn.Module:
     """The classifier a trained-model description (``network.json``) names, with random weights.
 
     ``network`` holds ``backbone``, ``phases``, ``fusion``, ``shared_encoder``, ``dropout`` and optionally
-    ``mask_channel``, ``slices`` and ``ensemble`` (see :func:`build_classifier`).
+    ``mask_channel``, ``slices`` and ``ensemble`` (see :func:`build_classifier`). A calibration with a
+    ``log_odds_range`` wraps the network in :class:`~hccp53.nets.bounded.BoundedLogOdds` (its bounds come with
+    the weights).
     """
-    return build_classifier(network["backbone"], network["phases"], spatial_dims=3, num_classes=2,
-                            fusion=network["fusion"], shared=network["shared_encoder"], dropout=network["dropout"],
-                            mask_channel=bool(network.get("mask_channel", False)), slices=network.get("slices"),
-                            ensemble=network.get("ensemble"))  # fmt: skip
+    classifier = build_classifier(network["backbone"], network["phases"], spatial_dims=3, num_classes=2,
+                                  fusion=network["fusion"], shared=network["shared_encoder"],
+                                  dropout=network["dropout"], mask_channel=bool(network.get("mask_channel", False)),
+                                  slices=network.get("slices"), ensemble=network.get("ensemble"))  # fmt: skip
+    if "log_odds_range" in (network.get("calibration") or {}):
+        from hccp53.nets.bounded import BoundedLogOdds
+
+        return BoundedLogOdds(classifier)
+    return classifier
 
 
 #: The values a trained-model description shares with the inference settings (what the app feeds the network).

@@ -4,13 +4,21 @@ After ``hccp53 train classifier`` the best checkpoint is run once more, in eval 
 (cases of the training split the network was not trained on):
 
 1. the collapse guard (:func:`hccp53.training.guard.check_spread`) refuses weights whose outputs are constant;
-2. Platt scaling (Platt 1999): a logistic regression of the label on the network's logit ``d = z1 - z0``
-   gives ``P(mutated) = sigmoid(a * d + b)``;
-3. ``a`` and ``b`` are folded into the network's last linear layer, so that the softmax of the published
+2. Platt scaling (Platt 1999) on the clipped logit: with ``d = z1 - z0`` clipped to the validation logits'
+   5th-95th percentiles ``[lo, hi]`` (config ``calibration_clip_percentiles``), a logistic regression of the
+   label on it gives ``P(mutated) = sigmoid(a * clip(d, lo, hi) + b)``;
+3. ``a`` and ``b`` are folded into the network's last linear layer and the clip becomes a
+   :class:`~hccp53.nets.bounded.BoundedLogOdds` around the network, so that the softmax of the published
    network *is* the calibrated probability for every consumer (the app, the evaluation, MONAI Label) with no
    second place to keep them;
-4. ``network.json`` records the calibration, the validation AUC and spreads, and the weights' checksum is
-   renewed.
+4. ``network.json`` records the calibration (``log_odds_range`` tells the consumers to build the clamp), the
+   validation AUC and spreads; the validation predictions are written with the raw logits beside the
+   published ones; the weights' checksum is renewed.
+
+Why the clip: a network trained on a few hundred cases gives a handful of cases (the largest tumors) logits
+far outside anything the validation fold showed; a straight line through them made the published
+probabilities of new cases far too extreme (calibration slope 0.26 on 1,000 new cases). Outside the range it
+was fitted on, the calibration now stays flat instead of extrapolating.
 
 The fit is mildly L2-regularised (scikit-learn's ``C = 1``), which shrinks an over-confident slope on a small
 fold towards flatter probabilities rather than steeper ones. A slope that is not positive (a network that
@@ -34,6 +42,9 @@ from hccp53.training.guard import auc_or_none, check_spread, output_spread
 logger = logging.getLogger(__name__)
 
 CALIBRATION_METHODS = ("platt", "none")
+
+#: Default percentiles of the validation logits that bound the calibrated log-odds.
+CLIP_PERCENTILES = (5.0, 95.0)
 
 
 #: Per-case validation logits of the published weights (case_id, label, logit): out-of-fold predictions.
@@ -62,14 +73,57 @@ def network_logits(
     return np.concatenate(logits).astype(np.float64), np.concatenate(labels).astype(np.int64)
 
 
-def write_predictions(path: Path, case_ids: list[str], labels: np.ndarray, logits: np.ndarray) -> None:
-    """``case_id, label, logit`` rows (the validation predictions of published weights)."""
+def write_predictions(path: Path, case_ids: list[str], labels: np.ndarray, logits: np.ndarray,
+                      raw_logits: np.ndarray) -> None:
+    """``case_id, label, logit, raw_logit`` rows: the validation predictions of published weights, and before
+    their calibration."""
     import csv
 
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["case_id", "label", "logit"])
-        writer.writerows((c, int(y), f"{z:.6f}") for c, y, z in zip(case_ids, labels, logits, strict=True))
+        writer.writerow(["case_id", "label", "logit", "raw_logit"])
+        writer.writerows((c, int(y), f"{z:.6f}", f"{r:.6f}")
+                         for c, y, z, r in zip(case_ids, labels, logits, raw_logits, strict=True))  # fmt: skip
+
+
+def clip_range(logits: np.ndarray, percentiles: tuple[float, float] | list[float]) -> tuple[float, float]:
+    """The ``[lo, hi]`` percentiles of ``logits`` the calibration is fitted over (``lo < hi``).
+
+    Raises
+    ------
+    ValueError
+        The percentiles are not ``0 <= low < high <= 100``.
+    """
+    low, high = (float(p) for p in percentiles)
+    if not 0.0 <= low < high <= 100.0:
+        raise ValueError(f"calibration_clip_percentiles must be two numbers 0 <= low < high <= 100, got "
+                         f"{list(percentiles)}.")  # fmt: skip
+    lo, hi = np.percentile(np.asarray(logits, dtype=float), [low, high])
+    if not lo < hi:  # a fold whose logits tie over that range: widen to all of them (the guard has passed)
+        lo, hi = float(np.min(logits)), float(np.max(logits))
+    return float(lo), float(hi)
+
+
+def calibrate(network: nn.Module, logits: np.ndarray, labels: np.ndarray,
+              percentiles: tuple[float, float] | list[float]) -> tuple[nn.Module, dict[str, Any]] | None:
+    """Fit Platt scaling on ``logits`` clipped to their ``percentiles`` and build the calibrated network.
+
+    Returns ``(BoundedLogOdds around network with the Platt fold applied, description)``, or ``None`` when
+    the fitted slope is not positive (the network does not rank these cases); ``network`` is then unchanged.
+    """
+    from hccp53.nets.bounded import BoundedLogOdds
+
+    lo, hi = clip_range(logits, percentiles)
+    slope, intercept = fit_platt(np.clip(logits, lo, hi), labels)
+    if slope <= 0:
+        logger.warning("Platt scaling found slope %.3g <= 0 on the validation fold (the network does not rank "
+                       "it); the probabilities are published uncalibrated.", slope)  # fmt: skip
+        return None
+    fold_platt(network, slope, intercept)
+    bounds = (slope * lo + intercept, slope * hi + intercept)
+    description = {"method": "platt", "slope": slope, "intercept": intercept, "clip_percentiles": list(percentiles),
+                   "raw_logit_range": [lo, hi], "log_odds_range": list(bounds)}  # fmt: skip
+    return BoundedLogOdds(network, *bounds), description
 
 
 def fit_platt(logits: np.ndarray, labels: np.ndarray, regularisation: float = 1.0) -> tuple[float, float]:
@@ -95,17 +149,22 @@ def fold_platt(network: nn.Module, slope: float, intercept: float) -> None:
     """Rewrite the last linear layer so that ``softmax(network(x))[1] == sigmoid(slope * d + intercept)``.
 
     ``d = z1 - z0`` is the layer's logit difference before the change; the new logits are ``∓(slope * d +
-    intercept) / 2``, which the softmax turns into exactly that probability.
+    intercept) / 2``, which the softmax turns into exactly that probability. For an
+    :class:`~hccp53.nets.ensemble.EnsembleNet` every member's last layer is rewritten: the mean of
+    ``slope * d_i + intercept`` is ``slope * mean(d_i) + intercept``.
     """
-    layer = last_linear(network)
-    with torch.no_grad():
-        w = layer.weight[1] - layer.weight[0]
-        b = (layer.bias[1] - layer.bias[0]) if layer.bias is not None else torch.zeros((), dtype=w.dtype)
-        new_w, new_b = slope * w / 2.0, (slope * b + intercept) / 2.0
-        layer.weight.copy_(torch.stack([-new_w, new_w]))
+    from hccp53.nets.ensemble import EnsembleNet
+
+    members = list(network.members) if isinstance(network, EnsembleNet) else [network]
+    for layer in (last_linear(m) for m in members):
         if layer.bias is None:
             raise ValueError("The last linear layer has no bias; Platt scaling needs one for its intercept.")
-        layer.bias.copy_(torch.stack([-new_b, new_b]))
+        with torch.no_grad():
+            w = layer.weight[1] - layer.weight[0]
+            b = layer.bias[1] - layer.bias[0]
+            new_w, new_b = slope * w / 2.0, (slope * b + intercept) / 2.0
+            layer.weight.copy_(torch.stack([-new_w, new_w]))
+            layer.bias.copy_(torch.stack([-new_b, new_b]))
 
 
 def publish_classifier(
@@ -117,6 +176,7 @@ def publish_classifier(
     network_file: str,
     min_logit_sd: float,
     method: str = "platt",
+    clip_percentiles: tuple[float, float] | list[float] = CLIP_PERCENTILES,
 ) -> dict[str, Any]:
     """Check, calibrate and publish the best checkpoint of a classifier training run in ``output_dir``.
 
@@ -136,6 +196,9 @@ def publish_classifier(
         The collapse guard's threshold on the SD of the validation logits.
     method
         ``"platt"`` or ``"none"``.
+    clip_percentiles
+        Percentiles of the validation logits between which the Platt fit is made and outside of which the
+        published log-odds stay flat.
 
     Returns
     -------
@@ -172,23 +235,21 @@ def publish_classifier(
     published_logits = logits
     calibration: dict[str, Any] = {"method": "none", "fitted_on": f"validation fold ({len(labels)} cases)"}
     if method == "platt" and len(np.unique(labels)) == 2:
-        slope, intercept = fit_platt(logits, labels)
-        if slope > 0:
-            fold_platt(network, slope, intercept)
-            torch.save(network.state_dict(), weights)
+        fitted = calibrate(network, logits, labels, clip_percentiles)
+        if fitted is not None:
+            calibrated_network, fit = fitted
+            torch.save(calibrated_network.state_dict(), weights)
             record_checksums(output)
-            calibrated, _ = network_logits(network, val_batches, device)
-            expected = slope * logits + intercept
+            calibrated, _ = network_logits(calibrated_network, val_batches, device)
+            lo, hi = fit["raw_logit_range"]
+            expected = fit["slope"] * np.clip(logits, lo, hi) + fit["intercept"]
             if not np.allclose(calibrated, expected, atol=1e-3 * max(1.0, float(np.abs(expected).max()))):
                 raise RuntimeError("The calibrated network does not reproduce the Platt-scaled logits.")
-            calibration.update(method="platt", slope=slope, intercept=intercept,
-                               calibrated_spread=output_spread(calibrated))  # fmt: skip
+            calibration.update(fit, calibrated_spread=output_spread(calibrated))
             published_logits = calibrated
         else:
-            logger.warning("Platt scaling found slope %.3g <= 0 on the validation fold (the network does not rank "
-                           "it); the probabilities are published uncalibrated.", slope)  # fmt: skip
-            calibration["not_applied"] = f"slope {slope:.3g} <= 0"
-    write_predictions(output / PREDICTIONS_FILE, case_ids, labels, published_logits)
+            calibration["not_applied"] = "slope <= 0"
+    write_predictions(output / PREDICTIONS_FILE, case_ids, labels, published_logits, logits)
     path = output / network_file
     description = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     description.update(validation=validation, calibration=calibration)

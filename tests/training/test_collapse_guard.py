@@ -76,6 +76,14 @@ def test_training_on_an_obvious_signal_ranks_and_spreads(size_cohort: Path, tmp_
     calibration = published["calibration"]
     assert calibration["method"] == "platt" and calibration["slope"] > 0
     assert calibration["calibrated_spread"]["probability_sd"] >= 0.15, calibration
+    # the published log-odds are the Platt fit of the raw logits clipped to their 5th-95th percentiles
+    predictions = np.genfromtxt(out / "validation_predictions.csv", delimiter=",", names=True, dtype=None)
+    raw, logit = predictions["raw_logit"], predictions["logit"]
+    lo, hi = calibration["raw_logit_range"]
+    np.testing.assert_allclose((lo, hi), np.percentile(raw, [5, 95]), rtol=1e-5)
+    np.testing.assert_allclose(logit, calibration["slope"] * np.clip(raw, lo, hi) + calibration["intercept"],
+                               atol=1e-3)  # fmt: skip
+    assert calibration["log_odds_range"] == pytest.approx([logit.min(), logit.max()], abs=1e-3)
     assert "weights and split.json" in capsys.readouterr().out
 
 
@@ -108,6 +116,43 @@ def test_platt_folded_into_the_last_layer_gives_the_scaled_probability() -> None
     with torch.no_grad():
         after = torch.softmax(network(x), dim=1)[:, 1]
     torch.testing.assert_close(after, torch.sigmoid(1.7 * d - 0.4), rtol=1e-5, atol=1e-6)
+
+
+def test_the_calibrated_network_clamps_its_log_odds_and_is_rebuilt_from_its_description(tmp_path: Path) -> None:
+    from hccp53.nets import BoundedLogOdds, EnsembleNet, classifier_from_description
+    from hccp53.nets.weights import load_weights, record_checksums
+    from hccp53.training.calibration import calibrate
+
+    torch.manual_seed(2)
+    description = {"backbone": "efficientnetv2_tiny", "phases": list(PHASES), "fusion": "multichannel",
+                   "shared_encoder": True, "dropout": 0.2, "ensemble": 2}  # fmt: skip
+    network = classifier_from_description(description).eval()
+    x = torch.randn(12, 3, 24, 24, 24)
+    with torch.no_grad():
+        raw = network(x)
+    fold_platt(network, 3.0 / float((raw[:, 1] - raw[:, 0]).std()), 0.0)  # an untrained net's logits: spread them
+    with torch.no_grad():
+        raw = network(x)
+    d = (raw[:, 1] - raw[:, 0]).numpy().astype(np.float64)
+    labels = (d > np.median(d)).astype(int)
+    labels[:2] = 1 - labels[:2]  # not separable: a finite Platt slope
+    calibrated, fit = calibrate(network, d, labels, [10, 90])
+    assert isinstance(calibrated, BoundedLogOdds) and isinstance(calibrated.network, EnsembleNet)
+    lo, hi = np.percentile(d, [10, 90])
+    expected = fit["slope"] * np.clip(d, lo, hi) + fit["intercept"]
+    with torch.no_grad():
+        out = calibrated(x)
+    torch.testing.assert_close(out[:, 1] - out[:, 0], torch.as_tensor(expected, dtype=torch.float32), rtol=1e-4,
+                               atol=1e-4)  # fmt: skip
+    assert np.sum(np.isclose(expected, fit["log_odds_range"][1])) >= 2  # the top cases share the upper bound
+    # what a consumer builds from network.json holds the bounds once the weights are loaded
+    torch.save(calibrated.state_dict(), tmp_path / "w.pt")
+    record_checksums(tmp_path)
+    rebuilt = classifier_from_description({**description, "calibration": fit}).eval()
+    assert isinstance(rebuilt, BoundedLogOdds)
+    load_weights(rebuilt, tmp_path / "w.pt")
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), out)
 
 
 class _Constant(nn.Module):

@@ -74,10 +74,12 @@ def test_fold_all_trains_every_fold_and_summarises(cohort: Path, tmp_path: Path,
     for fold in folds:
         assert (out / f"fold_{fold}" / "p53_classifier.pt").is_file()
         assert json.loads((out / f"fold_{fold}" / "split.json").read_text())["fold"] == fold
-    # the folds published as one network: its output is the mean of the folds' logits
+    # the folds published as one network: its log-odds are the mean of the folds' Platt-scaled log-odds,
+    # calibrated once more on their pooled out-of-fold logits and clamped to that fit's range
     import torch
 
     from hccp53.evaluation.scoring import _load, read_classifier
+    from hccp53.nets import BoundedLogOdds
 
     network = json.loads((out / "network.json").read_text())
     assert network["ensemble"] == len(folds) and len(network["members"]) == len(folds)
@@ -85,9 +87,18 @@ def test_fold_all_trains_every_fold_and_summarises(cohort: Path, tmp_path: Path,
     ensemble = _load(read_classifier("all", out), "cpu")
     members = [_load(read_classifier(f"f{k}", out / f"fold_{k}"), "cpu") for k in folds]
     x = torch.randn(2, 4, 16, 16, 16)  # t2, ap, pvp and the tumor mask (the config's default mask_channel)
+
+    def log_odds(net: torch.nn.Module) -> torch.Tensor:
+        z = net(x)
+        return z[:, 1] - z[:, 0]
+
+    calibration = network["calibration"]
     with torch.no_grad():
-        expected = torch.stack([m(x) for m in members]).mean(0)
-        torch.testing.assert_close(ensemble(x), expected, rtol=1e-5, atol=1e-5)
+        mean = torch.stack([log_odds(m.network if isinstance(m, BoundedLogOdds) else m) for m in members]).mean(0)
+        expected = mean
+        if calibration["method"] == "platt":
+            expected = (calibration["slope"] * mean + calibration["intercept"]).clamp(*calibration["log_odds_range"])
+        torch.testing.assert_close(log_odds(ensemble), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_the_same_command_resumes_an_interrupted_run_and_keeps_a_finished_one(cohort: Path, tmp_path: Path,

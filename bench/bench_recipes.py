@@ -26,6 +26,7 @@ A measurement, not a test: nothing is asserted. Typical use (``docs/training.md`
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as dt
 import json
 import logging
@@ -37,7 +38,7 @@ from typing import Any
 import numpy as np
 import yaml
 from bench_models import imaging_latents
-from performance_table import recipe_table
+from performance_table import follows_table, recipe_table, reference_table
 from results_file import RESULTS, load_results, machine, merge_results
 
 from hccp53.evaluation.scoring import read_classifier, score_cases
@@ -109,20 +110,62 @@ def train_recipe(name: str, recipe: dict[str, Any], datalist: Path, out: Path, w
     return training_minutes(out, folds)
 
 
-def evaluation_cases(cohort: Path) -> tuple[list[dict[str, Any]], np.ndarray]:
-    """Every case of an evaluation cohort and its imaging-only posterior log-odds."""
+def _mechanism(cohort: Path) -> Mechanism:
+    config = yaml.safe_load((cohort / "synth_config.yaml").read_text(encoding="utf-8"))
+    return Mechanism.from_config(config["mechanism"])
+
+
+def _truth_rows(cohort: Path, cases: list[dict[str, Any]]) -> list[dict[str, str]]:
+    with open(cohort / "cohort.csv", newline="", encoding="utf-8") as handle:
+        rows = {row["case_id"]: row for row in csv.DictReader(handle)}
+    return [rows[c["case_id"]] for c in cases]
+
+
+def evaluation_cases(cohort: Path) -> tuple[list[dict[str, Any]], np.ndarray, dict[str, np.ndarray]]:
+    """Every case of an evaluation cohort, its imaging-only posterior log-odds and its true imaging signs."""
     datalist = cohort / "datalist.json"
     cases = select_cases(datalist, "training") + select_cases(datalist, "test")
-    rows = {}
-    import csv
+    mechanism = _mechanism(cohort)
+    latents = imaging_latents(mechanism, _truth_rows(cohort, cases))
+    return cases, mechanism.log_odds(latents, IMAGING_FEATURES), latents
 
-    with open(cohort / "cohort.csv", newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            rows[row["case_id"]] = row
-    config = yaml.safe_load((cohort / "synth_config.yaml").read_text(encoding="utf-8"))["mechanism"]
-    mechanism = Mechanism.from_config(config)
-    latents = imaging_latents(mechanism, [rows[c["case_id"]] for c in cases])
-    return cases, mechanism.log_odds(latents, IMAGING_FEATURES)
+
+#: The imaging signs of the mechanism, by the latent ``imaging_latents`` gives them under.
+SIGNS = {"size": "z_log_diameter_mm", "necrosis": "z_necrosis_logit", "margin": "z_margin_logit",
+         "rim APHE": "rim_aphe", "capsule": "capsule", "satellites": "multifocal"}  # fmt: skip
+
+
+def follows(score: np.ndarray, latents: dict[str, np.ndarray]) -> dict[str, float]:
+    """Spearman correlation of a score with each true imaging sign: which signs a model's output tracks
+    (the imaging posterior's own correlations say how much each sign should count)."""
+    from scipy.stats import spearmanr
+
+    return {sign: float(spearmanr(score, latents[key]).statistic) for sign, key in SIGNS.items()}
+
+
+def ceilings(cohort: Path, cases: list[dict[str, Any]], training_cohort: Path) -> dict[str, float] | None:
+    """What an ideal model could reach on an evaluation set, to tell the parts of a recipe's gap apart.
+
+    - ``imaging_bayes_auc``: the evaluation set's own imaging-only posterior (the goal's reference);
+    - ``training_mechanism_auc``: the imaging-only posterior of the *training* cohort's mechanism applied to
+      these cases' true features: the best a model that learned its training cohort perfectly could rank a
+      set whose mechanism differs (equal to the first on a set of the training mechanism);
+    - ``size_only_auc`` and ``size_only_training_mechanism_auc``: the tumor diameter alone, the sign a network
+      reads most easily (with the mask channel it is handed to it).
+
+    ``None`` when the training cohort has no ``synth_config.yaml`` (not made by ``hccp53 synth``).
+    """
+    if not (training_cohort / "synth_config.yaml").is_file():
+        return None
+    rows = _truth_rows(cohort, cases)
+    labels = np.array([int(r["label"]) for r in rows])
+    own, trained = _mechanism(cohort), _mechanism(training_cohort)
+
+    def auc(mechanism: Mechanism, features: tuple[str, ...]) -> float:
+        return float(delong_ci(labels, mechanism.log_odds(imaging_latents(mechanism, rows), features))[0])
+
+    return {"imaging_bayes_auc": auc(own, IMAGING_FEATURES), "training_mechanism_auc": auc(trained, IMAGING_FEATURES),
+            "size_only_auc": auc(own, ("log_diameter_mm",))}  # fmt: skip
 
 
 def summarise(labels: np.ndarray, probabilities: np.ndarray, ceiling: np.ndarray) -> dict[str, float]:
@@ -156,10 +199,18 @@ def merged_rows(old: list[dict[str, Any]], new: list[dict[str, Any]], order: lis
                                        r["recipe"], r["evaluation"]))  # fmt: skip
 
 
+def merged_references(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``old`` reference rows (see :func:`ceilings`) with those computed again replaced by ``new``."""
+    fresh = {(r["evaluation"], r["training_cases"]) for r in new}
+    rows = [r for r in old if (r["evaluation"], r["training_cases"]) not in fresh] + new
+    return sorted(rows, key=lambda r: (str(r["training_cases"]).zfill(6), r["evaluation"]))
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     recipes = yaml.safe_load(args.recipes.read_text(encoding="utf-8"))["recipes"]
+    order = list(recipes)
     if args.only:
         unknown = sorted(set(args.only) - set(recipes))
         if unknown:
@@ -182,22 +233,32 @@ def main(argv: list[str] | None = None) -> int:
     if args.train_only:
         logger.info("--train-only: %d recipe run(s) trained, nothing scored", len(trained))
         return 0
-    rows = []
+    rows: list[dict[str, Any]] = []
+    references: list[dict[str, Any]] = []
     for eval_name, cohort in evals.items():
-        cases, ceiling = evaluation_cases(cohort)
+        cases, ceiling, latents = evaluation_cases(cohort)
         labels = np.array([int(c["label"]) for c in cases])
         models = {key: read_classifier(f"{key[0]}/{key[1]}", folder) for key, (folder, _) in trained.items()}
         scores = score_cases(list(models.values()), cases, progress=True, workers=args.workers,
                              cache_dir=args.work / "crop_cache" / eval_name)  # fmt: skip
+        for label, datalist in trains.items():
+            ideal = ceilings(cohort, cases, datalist.parent)
+            if ideal is not None:
+                references.append({"evaluation": eval_name, "training_cases": label, "cases": len(cases), **ideal,
+                                   "posterior_follows": follows(ceiling, latents)})  # fmt: skip
         for key, (folder, minutes) in trained.items():
             probabilities = scores[models[key].name].to_numpy()
             write_scores(folder / f"scores_{eval_name}.csv", cases, labels, probabilities, ceiling)
             rows.append({"recipe": key[1], "description": recipes[key[1]]["description"], "training_cases": key[0],
                          "evaluation": eval_name, "networks": models[key].network.get("ensemble") or 1,
-                         "training_minutes": minutes, **summarise(labels, probabilities, ceiling)})  # fmt: skip
-    rows = merged_rows(load_results(RESULTS, "bench_recipes").get("recipes", {}).get("rows", []), rows, list(recipes))
-    record = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": machine(), "rows": rows}
-    print("\n".join(recipe_table({"recipes": record})))
+                         "training_minutes": minutes, **summarise(labels, probabilities, ceiling),
+                         "follows": follows(probabilities, latents)})  # fmt: skip
+    before = load_results(RESULTS, "bench_recipes").get("recipes", {})
+    record = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": machine(),
+              "rows": merged_rows(before.get("rows", []), rows, order),
+              "references": merged_references(before.get("references", []), references)}  # fmt: skip
+    tables = [recipe_table, reference_table, follows_table]
+    print("\n\n".join("\n".join(table({"recipes": record})) for table in tables))
     if args.out:
         args.out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     merge_results(RESULTS, "bench_recipes", "recipes", record)

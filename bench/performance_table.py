@@ -230,6 +230,40 @@ def recipe_table(results: dict[str, Any]) -> list[str]:
     return rows
 
 
+def reference_table(results: dict[str, Any]) -> list[str]:
+    """bench_recipes: what ideal models reach on each evaluation set (the parts of a recipe's gap)."""
+    rows = ["| evaluation set | training cohort | imaging-only Bayes AUC | ideal model of the training cohort's "
+            "mechanism | tumor size alone |", "|---|---|---|---|---|"]  # fmt: skip
+    entries = dig(results, "recipes", "references")
+    if not entries:
+        return [*rows, "| not measured | | | | |"]
+    for r in entries:
+        rows.append(f"| {r['evaluation']} ({r['cases']}) | {r['training_cases']} cases | {r['imaging_bayes_auc']:.3f} "
+                    f"| {r['training_mechanism_auc']:.3f} | {r['size_only_auc']:.3f} |")  # fmt: skip
+    return rows
+
+
+def follows_table(results: dict[str, Any]) -> list[str]:
+    """bench_recipes: Spearman correlation of each model's output with each true imaging sign."""
+    refs = [r for r in dig(results, "recipes", "references") or [] if r.get("posterior_follows")]
+    entries = [r for r in dig(results, "recipes", "rows") or [] if r.get("follows")]
+    if not refs and not entries:
+        return ["not measured"]
+    signs = list((refs or entries)[0].get("posterior_follows") or entries[0]["follows"])
+    rows = ["| output | training cases | evaluation set | " + " | ".join(signs) + " |",
+            "|---|---|---|" + "---|" * len(signs)]  # fmt: skip
+    seen = set()
+    for r in refs:
+        if r["evaluation"] not in seen:  # the posterior does not depend on the training cohort
+            seen.add(r["evaluation"])
+            rows.append(f"| imaging-only posterior (ideal) | | {r['evaluation']} | "
+                        + " | ".join(f"{r['posterior_follows'][s]:+.2f}" for s in signs) + " |")  # fmt: skip
+    for r in entries:
+        rows.append(f"| {r['recipe']} | {r['training_cases']} | {r['evaluation']} | "
+                    + " | ".join(f"{r['follows'][s]:+.2f}" for s in signs) + " |")  # fmt: skip
+    return rows
+
+
 def soak_table(results: dict[str, Any]) -> list[str]:
     rows = [
         "| soak | studies | peak RSS, first -> last window | RSS after first -> last | fds | temp-file growth | "
@@ -270,6 +304,12 @@ def section(results: dict[str, Any]) -> str:
         "P53 classifier recipes (bench_recipes):",
         "",
         *recipe_table(results),
+        "",
+        *reference_table(results),
+        "",
+        "What each output follows (Spearman correlation with each true imaging sign; bench_recipes):",
+        "",
+        *follows_table(results),
         "",
         "When each benchmark ran:",
         "",

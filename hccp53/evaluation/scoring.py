@@ -29,7 +29,7 @@ NETWORK = "network.json"
 #: Keys of ``network.json`` (the training config's values of the same names).
 NETWORK_KEYS = ("backbone", "fusion", "shared_encoder", "dropout", "phases", "crop_spacing_mm", "crop_size")
 #: Keys ``network.json`` may leave out (older trained folders), with the value they then take.
-OPTIONAL_NETWORK_KEYS = {"mask_channel": False, "slices": None, "ensemble": None}
+OPTIONAL_NETWORK_KEYS = {"mask_channel": False, "slices": None, "ensemble": None, "bounded_members": False}
 
 
 @dataclass(frozen=True)

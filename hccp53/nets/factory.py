@@ -182,16 +182,18 @@ def classifier_from_description(network: Mapping[str, Any]) -> nn.Module:
 
     ``network`` holds ``backbone``, ``phases``, ``fusion``, ``shared_encoder``, ``dropout`` and optionally
     ``mask_channel``, ``slices`` and ``ensemble`` (see :func:`build_classifier`). A calibration with a
-    ``log_odds_range`` wraps the network in :class:`~hccp53.nets.bounded.BoundedLogOdds` (its bounds come with
-    the weights).
+    ``log_odds_range`` wraps the network in :class:`~hccp53.nets.bounded.BoundedLogOdds`, and
+    ``bounded_members`` each member of an ensemble (the bounds come with the weights).
     """
     classifier = build_classifier(network["backbone"], network["phases"], spatial_dims=3, num_classes=2,
                                   fusion=network["fusion"], shared=network["shared_encoder"],
                                   dropout=network["dropout"], mask_channel=bool(network.get("mask_channel", False)),
                                   slices=network.get("slices"), ensemble=network.get("ensemble"))  # fmt: skip
-    if "log_odds_range" in (network.get("calibration") or {}):
-        from hccp53.nets.bounded import BoundedLogOdds
+    from hccp53.nets.bounded import BoundedLogOdds
 
+    if network.get("bounded_members"):  # an ensemble of calibrated, clamped folds (hccp53.training.ensemble)
+        classifier.members = nn.ModuleList(BoundedLogOdds(m) for m in classifier.members)
+    if "log_odds_range" in (network.get("calibration") or {}):
         return BoundedLogOdds(classifier)
     return classifier
 

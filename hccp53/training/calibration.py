@@ -150,13 +150,26 @@ def fold_platt(network: nn.Module, slope: float, intercept: float) -> None:
 
     ``d = z1 - z0`` is the layer's logit difference before the change; the new logits are ``∓(slope * d +
     intercept) / 2``, which the softmax turns into exactly that probability. For an
-    :class:`~hccp53.nets.ensemble.EnsembleNet` every member's last layer is rewritten: the mean of
-    ``slope * d_i + intercept`` is ``slope * mean(d_i) + intercept``.
+    :class:`~hccp53.nets.ensemble.EnsembleNet` every member is rewritten (the mean of ``slope * d_i +
+    intercept`` is ``slope * mean(d_i) + intercept``); for a :class:`~hccp53.nets.bounded.BoundedLogOdds` the
+    network inside it, and its bounds with it (``slope * clamp(d, lo, hi) + intercept`` is the clamp of
+    ``slope * d + intercept`` to the mapped bounds when ``slope > 0``).
     """
+    from hccp53.nets.bounded import BoundedLogOdds
     from hccp53.nets.ensemble import EnsembleNet
 
-    members = list(network.members) if isinstance(network, EnsembleNet) else [network]
-    for layer in (last_linear(m) for m in members):
+    if isinstance(network, EnsembleNet):
+        for member in network.members:
+            fold_platt(member, slope, intercept)
+        return
+    if isinstance(network, BoundedLogOdds):
+        if slope <= 0:
+            raise ValueError(f"A clamped network takes only a positive Platt slope, got {slope}.")
+        fold_platt(network.network, slope, intercept)
+        with torch.no_grad():
+            network.bounds.mul_(slope).add_(intercept)
+        return
+    for layer in [last_linear(network)]:
         if layer.bias is None:
             raise ValueError("The last linear layer has no bias; Platt scaling needs one for its intercept.")
         with torch.no_grad():

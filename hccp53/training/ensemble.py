@@ -1,17 +1,19 @@
 """Publish the folds of a cross-validated classifier as one network (``hccp53 train classifier --fold all``).
 
 Each fold's network was trained without its own fold, checked by the collapse guard and calibrated on that
-fold (:mod:`hccp53.training.calibration`). The ensemble is the mean of their Platt-scaled logits
-(:class:`~hccp53.nets.ensemble.EnsembleNet`; a member's own clamp is left out), written as one
-``p53_classifier.pt`` with a ``network.json`` (``"ensemble": k``) that every consumer reads like a single
-network's. Its out-of-fold AUC pools each fold's validation predictions: every training case scored by the one
-member that did not train on it.
+fold (:mod:`hccp53.training.calibration`: Platt scaling of the clipped logit, log-odds clamped to the range it
+was fitted on). The ensemble is the mean of those published networks' log-odds
+(:class:`~hccp53.nets.ensemble.EnsembleNet` of :class:`~hccp53.nets.bounded.BoundedLogOdds` members), written
+as one ``p53_classifier.pt`` with a ``network.json`` (``"ensemble": k``, ``"bounded_members": true``) that
+every consumer reads like a single network's. A fold published before the clamp existed (plain Platt
+scaling) is recalibrated the same way from its validation predictions (its raw logits are the published ones
+with its Platt fit undone), so every member is treated alike.
 
-Those pooled out-of-fold logits (the members' Platt-scaled logits, before their clamps) are also the data of
-the ensemble's own calibration: one more clipped Platt fit (:func:`hccp53.training.calibration.calibrate`)
-over all training cases instead of a fold of them, folded into every member's last layer (the mean of
-``a * d_i + b`` is ``a * mean(d_i) + b``) with one clamp around the ensemble. The mean of k members spreads a
-little less than one member, so this errs towards flatter probabilities.
+The ensemble's out-of-fold AUC pools each fold's validation predictions: every training case scored by the
+one member that did not train on it. Those pooled predictions are also the data of the ensemble's own
+calibration: one more clipped Platt fit over all training cases instead of a fold of them, folded into every
+member (weights and bounds) with one clamp around the ensemble. The mean of k members spreads a little less
+than one member, so this errs towards flatter probabilities.
 """
 
 from __future__ import annotations
@@ -25,16 +27,17 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from hccp53.errors import ConfigError
 from hccp53.evaluation.scoring import NETWORK, NETWORK_KEYS, OPTIONAL_NETWORK_KEYS, WEIGHTS
-from hccp53.training.calibration import CLIP_PERCENTILES, PREDICTIONS_FILE, calibrate
+from hccp53.training.calibration import CLIP_PERCENTILES, PREDICTIONS_FILE, calibrate, fold_platt
 from hccp53.training.guard import auc_or_none, output_spread
 
 logger = logging.getLogger(__name__)
 
 #: What the members must share (their architecture and input): every key of a single network's description.
-_SHARED = (*NETWORK_KEYS, *(k for k in OPTIONAL_NETWORK_KEYS if k != "ensemble"))
+_SHARED = (*NETWORK_KEYS, *(k for k in OPTIONAL_NETWORK_KEYS if k not in ("ensemble", "bounded_members")))
 
 
 def publish_ensemble(output_dir: str | Path, fold_dirs: Sequence[str | Path],
@@ -49,8 +52,8 @@ def publish_ensemble(output_dir: str | Path, fold_dirs: Sequence[str | Path],
     ConfigError
         The folds describe different networks.
     """
-    from hccp53.nets import BoundedLogOdds, classifier_from_description
-    from hccp53.nets.weights import load_weights, record_checksums, sha256_of
+    from hccp53.nets import classifier_from_description
+    from hccp53.nets.weights import record_checksums, sha256_of
 
     output = Path(output_dir)
     folders = [Path(f) for f in fold_dirs]
@@ -61,28 +64,32 @@ def publish_ensemble(output_dir: str | Path, fold_dirs: Sequence[str | Path],
         if differing:
             raise ConfigError(f"{folder} describes another network than {folders[0]} ({', '.join(differing)}); "
                               "an ensemble needs folds trained with the same settings.")  # fmt: skip
-    network = classifier_from_description({**shared, "ensemble": len(folders)})
-    for index, (folder, description) in enumerate(zip(folders, descriptions, strict=True)):
-        member = load_weights(classifier_from_description(description), folder / WEIGHTS)
-        network.members[index] = member.network if isinstance(member, BoundedLogOdds) else member
-    labels, logits = _out_of_fold(folders, descriptions)
-    validation = {"cases": len(labels), "out_of_fold_auc": auc_or_none(labels, logits),
-                  "probability_sd": output_spread(logits)["probability_sd"]}  # fmt: skip
-    calibration: dict[str, Any] = {"method": "none", "members": "Platt scaling on each one's own validation fold"}
     percentiles = list(clip_percentiles or (descriptions[0].get("calibration") or {}).get("clip_percentiles")
                        or CLIP_PERCENTILES)  # fmt: skip
+    network = classifier_from_description({**shared, "ensemble": len(folders), "bounded_members": True})
+    labels, logits, member_calibrations = [], [], []
+    for index, (folder, description) in enumerate(zip(folders, descriptions, strict=True)):
+        member, fold_labels, fold_logits, calibration = _member(folder, description, percentiles)
+        network.members[index] = member
+        labels.append(fold_labels)
+        logits.append(fold_logits)
+        member_calibrations.append(calibration)
+    labels, logits = np.concatenate(labels), np.concatenate(logits)
+    validation = {"cases": len(labels), "out_of_fold_auc": auc_or_none(labels, logits),
+                  "probability_sd": output_spread(logits)["probability_sd"]}  # fmt: skip
+    calibration: dict[str, Any] = {"method": "none"}
     fitted = calibrate(network, logits, labels, percentiles) if len(np.unique(labels)) == 2 else None
     if fitted is not None:
         network, fit = fitted
-        calibration = {**fit, "fitted_on": f"the members' out-of-fold logits ({len(labels)} cases)",
-                       "members": calibration["members"]}  # fmt: skip
+        calibration = {**fit, "fitted_on": f"the members' out-of-fold predictions ({len(labels)} cases)"}
     torch.save(network.state_dict(), output / WEIGHTS)
     record_checksums(output)
     description = {
         **shared,
         "ensemble": len(folders),
+        "bounded_members": True,
         "members": [{"folder": f.name, "sha256": sha256_of(f / WEIGHTS), "validation": d.get("validation"),
-                     "calibration": d.get("calibration")} for f, d in zip(folders, descriptions, strict=True)],
+                     "calibration": c} for f, d, c in zip(folders, descriptions, member_calibrations, strict=True)],
         "validation": validation,
         "calibration": calibration,
     }  # fmt: skip
@@ -93,17 +100,31 @@ def publish_ensemble(output_dir: str | Path, fold_dirs: Sequence[str | Path],
     return description
 
 
-def _out_of_fold(folders: list[Path], descriptions: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and Platt-scaled, unclamped logits of every fold's validation cases, by the member that held
-    them out (a clamped member's published logit is rebuilt from its raw logit and its Platt fit)."""
-    labels, logits = [], []
-    for folder, description in zip(folders, descriptions, strict=True):
-        fit = description.get("calibration") or {}
-        with open(folder / PREDICTIONS_FILE, newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                labels.append(int(row["label"]))
-                if "log_odds_range" in fit:
-                    logits.append(fit["slope"] * float(row["raw_logit"]) + fit["intercept"])
-                else:
-                    logits.append(float(row["logit"]))
-    return np.asarray(labels), np.asarray(logits)
+def _member(folder: Path, description: dict[str, Any], percentiles: list[float]
+            ) -> tuple[nn.Module, np.ndarray, np.ndarray, dict[str, Any]]:
+    """A fold's published network as a clamped ensemble member, its validation labels and published logits,
+    and its calibration (refitted from the raw logits for a fold published with plain Platt scaling)."""
+    from hccp53.nets import BoundedLogOdds, classifier_from_description
+    from hccp53.nets.weights import load_weights
+
+    network = load_weights(classifier_from_description(description), folder / WEIGHTS)
+    with open(folder / PREDICTIONS_FILE, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    labels = np.array([int(r["label"]) for r in rows])
+    published = np.array([float(r["logit"]) for r in rows])
+    calibration = dict(description.get("calibration") or {"method": "none"})
+    if isinstance(network, BoundedLogOdds):
+        return network, labels, published, calibration
+    raw = published
+    if calibration.get("method") == "platt":  # undo the plain Platt fit, then calibrate as a fold is now
+        slope, intercept = calibration["slope"], calibration["intercept"]
+        fold_platt(network, 1.0 / slope, -intercept / slope)
+        raw = (published - intercept) / slope
+    fitted = calibrate(network, raw, labels, percentiles) if len(np.unique(labels)) == 2 else None
+    if fitted is None:
+        return BoundedLogOdds(network), labels, raw, {"method": "none"}
+    member, fit = fitted
+    lo, hi = fit["raw_logit_range"]
+    logger.info("%s was published with plain Platt scaling; recalibrated as a member (clipped Platt).", folder)
+    return member, labels, fit["slope"] * np.clip(raw, lo, hi) + fit["intercept"], {
+        **fit, "fitted_on": f"validation fold ({len(labels)} cases), refitted for the ensemble"}

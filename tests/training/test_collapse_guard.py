@@ -145,6 +145,12 @@ def test_the_calibrated_network_clamps_its_log_odds_and_is_rebuilt_from_its_desc
     torch.testing.assert_close(out[:, 1] - out[:, 0], torch.as_tensor(expected, dtype=torch.float32), rtol=1e-4,
                                atol=1e-4)  # fmt: skip
     assert np.sum(np.isclose(expected, fit["log_odds_range"][1])) >= 2  # the top cases share the upper bound
+    # a second Platt fit folds through the clamp (what the ensemble's pooled calibration does)
+    fold_platt(calibrated, 2.0, 0.5)
+    with torch.no_grad():
+        again = calibrated(x)
+    torch.testing.assert_close(again[:, 1] - again[:, 0], 2.0 * (out[:, 1] - out[:, 0]) + 0.5, rtol=1e-4, atol=1e-4)
+    fold_platt(calibrated, 0.5, -0.25)  # and back
     # what a consumer builds from network.json holds the bounds once the weights are loaded
     torch.save(calibrated.state_dict(), tmp_path / "w.pt")
     record_checksums(tmp_path)

@@ -74,12 +74,11 @@ def test_fold_all_trains_every_fold_and_summarises(cohort: Path, tmp_path: Path,
     for fold in folds:
         assert (out / f"fold_{fold}" / "p53_classifier.pt").is_file()
         assert json.loads((out / f"fold_{fold}" / "split.json").read_text())["fold"] == fold
-    # the folds published as one network: its log-odds are the mean of the folds' Platt-scaled log-odds,
-    # calibrated once more on their pooled out-of-fold logits and clamped to that fit's range
+    # the folds published as one network: its log-odds are the mean of the folds' published log-odds,
+    # calibrated once more on their pooled out-of-fold predictions and clamped to that fit's range
     import torch
 
     from hccp53.evaluation.scoring import _load, read_classifier
-    from hccp53.nets import BoundedLogOdds
 
     network = json.loads((out / "network.json").read_text())
     assert network["ensemble"] == len(folds) and len(network["members"]) == len(folds)
@@ -94,7 +93,7 @@ def test_fold_all_trains_every_fold_and_summarises(cohort: Path, tmp_path: Path,
 
     calibration = network["calibration"]
     with torch.no_grad():
-        mean = torch.stack([log_odds(m.network if isinstance(m, BoundedLogOdds) else m) for m in members]).mean(0)
+        mean = torch.stack([log_odds(m) for m in members]).mean(0)
         expected = mean
         if calibration["method"] == "platt":
             expected = (calibration["slope"] * mean + calibration["intercept"]).clamp(*calibration["log_odds_range"])

@@ -34,8 +34,12 @@ from monai.transforms import (
     LoadImaged,
     MapTransform,
     Orientationd,
+    RandAdjustContrastd,
+    RandBiasFieldd,
     RandCropByPosNegLabeld,
     RandFlipd,
+    RandGaussianNoised,
+    RandGaussianSmoothd,
     RandRotate90d,
     RandScaleIntensityd,
     RandShiftIntensityd,
@@ -309,6 +313,7 @@ def classifier_transforms(
     mode: str,
     jitter: int = 4,
     mask_channel: bool = False,
+    augmentation: str = "standard",
 ) -> Compose:
     """Pipeline of the P53 classifier: a ``crop_size`` box at ``spacing`` centred on the tumor.
 
@@ -326,6 +331,8 @@ def classifier_transforms(
         Maximum shift of the training crop centre, in voxels along each axis.
     mask_channel
         Append the tumor mask (0/1) as a last input channel after the phases; see :func:`lesion_crop`.
+    augmentation
+        Training only: ``"standard"`` or ``"strong"`` (see :data:`AUGMENTATIONS`).
 
     Notes
     -----
@@ -338,12 +345,13 @@ def classifier_transforms(
     _check_mode(mode)
     steps: list[Any] = [] if mode == "infer" else [load_phases(phases, with_mask=True)]
     steps += native_preprocessing(phases, with_mask=True)
-    steps += lesion_crop(crop_size, spacing, mode, jitter, mask_channel)
+    steps += lesion_crop(crop_size, spacing, mode, jitter, mask_channel, augmentation)
     return Compose(steps)
 
 
 def lesion_crop(
-    crop_size: Sequence[int], spacing: Sequence[float], mode: str, jitter: int = 4, mask_channel: bool = False
+    crop_size: Sequence[int], spacing: Sequence[float], mode: str, jitter: int = 4, mask_channel: bool = False,
+    augmentation: str = "standard",
 ) -> list[Any]:
     """The crop steps of :func:`classifier_transforms`, for ``image`` and ``mask`` from :func:`native_preprocessing`.
 
@@ -356,6 +364,8 @@ def lesion_crop(
     as the training masks do.
     """
     _check_mode(mode)
+    if augmentation not in AUGMENTATIONS:
+        raise ValueError(f"augmentation must be one of {', '.join(AUGMENTATIONS)}, got {augmentation!r}.")
     size = tuple(int(s) for s in crop_size)
     margin = tuple(s + 2 * int(jitter) for s in size)
     spatial = [IMAGE, MASK] if mask_channel else [IMAGE]
@@ -363,7 +373,8 @@ def lesion_crop(
     if not mask_channel:
         steps.append(DeleteItemsd(keys=[MASK]))
     if mode == "train":
-        steps += [RandSpatialCropd(keys=spatial, roi_size=size, random_size=False), *_augmentation(spatial)]
+        steps += [RandSpatialCropd(keys=spatial, roi_size=size, random_size=False),
+                  *_augmentation(spatial, augmentation)]  # fmt: skip
     else:
         steps.append(CenterSpatialCropd(keys=spatial, roi_size=size))
     if mask_channel:
@@ -376,12 +387,27 @@ def _check_mode(mode: str) -> None:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}.")
 
 
-def _augmentation(keys: list[str]) -> list[Any]:
-    """Flips, axial 90-degree rotations, and per-channel intensity scale and shift (image only)."""
-    return [
+#: Training augmentations of the classifier. ``standard``: flips, axial 90-degree rotations, per-channel
+#: intensity scale and shift. ``strong`` adds what differs between scanners and protocols: noise, a smooth
+#: bias field, contrast (gamma) changes and blur (thicker slices, a coarser matrix), each on a third of the
+#: crops; never a change of scale, since the tumor's size is itself a sign.
+AUGMENTATIONS = ("standard", "strong")
+
+
+def _augmentation(keys: list[str], augmentation: str = "standard") -> list[Any]:
+    """The training augmentation named ``augmentation`` (:data:`AUGMENTATIONS`); intensity steps on the image only."""
+    steps = [
         RandFlipd(keys=keys, prob=0.5, spatial_axis=0),
         RandFlipd(keys=keys, prob=0.5, spatial_axis=1),
         RandRotate90d(keys=keys, prob=0.5, max_k=3, spatial_axes=(0, 1)),
         RandScaleIntensityd(keys=IMAGE, factors=0.1, prob=0.5, channel_wise=True),
         RandShiftIntensityd(keys=IMAGE, offsets=0.05, prob=0.5, channel_wise=True),
     ]
+    if augmentation == "strong":
+        steps += [
+            RandBiasFieldd(keys=IMAGE, coeff_range=(0.0, 0.3), prob=0.33),
+            RandAdjustContrastd(keys=IMAGE, gamma=(0.7, 1.5), prob=0.33),
+            RandGaussianSmoothd(keys=IMAGE, sigma_x=(0.25, 1.0), sigma_y=(0.25, 1.0), sigma_z=(0.25, 1.5), prob=0.33),
+            RandGaussianNoised(keys=IMAGE, std=0.05, prob=0.33),
+        ]
+    return steps

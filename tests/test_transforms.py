@@ -177,6 +177,26 @@ def test_the_mask_channel_follows_the_image_through_crop_flips_and_rotations() -
         assert float(crop[:3][:, crop[3] > 0.5].min()) > 4.0 and float(crop[:3][:, crop[3] < 0.5].max()) < 4.0
 
 
+def test_strong_augmentation_leaves_the_mask_channel_alone() -> None:
+    """``augmentation: strong`` (noise, bias field, gamma, blur) leaves the mask channel exact and the tumor visible."""
+    torch.manual_seed(0)
+    image = torch.rand(3, 60, 60, 60)
+    mask = torch.zeros(1, 60, 60, 60)
+    mask[:, 20:40, 25:35, 22:30] = 1
+    image[:, mask[0] > 0] += 5.0
+    steps = Compose(lesion_crop((48, 48, 48), (1.0, 1.0, 1.0), "train", 0, mask_channel=True, augmentation="strong"))
+    steps.set_random_state(3)
+    for _ in range(8):
+        out = torch.as_tensor(steps({IMAGE: MetaTensor(image.clone(), affine=torch.eye(4)),
+                                     MASK: MetaTensor(mask.clone(), affine=torch.eye(4))})[IMAGE])  # fmt: skip
+        assert out.shape == (4, 48, 48, 48) and bool(torch.isfinite(out).all())
+        assert set(torch.unique(out[3]).tolist()) == {0.0, 1.0} and int(out[3].sum()) == int(mask.sum())
+        inside, outside = out[:3][:, out[3] > 0.5], out[:3][:, out[3] < 0.5]
+        assert float(inside.mean()) > float(outside.mean()) + 2.0  # the tumor still stands out
+    with pytest.raises(ValueError, match="augmentation must be one of standard, strong"):
+        lesion_crop((48, 48, 48), (1.0, 1.0, 1.0), "train", augmentation="heavy")
+
+
 def test_the_mask_channel_adds_a_channel_and_leaves_the_phases_alone(cohort: Path) -> None:
     case = _case(cohort)
     plain = classifier_transforms(PHASES, SPACING, CROP, mode="validate")(case)[IMAGE]

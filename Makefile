@@ -99,7 +99,7 @@ bench: setup ## run every bench/bench_*.py, then write docs/performance.md from 
 	if [[ $${#failed[@]} -gt 0 ]]; then echo "bench: failed: $${failed[*]} (the others' figures are written)" >&2; \
 		exit 1; fi
 
-weights: setup ## retrain the demo weights in models/ on a 400-case synthetic cohort (about 1.5 h on 2 cores)
+weights: setup ## retrain the demo weights in models/ (segmentation: 400-case cohort; classifier: 1,000 training cases; about 2 h on 2 cores)
 	@$(RAISE_STACK); PY="$(VPY)" bash scripts/make_weights.sh
 
 evaluation: setup ## the papers' evaluation on the `make weights` cohort: 7 classifiers + radiomics, clinical, combined (about 1 h)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +190,7 @@ def publish_classifier(
     min_logit_sd: float,
     method: str = "platt",
     clip_percentiles: tuple[float, float] | list[float] = CLIP_PERCENTILES,
+    description: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Check, calibrate and publish the best checkpoint of a classifier training run in ``output_dir``.
 
@@ -212,6 +213,10 @@ def publish_classifier(
     clip_percentiles
         Percentiles of the validation logits between which the Platt fit is made and outside of which the
         published log-odds stay flat.
+    description
+        The network's description (architecture and input: the config's ``network_description``), written
+        to ``network_file`` with the validation and calibration, so that a run of the bundle config alone
+        (``monai.bundle run``, torchrun) leaves a folder every consumer can build the network from.
 
     Returns
     -------
@@ -264,9 +269,10 @@ def publish_classifier(
             calibration["not_applied"] = "slope <= 0"
     write_predictions(output / PREDICTIONS_FILE, case_ids, labels, published_logits, logits)
     path = output / network_file
-    description = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    description.update(validation=validation, calibration=calibration)
-    path.write_text(json.dumps(description, indent=2) + "\n", encoding="utf-8")
+    written = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    written.update({k: list(v) if isinstance(v, tuple) else v for k, v in (description or {}).items()})
+    written.update(validation=validation, calibration=calibration)
+    path.write_text(json.dumps(written, indent=2) + "\n", encoding="utf-8")
     logger.info("Published %s: validation AUC %s, logit SD %.3f, calibration %s.", weights,
                 "n/a" if validation["auc"] is None else f"{validation['auc']:.4f}", spread["logit_sd"],
                 calibration["method"])  # fmt: skip

@@ -44,6 +44,7 @@ def trained(cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     models = root / "models"
     models.mkdir()
     shutil.copy(root / "classifier" / "p53_classifier.pt", models)
+    shutil.copy(root / "classifier" / "network.json", models)  # as `make weights` does: what the weights are
     shutil.copy(root / "segmentation" / "tumor_segmentation.pt", models)
     record_checksums(models)
     (root / "results.json").write_text(json.dumps(results))
@@ -162,12 +163,17 @@ def test_evaluation_refuses_weights_whose_checksum_differs(trained: dict[str, Pa
 
 
 def test_torchscript_exports_match_the_networks(trained: dict[str, Path], tmp_path: Path) -> None:
-    """`ckpt_export` of both networks: TorchScript gives the eager network's output; in/out shapes verified."""
+    """`ckpt_export` of both networks: TorchScript gives the eager network's output; in/out shapes verified.
+
+    The classifier is exported as published (``inference.yaml``'s ``classifier_def`` builds what the models
+    folder's ``network.json`` describes, calibration clamp included), not as the training config builds it.
+    """
     classifier_ts = tmp_path / "classifier.ts"
     ckpt_export(
-        net_id="network_def", filepath=str(classifier_ts), ckpt_file=str(trained["models"] / "p53_classifier.pt"),
-        meta_file=META, config_file=str(CONFIG_DIR / "train_classifier.yaml"), use_trace=True,
-        input_shape=[1, 4, 16, 16, 16], bundle_root=str(ROOT), **CLASSIFIER,
+        net_id="classifier_def", filepath=str(classifier_ts), ckpt_file=str(trained["models"] / "p53_classifier.pt"),
+        meta_file=META, config_file=str(CONFIG_DIR / "inference.yaml"), use_trace=True,
+        input_shape=[1, 4, 16, 16, 16], bundle_root=str(ROOT), models_dir=str(trained["models"]),
+        crop_spacing_mm=CLASSIFIER["crop_spacing_mm"], crop_size=CLASSIFIER["crop_size"],
     )  # fmt: skip
     segmentation_ts = tmp_path / "segmentation.ts"
     ckpt_export(net_id="network_def", filepath=str(segmentation_ts),
@@ -175,13 +181,11 @@ def test_torchscript_exports_match_the_networks(trained: dict[str, Path], tmp_pa
                 config_file=str(CONFIG_DIR / "train_segmentation.yaml"), bundle_root=str(ROOT))  # fmt: skip
     from monai.networks.nets import SegResNet
 
-    from hccp53.nets import build_classifier
+    from hccp53.nets import classifier_from_description
 
     torch.manual_seed(0)
-    eager = load_weights(
-        build_classifier("efficientnetv2_tiny", ("t2", "ap", "pvp"), mask_channel=True),
-        trained["models"] / "p53_classifier.pt",
-    )
+    description = json.loads((trained["models"] / "network.json").read_text())
+    eager = load_weights(classifier_from_description(description), trained["models"] / "p53_classifier.pt")
     x = torch.rand(2, 4, 16, 16, 16)  # t2, ap, pvp and the tumor mask (the config's default mask_channel)
     with torch.no_grad():
         torch.testing.assert_close(torch.jit.load(str(classifier_ts))(x), eager.eval()(x), rtol=1e-4, atol=1e-5)
@@ -200,7 +204,8 @@ def test_torchscript_exports_match_the_networks(trained: dict[str, Path], tmp_pa
 
 
 def test_two_process_torchrun_training_on_cpu(cohort: Path, tmp_path: Path) -> None:
-    """The multi-GPU overlay under torchrun with 2 CPU processes (gloo); the weights load into a plain network."""
+    """The multi-GPU overlay under torchrun with 2 CPU processes (gloo); the weights load into the network that
+    network.json describes, with no DistributedDataParallel prefixes."""
     out = tmp_path / "ddp"
     configs = f"['{CONFIG_DIR / 'train_classifier.yaml'}','{CONFIG_DIR / 'multi_gpu_train.yaml'}']"
     overrides = []
@@ -215,7 +220,7 @@ def test_two_process_torchrun_training_on_cpu(cohort: Path, tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr[-3000:]
     weights = out / "p53_classifier.pt"
     assert expected_checksum(weights) == sha256_of(weights)
-    from hccp53.nets import build_classifier
+    from hccp53.nets import classifier_from_description
 
-    plain = build_classifier("efficientnetv2_tiny", ("t2", "ap", "pvp"), mask_channel=True)
+    plain = classifier_from_description(json.loads((out / "network.json").read_text()))
     load_weights(plain, weights)  # no "module." prefixes

@@ -58,8 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--recipes", type=Path, default=ROOT / "bench" / "recipes.yaml", help="recipe file")
     parser.add_argument("--only", action="append", default=[], help="run only this recipe (repeatable)")
     parser.add_argument("--train", action="append", default=[], metavar="LABEL=DATALIST",
-                        help="training cohort, labelled by its size; repeatable (default: "
-                             "320=runs/cohort/datalist.json, the `make weights` cohort)")
+                        help="training cohort, labelled by its size (a size below the datalist's training "
+                             "cases trains on a seeded, label-stratified subset of that many); repeatable "
+                             "(default: 320=runs/cohort/datalist.json, the segmentation cohort of `make weights`)")
     parser.add_argument("--eval", action="append", default=[], metavar="NAME=COHORT",
                         help="evaluation cohort folder of `hccp53 synth` (all its cases are scored); repeatable "
                              "(default: main=runs/eval_main shifted=runs/eval_shifted, those that exist)")
@@ -78,6 +79,28 @@ def _pairs(items: list[str], what: str) -> dict[str, Path]:
             raise SystemExit(f"bench_recipes: {what} expects NAME=PATH, got {item!r}.")
         out[name] = Path(path)
     return out
+
+
+def training_subset(datalist: Path, size: str) -> Path:
+    """``datalist`` itself, or, when ``size`` is a number below its training cases, a seeded label-stratified
+    subset of that many training cases (folds kept, test cases unchanged) written beside it as
+    ``datalist_<size>.json``: the smaller points of a learning curve, nested in the larger."""
+    import random
+
+    data = json.loads(datalist.read_text(encoding="utf-8"))
+    training = data["training"]
+    if not size.isdigit() or int(size) >= len(training):
+        return datalist
+    rng = random.Random(int(size))
+    keep = []
+    for label in sorted({int(c["label"]) for c in training}):
+        cases = [c for c in training if int(c["label"]) == label]
+        keep += rng.sample(cases, round(int(size) * len(cases) / len(training)))
+    subset = datalist.with_name(f"datalist_{size}.json")
+    subset.write_text(json.dumps({**data, "training": sorted(keep, key=lambda c: c["case_id"])}, indent=1) + "\n",
+                      encoding="utf-8")  # fmt: skip
+    logger.info("training on %d of the %d training cases of %s (%s)", len(keep), len(training), datalist, subset)
+    return subset
 
 
 def _published(folder: Path) -> bool:
@@ -227,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     for label, datalist in trains.items():
         for name, recipe in recipes.items():
             out = args.work / label / name
-            minutes = train_recipe(name, recipe, datalist, out, args.workers)
+            minutes = train_recipe(name, recipe, training_subset(datalist, label), out, args.workers)
             if minutes is not None and _published(out):
                 trained[(label, name)] = (out, minutes)
     if args.train_only:

@@ -17,6 +17,18 @@ def test_top_level_layout_of_the_design_card() -> None:
         assert (ROOT / name).is_dir(), name
 
 
+def test_readme_layout_names_every_package_and_top_level_module_of_the_library() -> None:
+    text = (ROOT / "README.md").read_text()
+    layout = text[text.index("## Layout"):text.index("## Documentation")]
+    package = ROOT / "hccp53"
+    names = [f"{p.name}/" for p in package.iterdir() if (p / "__init__.py").is_file()]
+    names += [p.name for p in package.glob("*.py") if p.name not in ("__init__.py", "__main__.py")]
+    missing = [name for name in sorted(names) if name not in layout]
+    assert not missing, f"README Layout lacks {missing}"
+    folders = ("operators", "label", "configs", "models", "scripts", "docs", "tests", "bench")
+    assert [name for name in folders if f"{name}/" not in layout] == []
+
+
 def test_readme_starts_with_the_two_commands() -> None:
     head = "\n".join((ROOT / "README.md").read_text().splitlines()[:12])
     assert "make demo" in head and "make test" in head

@@ -54,7 +54,9 @@ _EPS = 1e-6
 class WorkflowOptions:
     """What the full evaluation fits (see :func:`run_evaluation`)."""
 
-    radiomics_phases: Sequence[str] = ("t2", "ap", "pvp", "hbp")
+    #: The phases every study has (the bundle's evaluate.yaml says the same); hbp needs a hepatobiliary agent,
+    #: and cases without a listed phase are left out of the radiomics model.
+    radiomics_phases: Sequence[str] = ("t2", "ap", "pvp")
     clinical_terms: Sequence[str] = DEFAULT_CLINICAL
     dl_model: str | None = None
     radiomics: bool = True

@@ -104,6 +104,12 @@ def clip_range(logits: np.ndarray, percentiles: tuple[float, float] | list[float
     return float(lo), float(hi)
 
 
+def calibrated_log_odds(fit: Mapping[str, Any], raw_logits: np.ndarray) -> np.ndarray:
+    """What a network calibrated by :func:`calibrate`'s ``fit`` gives for these raw logits."""
+    lo, hi = fit["raw_logit_range"]
+    return fit["slope"] * np.clip(raw_logits, lo, hi) + fit["intercept"]
+
+
 def calibrate(network: nn.Module, logits: np.ndarray, labels: np.ndarray,
               percentiles: tuple[float, float] | list[float]) -> tuple[nn.Module, dict[str, Any]] | None:
     """Fit Platt scaling on ``logits`` clipped to their ``percentiles`` and build the calibrated network.
@@ -116,8 +122,8 @@ def calibrate(network: nn.Module, logits: np.ndarray, labels: np.ndarray,
     lo, hi = clip_range(logits, percentiles)
     slope, intercept = fit_platt(np.clip(logits, lo, hi), labels)
     if slope <= 0:
-        logger.warning("Platt scaling found slope %.3g <= 0 on the validation fold (the network does not rank "
-                       "it); the probabilities are published uncalibrated.", slope)  # fmt: skip
+        logger.warning("Platt scaling found slope %.3g <= 0 (the network does not rank these %d cases); the "
+                       "probabilities are published uncalibrated.", slope, len(labels))  # fmt: skip
         return None
     fold_platt(network, slope, intercept)
     bounds = (slope * lo + intercept, slope * hi + intercept)
@@ -169,15 +175,15 @@ def fold_platt(network: nn.Module, slope: float, intercept: float) -> None:
         with torch.no_grad():
             network.bounds.mul_(slope).add_(intercept)
         return
-    for layer in [last_linear(network)]:
-        if layer.bias is None:
-            raise ValueError("The last linear layer has no bias; Platt scaling needs one for its intercept.")
-        with torch.no_grad():
-            w = layer.weight[1] - layer.weight[0]
-            b = layer.bias[1] - layer.bias[0]
-            new_w, new_b = slope * w / 2.0, (slope * b + intercept) / 2.0
-            layer.weight.copy_(torch.stack([-new_w, new_w]))
-            layer.bias.copy_(torch.stack([-new_b, new_b]))
+    layer = last_linear(network)
+    if layer.bias is None:
+        raise ValueError("The last linear layer has no bias; Platt scaling needs one for its intercept.")
+    with torch.no_grad():
+        w = layer.weight[1] - layer.weight[0]
+        b = layer.bias[1] - layer.bias[0]
+        new_w, new_b = slope * w / 2.0, (slope * b + intercept) / 2.0
+        layer.weight.copy_(torch.stack([-new_w, new_w]))
+        layer.bias.copy_(torch.stack([-new_b, new_b]))
 
 
 def publish_classifier(
@@ -259,8 +265,7 @@ def publish_classifier(
             torch.save(calibrated_network.state_dict(), weights)
             record_checksums(output)
             calibrated, _ = network_logits(calibrated_network, val_batches, device)
-            lo, hi = fit["raw_logit_range"]
-            expected = fit["slope"] * np.clip(logits, lo, hi) + fit["intercept"]
+            expected = calibrated_log_odds(fit, logits)
             if not np.allclose(calibrated, expected, atol=1e-3 * max(1.0, float(np.abs(expected).max()))):
                 raise RuntimeError("The calibrated network does not reproduce the Platt-scaled logits.")
             calibration.update(fit, calibrated_spread=output_spread(calibrated))

@@ -31,7 +31,13 @@ from torch import nn
 
 from hccp53.errors import ConfigError
 from hccp53.evaluation.scoring import NETWORK, NETWORK_KEYS, OPTIONAL_NETWORK_KEYS, WEIGHTS
-from hccp53.training.calibration import CLIP_PERCENTILES, PREDICTIONS_FILE, calibrate, fold_platt
+from hccp53.training.calibration import (
+    CLIP_PERCENTILES,
+    PREDICTIONS_FILE,
+    calibrate,
+    calibrated_log_odds,
+    fold_platt,
+)
 from hccp53.training.guard import auc_or_none, output_spread
 
 logger = logging.getLogger(__name__)
@@ -124,7 +130,6 @@ def _member(folder: Path, description: dict[str, Any], percentiles: list[float]
     if fitted is None:
         return BoundedLogOdds(network), labels, raw, {"method": "none"}
     member, fit = fitted
-    lo, hi = fit["raw_logit_range"]
-    logger.info("%s was published with plain Platt scaling; recalibrated as a member (clipped Platt).", folder)
-    return member, labels, fit["slope"] * np.clip(raw, lo, hi) + fit["intercept"], {
+    logger.info("%s was published before the calibration clamp; recalibrated as a member.", folder)
+    return member, labels, calibrated_log_odds(fit, raw), {
         **fit, "fitted_on": f"validation fold ({len(labels)} cases), refitted for the ensemble"}

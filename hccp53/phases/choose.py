@@ -19,15 +19,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from hccp53 import PHASE_NAMES
 from hccp53.phases.classify import Classification, TextPhase
 from hccp53.phases.result import PhaseChoice
-from hccp53.phases.rules import PhaseRules
+from hccp53.phases.rules import TEXT_PHASES, PhaseRules
 from hccp53.phases.timing import AGREES, RELATED, Candidate
 
-NAMES = {"t2": "T2", "pre": "pre-contrast", "eap": "early arterial", "ap": "late arterial", "pvp": "portal venous",
-         "dp": "delayed", "late": "late (10 min or more)", "hbp": "hepatobiliary"}
-TEXT_NAMES = {"pre": "pre-contrast", "eap": "early arterial", "ap": "arterial", "pvp": "portal venous",
-              "dp": "delayed", "hbp": "hepatobiliary or 10 min or later", "post": "post-contrast"}
+#: Names of the timing labels: where early and late arterial are told apart, ``ap`` is the late one.
+NAMES = {**PHASE_NAMES, "ap": "late arterial"}
+#: Names of what a series description says (:data:`~hccp53.phases.rules.TEXT_PHASES`): its hbp words also
+#: cover any series 10 minutes or more after the injection.
+TEXT_NAMES = {**{p: PHASE_NAMES[p] for p in TEXT_PHASES}, "hbp": "hepatobiliary or 10 min or later"}
 LABEL_INDEX = {"pre": 0, "eap": 1, "ap": 2, "pvp": 3, "dp": 4, "late": 5}
 _WHY = ["it lies on the grid of the post-contrast phases", "its description and timing support the phase better",
         "it was acquired later", "its image kind is preferred", "it is axial", "its series number is later",

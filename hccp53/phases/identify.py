@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hccp53 import PHASES
+from hccp53 import PHASE_NAMES, PHASES
 from hccp53.dicomio.stack import ImageStack, Study
 from hccp53.dicomio.values import parse_time
 from hccp53.errors import ConfigError
@@ -40,8 +40,7 @@ from hccp53.phases.timing import AGREES, Candidate, assign_times, group_items, l
 logger = logging.getLogger(__name__)
 
 PLANE_NAMES = {"COR": "coronal", "SAG": "sagittal", "OBL": "oblique", "AX": "axial"}
-MESSAGE_NAMES = {"t2": "T2 phase", "pre": "pre-contrast phase", "ap": "arterial phase", "pvp": "portal venous phase",
-                 "dp": "delayed phase", "hbp": "hepatobiliary phase"}
+MESSAGE_NAMES = {p: f"{PHASE_NAMES[p]} phase" for p in PHASES}
 
 
 def identify_phases(study: Study, require: Sequence[str] = ("t2", "ap", "pvp"),

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-_TITLES = {"t2": "T2WI", "pre": "pre-contrast", "ap": "arterial", "pvp": "portal venous", "dp": "delayed",
-           "hbp": "hepatobiliary"}
+from hccp53 import PHASE_NAMES, PHASES
+
+_TITLES = {**{p: PHASE_NAMES[p] for p in PHASES}, "t2": "T2WI"}
 
 
 def write_preview(path: Path, volumes: dict[str, np.ndarray], tumor: np.ndarray, liver: np.ndarray,

@@ -57,10 +57,10 @@ def study_volumes(
 
 def _with_signal(image: sitk.Image, phase: str, label: str) -> sitk.Image:
     """The image, if it holds more than one value; a blank phase (all zero, say) gives no prediction."""
-    from hccp53.phases.identify import MESSAGE_NAMES  # the phases package builds on this module's inputs
+    from hccp53 import PHASE_NAMES
 
     value = constant_value(image)
     if value is not None:
-        raise InputError(f"{label}, chosen as the {MESSAGE_NAMES.get(phase, phase)}, has the same value "
+        raise InputError(f"{label}, chosen as the {PHASE_NAMES.get(phase, phase)} phase, has the same value "
                          f"({value:g}) in every voxel; it holds no image data.")
     return image

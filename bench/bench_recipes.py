@@ -173,8 +173,8 @@ def ceilings(cohort: Path, cases: list[dict[str, Any]], training_cohort: Path) -
     - ``training_mechanism_auc``: the imaging-only posterior of the *training* cohort's mechanism applied to
       these cases' true features: the best a model that learned its training cohort perfectly could rank a
       set whose mechanism differs (equal to the first on a set of the training mechanism);
-    - ``size_only_auc`` and ``size_only_training_mechanism_auc``: the tumor diameter alone, the sign a network
-      reads most easily (with the mask channel it is handed to it).
+    - ``size_only_auc``: the tumor diameter alone, the sign a network reads most easily (with the mask
+      channel it is handed to it).
 
     ``None`` when the training cohort has no ``synth_config.yaml`` (not made by ``hccp53 synth``).
     """
@@ -210,23 +210,17 @@ def write_scores(path: Path, cases: list[dict[str, Any]], labels: np.ndarray, pr
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def merged_rows(old: list[dict[str, Any]], new: list[dict[str, Any]], order: list[str]) -> list[dict[str, Any]]:
-    """``old`` rows with those measured again replaced by ``new``; sorted by recipe file order, size, set."""
-    def key(row: dict[str, Any]) -> tuple[str, str, str]:
-        return row["recipe"], str(row["training_cases"]), row["evaluation"]
+def merged(old: list[dict[str, Any]], new: list[dict[str, Any]], fields: tuple[str, ...],
+           order: list[str] | None = None) -> list[dict[str, Any]]:
+    """``old`` rows with those measured again (same ``fields``) replaced by ``new``; sorted by training size,
+    then recipe file ``order`` when the rows have recipes, then the fields."""
+    def key(row: dict[str, Any]) -> tuple[str, ...]:
+        return tuple(str(row[f]) for f in fields)
 
     fresh = {key(r) for r in new}
-    rows = [r for r in old if key(r) not in fresh] + new
-    rank = {name: i for i, name in enumerate(order)}
-    return sorted(rows, key=lambda r: (str(r["training_cases"]).zfill(6), rank.get(r["recipe"], len(rank)),
-                                       r["recipe"], r["evaluation"]))  # fmt: skip
-
-
-def merged_references(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``old`` reference rows (see :func:`ceilings`) with those computed again replaced by ``new``."""
-    fresh = {(r["evaluation"], r["training_cases"]) for r in new}
-    rows = [r for r in old if (r["evaluation"], r["training_cases"]) not in fresh] + new
-    return sorted(rows, key=lambda r: (str(r["training_cases"]).zfill(6), r["evaluation"]))
+    rank = {name: i for i, name in enumerate(order or [])}
+    return sorted([r for r in old if key(r) not in fresh] + new,
+                  key=lambda r: (str(r["training_cases"]).zfill(6), rank.get(r.get("recipe"), len(rank)), key(r)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -278,8 +272,8 @@ def main(argv: list[str] | None = None) -> int:
                          "follows": follows(probabilities, latents)})  # fmt: skip
     before = load_results(RESULTS, "bench_recipes").get("recipes", {})
     record = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": machine(),
-              "rows": merged_rows(before.get("rows", []), rows, order),
-              "references": merged_references(before.get("references", []), references)}  # fmt: skip
+              "rows": merged(before.get("rows", []), rows, ("recipe", "training_cases", "evaluation"), order),
+              "references": merged(before.get("references", []), references, ("evaluation", "training_cases"))}
     tables = [recipe_table, reference_table, follows_table]
     print("\n\n".join("\n".join(table({"recipes": record})) for table in tables))
     if args.out:

@@ -11,6 +11,7 @@ from typing import Any
 from monai.networks.nets import EfficientNetBN, resnet34, resnet101
 from torch import nn
 
+from hccp53.nets.bounded import BoundedLogOdds
 from hccp53.nets.efficientnetv2 import EfficientNetV2
 from hccp53.nets.ensemble import EnsembleNet
 from hccp53.nets.fusion import FeatureFusionNet, MultiChannelNet
@@ -189,8 +190,6 @@ def classifier_from_description(network: Mapping[str, Any]) -> nn.Module:
                                   fusion=network["fusion"], shared=network["shared_encoder"],
                                   dropout=network["dropout"], mask_channel=bool(network.get("mask_channel", False)),
                                   slices=network.get("slices"), ensemble=network.get("ensemble"))  # fmt: skip
-    from hccp53.nets.bounded import BoundedLogOdds
-
     if network.get("bounded_members"):  # an ensemble of calibrated, clamped folds (hccp53.training.ensemble)
         classifier.members = nn.ModuleList(BoundedLogOdds(m) for m in classifier.members)
     if "log_odds_range" in (network.get("calibration") or {}):

@@ -26,7 +26,8 @@ def build_app(argv: list[str] | None = None):
     from holoscan.conditions import CountCondition
     from monai.deploy.core import Application
 
-    from hccp53.deploy import Predictor, read_settings
+    from hccp53.predictor import Predictor
+    from hccp53.settings import read_settings
     from operators.dicom_seg_operator import DicomSegOperator
     from operators.dicom_sr_operator import DicomSrOperator
     from operators.multiphase_volume_operator import MultiphaseVolumeOperator
@@ -53,10 +54,9 @@ def build_app(argv: list[str] | None = None):
             settings = read_settings()
             predictor = Predictor(Path(context.model_path), settings)
             loader = StudyLoaderOperator(self, CountCondition(self, 1), input_folder=Path(context.input_path),
-                                         max_voxels=settings.max_voxels_per_series, name="study_loader")  # fmt: skip
-            selector = PhaseSelectorOperator(self, require=settings.phases, name="phase_selector")
-            volumes = MultiphaseVolumeOperator(self, phases=settings.phases, reference_phase=settings.reference_phase,
-                                               register=settings.register, name="multiphase_volumes")  # fmt: skip
+                                         settings=settings, name="study_loader")  # fmt: skip
+            selector = PhaseSelectorOperator(self, predictor=predictor, name="phase_selector")
+            volumes = MultiphaseVolumeOperator(self, predictor=predictor, name="multiphase_volumes")
             segmentation = TumorSegmentationOperator(self, predictor=predictor, name="tumor_segmentation")
             classifier = P53ClassifierOperator(self, predictor=predictor, name="p53_classifier")
             seg = DicomSegOperator(self, predictor=predictor, name="dicom_seg")

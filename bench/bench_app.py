@@ -73,26 +73,31 @@ def forward_only(study: Path, models: Path, repeats: int = 1) -> tuple[float, fl
     import torch
     from monai.inferers import sliding_window_inference
 
-    from hccp53.deploy import Predictor, load_volumes, read_settings
+    from hccp53.deploy import load_volumes
+    from hccp53.predictor import Predictor
+    from hccp53.settings import read_settings
     from hccp53.transforms import IMAGE, segmentation_transforms, sitk_to_metatensor
 
     settings = read_settings()
     predictor = Predictor(models, settings)
-    _, _, volumes = load_volumes(study, settings)
-    tensors = {p: sitk_to_metatensor(volumes.images[p]) for p in settings.phases}
-    image = segmentation_transforms(settings.phases, settings.spacing_mm, mode="infer")(tensors)[IMAGE][None]
-    segmented = predictor.segment(volumes.images)
+    segmentation_record = predictor.record.segmentation
+    _, _, volumes = load_volumes(study, predictor)
+    tensors = {p: sitk_to_metatensor(volumes.images[p]) for p in predictor.phases}
+    image = segmentation_transforms(predictor.record.segmentation_phases, segmentation_record["spacing_mm"],
+                                    mode="infer")(tensors)[IMAGE][None]  # fmt: skip
+    segmented = predictor.segment(volumes)
     label_array = sitk.GetArrayFromImage(segmented.labels).transpose(2, 1, 0)
-    crops = predictor.classifier.crops(tensors, label_array, max(1, len(segmented.lesions)))
+    crops = predictor.model.classifier.crops(tensors, label_array, max(1, len(segmented.lesions)))
     segmentation, classification = [], []
     with torch.no_grad():
         for _ in range(repeats):
             start = time.perf_counter()
-            sliding_window_inference(image.to(predictor.device), tuple(settings.patch_size), settings.sw_batch_size,
-                                     predictor.segmentation, overlap=settings.sw_overlap)  # fmt: skip
+            sliding_window_inference(image.to(predictor.device), tuple(segmentation_record["patch_size"]),
+                                     settings.sw_batch_size, predictor.model.segmentation,
+                                     overlap=settings.sw_overlap)  # fmt: skip
             segmentation.append(time.perf_counter() - start)
             start = time.perf_counter()
-            predictor.classifier.network(crops.to(predictor.device))
+            predictor.model.classifier.network(crops.to(predictor.device))
             classification.append(time.perf_counter() - start)
     return statistics.median(segmentation), statistics.median(classification)
 

@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         if "app" in parts:
             from soak import soak_run_study
 
-            from hccp53.deploy import Predictor, read_settings
+            from hccp53.predictor import Predictor
+            from hccp53.settings import read_settings
 
             print(f"bench_soak: {args.studies} studies through run_study in this process ...", file=sys.stderr)
             start = time.perf_counter()

@@ -12,8 +12,8 @@ Tasks (``docs/label.md``):
 
 Options (``--conf NAME VALUE``):
 
-- ``reference_phase`` (default ``pvp``): the phase each case's image is; the others live under ``phases/<id>/``;
-- ``models`` (default the repository's ``models/``): the shipped weights and their ``checksums.json``;
+- ``models`` (default the repository's ``models/``): the trained-model folder (weights, records, ``checksums.json``);
+- ``reference_phase`` (default: the model's): the phase each case's image is; the others live under ``phases/<id>/``;
 - ``model_dir`` (default ``STUDIES/model``): where fine-tuning writes and publishes its weights;
 - ``tta_candidates`` (default 16): cases the ``tta_variance`` strategy scores per request at most.
 
@@ -56,9 +56,9 @@ class HccP53LabelApp(MONAILabelApp):
 
     def __init__(self, app_dir: str, studies: str, conf: dict[str, str]) -> None:
         conf = conf or {}
-        self.bundle = load_bundle(REPOSITORY)
-        self.reference_phase = conf.get("reference_phase", "pvp")
         self.models = Path(conf.get("models", REPOSITORY / "models")).resolve()
+        self.bundle = load_bundle(REPOSITORY, self.models)
+        self.reference_phase = conf.get("reference_phase", self.bundle.record.reference_phase)
         self.model_dir = Path(conf.get("model_dir", os.path.join(studies, "model"))).resolve()
         self.tta_candidates = int(conf.get("tta_candidates", 16))
         super().__init__(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 
-from hccp53.deploy import Predictor, dicom_seg
+from hccp53.deploy import dicom_seg
+from hccp53.predictor import Predictor
 from operators.failures import reports_errors
 
 
@@ -17,7 +18,7 @@ class DicomSegOperator(Operator):
     Named inputs:
         study: :class:`hccp53.dicomio.Study`.
         phases: :class:`hccp53.phases.identify.PhaseResult`.
-        prediction: :class:`hccp53.deploy.StudyPrediction` from the classifier.
+        prediction: :class:`hccp53.predictor.StudyPrediction` from the classifier.
 
     Named outputs:
         seg: :class:`highdicom.seg.Segmentation`, or None when no lesion was found (a SEG cannot have
@@ -44,5 +45,4 @@ class DicomSegOperator(Operator):
         study = op_input.receive(self.INPUT_STUDY)
         found = op_input.receive(self.INPUT_PHASES)
         prediction = op_input.receive(self.INPUT_PREDICTION)
-        predictor = self.predictor
-        op_output.emit(dicom_seg(study, found, prediction, predictor.settings, predictor.algorithm), self.OUTPUT_SEG)
+        op_output.emit(dicom_seg(study, found, prediction, self.predictor), self.OUTPUT_SEG)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 
-from hccp53.deploy import Predictor, dicom_sr
+from hccp53.deploy import dicom_sr
+from hccp53.predictor import Predictor
 from operators.failures import reports_errors
 
 
@@ -18,7 +19,7 @@ class DicomSrOperator(Operator):
     Named inputs:
         study: :class:`hccp53.dicomio.Study`.
         phases: :class:`hccp53.phases.identify.PhaseResult`.
-        prediction: :class:`hccp53.deploy.StudyPrediction` from the classifier.
+        prediction: :class:`hccp53.predictor.StudyPrediction` from the classifier.
         seg: the :class:`highdicom.seg.Segmentation` of the SEG operator (None when no lesion was found).
 
     Named outputs:
@@ -48,6 +49,5 @@ class DicomSrOperator(Operator):
         found = op_input.receive(self.INPUT_PHASES)
         prediction = op_input.receive(self.INPUT_PREDICTION)
         seg = op_input.receive(self.INPUT_SEG)
-        predictor = self.predictor
-        sr = dicom_sr(study, found, prediction, predictor.settings, predictor.algorithm, seg)
+        sr = dicom_sr(study, found, prediction, self.predictor, seg)
         op_output.emit(sr, self.OUTPUT_SR)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 
-from hccp53.volumes.study import study_volumes
+from hccp53.deploy import build_volumes
+from hccp53.predictor import Predictor
 from operators.failures import reports_errors
 
 
 class MultiphaseVolumeOperator(Operator):
-    """Builds each selected phase's volume and resamples it onto the reference phase's grid.
+    """Builds each phase's volume and resamples it onto the reference phase's grid
+    (:func:`hccp53.deploy.build_volumes`).
 
     Named inputs:
         study: :class:`hccp53.dicomio.Study`.
@@ -25,11 +25,8 @@ class MultiphaseVolumeOperator(Operator):
     INPUT_PHASES = "phases"
     OUTPUT_VOLUMES = "volumes"
 
-    def __init__(self, fragment: Fragment, *args, phases: Sequence[str] = ("t2", "ap", "pvp"),
-                 reference_phase: str = "pvp", register: bool = False, **kwargs) -> None:
-        self.phases = tuple(phases)
-        self.reference_phase = reference_phase
-        self.register = register
+    def __init__(self, fragment: Fragment, *args, predictor: Predictor, **kwargs) -> None:
+        self.predictor = predictor
         super().__init__(fragment, *args, **kwargs)
 
     def setup(self, spec: OperatorSpec) -> None:
@@ -41,6 +38,5 @@ class MultiphaseVolumeOperator(Operator):
     def compute(self, op_input, op_output, context) -> None:
         study = op_input.receive(self.INPUT_STUDY)
         found = op_input.receive(self.INPUT_PHASES)
-        volumes = study_volumes(study, found, phases=self.phases, reference_phase=self.reference_phase,
-                                register=self.register)
+        volumes = build_volumes(study, found, self.predictor)
         op_output.emit(volumes, self.OUTPUT_VOLUMES)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 
-from hccp53.deploy import Predictor
+from hccp53.predictor import Predictor
 from operators.failures import reports_errors
 
 
@@ -14,10 +14,10 @@ class P53ClassifierOperator(Operator):
     The phases are the tensors the segmentation operator made (converted once per study).
 
     Named inputs:
-        segmentation: :class:`hccp53.deploy.StudyPrediction` from the segmentation operator.
+        segmentation: :class:`hccp53.predictor.StudyPrediction` from the segmentation operator.
 
     Named outputs:
-        prediction: :class:`hccp53.deploy.StudyPrediction` with probabilities, status and threshold.
+        prediction: :class:`hccp53.predictor.StudyPrediction` with probabilities, status and threshold.
     """
 
     INPUT_SEGMENTATION = "segmentation"

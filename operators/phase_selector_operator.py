@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 
-from hccp53.phases import identify_phases
+from hccp53.deploy import select_phases
+from hccp53.predictor import Predictor
 from operators.failures import reports_errors
 
 
 class PhaseSelectorOperator(Operator):
-    """Identifies t2 / pre / ap / pvp / dp / hbp with the rules of ``configs/phase_rules.yaml``.
+    """Identifies t2 / pre / ap / pvp / dp / hbp with the rules of ``configs/phase_rules.yaml``
+    (:func:`hccp53.deploy.select_phases`).
 
-    A required phase that is missing stops the app with one sentence (a
+    A phase the model needs that is missing stops the app with one sentence (a
     :class:`hccp53.phases.PhaseError`).
 
     Named inputs:
@@ -28,8 +28,8 @@ class PhaseSelectorOperator(Operator):
     OUTPUT_PHASES = "phases"
     OUTPUT_STUDY = "study_out"
 
-    def __init__(self, fragment: Fragment, *args, require: Sequence[str] = ("t2", "ap", "pvp"), **kwargs) -> None:
-        self.require = tuple(require)
+    def __init__(self, fragment: Fragment, *args, predictor: Predictor, **kwargs) -> None:
+        self.predictor = predictor
         super().__init__(fragment, *args, **kwargs)
 
     def setup(self, spec: OperatorSpec) -> None:
@@ -40,5 +40,5 @@ class PhaseSelectorOperator(Operator):
     @reports_errors
     def compute(self, op_input, op_output, context) -> None:
         study = op_input.receive(self.INPUT_STUDY)
-        op_output.emit(identify_phases(study, require=self.require), self.OUTPUT_PHASES)
+        op_output.emit(select_phases(study, self.predictor), self.OUTPUT_PHASES)
         op_output.emit(study, self.OUTPUT_STUDY)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 
-from hccp53.deploy import Predictor, result_document, summary, write_result
+from hccp53.deploy import write_outputs
+from hccp53.predictor import Predictor
 from operators.failures import reports_errors
 
 
@@ -16,13 +17,13 @@ class ResultWriterOperator(Operator):
     result.json into the output folder.
 
     Everything is written in a staging folder and moved into place at the end (nothing half-written);
-    nothing is written before all of it has been built. ``result.json``'s timings are those of every
-    operator before this one (``app.timings``) and the prediction's own.
+    nothing is written before all of it has been built (:func:`hccp53.deploy.write_outputs`). ``result.json``'s
+    timings are those of every operator before this one (``app.timings``).
 
     Named inputs:
         study: :class:`hccp53.dicomio.Study`.
         phases: :class:`hccp53.phases.identify.PhaseResult`.
-        prediction: :class:`hccp53.deploy.StudyPrediction`.
+        prediction: :class:`hccp53.predictor.StudyPrediction`.
         seg: :class:`highdicom.seg.Segmentation` or None (no lesion), from the SEG operator.
         sr: :class:`highdicom.sr.Comprehensive3DSR`, from the SR operator.
 
@@ -55,9 +56,6 @@ class ResultWriterOperator(Operator):
         prediction = op_input.receive(self.INPUT_PREDICTION)
         seg = op_input.receive(self.INPUT_SEG)
         sr = op_input.receive(self.INPUT_SR)
-        predictor, settings = self.predictor, self.predictor.settings
-        timings = {**getattr(self.fragment, "timings", {}), **prediction.timings}
-        result = result_document(study, found, prediction, settings, str(predictor.device), predictor.checksums,
-                                 timings, seg is not None)  # fmt: skip
-        write_result(self.output_folder, seg, sr, result, summary(study, found, prediction, settings, result))
-        self.fragment.result = result
+        timings = dict(getattr(self.fragment, "timings", {}))
+        self.fragment.result = write_outputs(self.output_folder, study, found, prediction, self.predictor, seg, sr,
+                                             timings)

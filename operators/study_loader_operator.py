@@ -7,8 +7,8 @@ from pathlib import Path
 
 from monai.deploy.core import ConditionType, Fragment, Operator, OperatorSpec
 
-from hccp53.dicomio import load_study
-from hccp53.dicomio.loader import DEFAULT_MAX_VOXELS
+from hccp53.deploy import load
+from hccp53.settings import Settings
 from operators.failures import reports_errors
 
 
@@ -18,8 +18,8 @@ class StudyLoaderOperator(Operator):
     The SDK's ``DICOMDataLoaderOperator`` drops such instances and so loses phases of a GE
     dynamic acquisition stored as one series; this operator does not.
 
-    ``max_voxels`` (rows x columns x slices) is the largest series it reads; a larger one is refused before
-    its pixels are read (``max_voxels_per_series`` of ``configs/inference.yaml``).
+    A series larger than the settings' ``max_voxels_per_series`` (rows x columns x slices) is refused before its
+    pixels are read (:func:`hccp53.deploy.load`).
 
     Named inputs:
         input_folder: optional path overriding the folder given at construction.
@@ -31,11 +31,10 @@ class StudyLoaderOperator(Operator):
     INPUT_FOLDER = "input_folder"
     OUTPUT_STUDY = "study"
 
-    def __init__(self, fragment: Fragment, *args, input_folder: Path, max_voxels: int = DEFAULT_MAX_VOXELS,
-                 **kwargs) -> None:
+    def __init__(self, fragment: Fragment, *args, input_folder: Path, settings: Settings, **kwargs) -> None:
         self._logger = logging.getLogger(f"{__name__}.{type(self).__name__}")
         self.input_folder = Path(input_folder)
-        self.max_voxels = max_voxels
+        self.settings = settings
         super().__init__(fragment, *args, **kwargs)
 
     def setup(self, spec: OperatorSpec) -> None:
@@ -45,4 +44,4 @@ class StudyLoaderOperator(Operator):
     @reports_errors
     def compute(self, op_input, op_output, context) -> None:
         folder = op_input.receive(self.INPUT_FOLDER) or self.input_folder
-        op_output.emit(load_study(Path(folder), max_voxels=self.max_voxels), self.OUTPUT_STUDY)
+        op_output.emit(load(folder, self.settings), self.OUTPUT_STUDY)

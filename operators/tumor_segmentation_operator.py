@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 
-from hccp53.deploy import Predictor
+from hccp53.predictor import Predictor
 from operators.failures import reports_errors
 
 
@@ -15,7 +15,7 @@ class TumorSegmentationOperator(Operator):
         volumes: :class:`hccp53.volumes.multiphase.MultiphaseVolumes`.
 
     Named outputs:
-        segmentation: :class:`hccp53.deploy.StudyPrediction` with lesions and their label map, unclassified,
+        segmentation: :class:`hccp53.predictor.StudyPrediction` with lesions and their label map, unclassified,
         and the phase tensors the classifier reuses.
     """
 
@@ -33,4 +33,4 @@ class TumorSegmentationOperator(Operator):
     @reports_errors
     def compute(self, op_input, op_output, context) -> None:
         volumes = op_input.receive(self.INPUT_VOLUMES)
-        op_output.emit(self.predictor.segment(volumes.images), self.OUTPUT_SEGMENTATION)
+        op_output.emit(self.predictor.segment(volumes), self.OUTPUT_SEGMENTATION)

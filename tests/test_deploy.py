@@ -17,7 +17,9 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 
-from hccp53.deploy import RESULT_FILE, SEG_FILE, SR_FILE, Predictor, read_settings, run_study
+from hccp53.deploy import RESULT_FILE, SEG_FILE, SR_FILE, STEPS, run_study
+from hccp53.predictor import Predictor
+from hccp53.settings import read_settings
 from hccp53.dicomio import load_study
 from hccp53.dicomio.sr import read_result
 from hccp53.errors import HccP53Error
@@ -49,14 +51,16 @@ def _truth(case: Path) -> dict:
 
 
 @pytest.mark.parametrize("style", STYLES)
-def test_the_phases_chosen_are_the_true_series(runs: dict, style: str) -> None:
+def test_the_phases_chosen_are_the_true_series(runs: dict, predictor: Predictor, style: str) -> None:
     case, folder, result = runs[style]
     truth = _truth(case)["phases"]
     assert result["phases"] == {p: truth[p]["series_instance_uid"] for p in ("t2", "ap", "pvp")}
     written = json.loads((folder / RESULT_FILE).read_text())
     assert written["p53_probability"] == pytest.approx(result["p53_probability"])
     assert written["device"] == "cpu" and written["model"]["sha256"]["p53_classifier.pt"]
-    assert set(written["timings_s"]) >= {"load_and_volumes_s", "segmentation_s", "classification_s", "dicom_output_s"}
+    assert list(written["timings_s"]) == [f"{step}_s" for step in STEPS[:-1]]  # every step but the writer, in order
+    assert written["model"]["uid"] == predictor.record.uid and written["reference_phase"] == "pvp"
+    assert set(written["registration"]["phases"]) == {"t2", "ap"}
 
 
 @pytest.mark.parametrize("style", STYLES)
@@ -84,8 +88,9 @@ def test_the_seg_overlaps_the_true_tumor(runs: dict, style: str) -> None:
 def test_the_probability_is_the_library_on_the_same_volumes(runs: dict, predictor: Predictor, style: str) -> None:
     case, _, result = runs[style]
     study = load_study(case / "dicom")
-    volumes = study_volumes(study, identify_phases(study), register=True)
-    direct = predictor(volumes.images)
+    volumes = study_volumes(study, identify_phases(study, require=predictor.phases), phases=predictor.phases,
+                            reference_phase=predictor.reference_phase, register=True)
+    direct = predictor(volumes)
     assert result["p53_probability"] == pytest.approx(direct.probability, abs=1e-6)
     assert [round(lesion.volume_ml, 6) for lesion in direct.lesions] == [
         round(lesion["volume_ml"], 6) for lesion in result["lesions"]]
@@ -99,11 +104,13 @@ def test_classify_reuses_the_tensors_segment_made_unchanged(vendor_cohorts: dict
 
     case = sorted((vendor_cohorts["siemens"] / "cases").iterdir())[0]
     study = load_study(case / "dicom")
-    images = study_volumes(study, identify_phases(study), register=True).images
-    segmented = predictor.segment(images)
-    assert set(segmented.tensors) == set(predictor.settings.phases)
+    volumes = study_volumes(study, identify_phases(study, require=predictor.phases), phases=predictor.phases,
+                            reference_phase=predictor.reference_phase, register=True)
+    images = volumes.images
+    segmented = predictor.segment(volumes)
+    assert set(segmented.tensors) == set(predictor.phases)
     classified = predictor.classify(segmented)
-    fresh = {p: sitk_to_metatensor(images[p]) for p in predictor.settings.phases}
+    fresh = {p: sitk_to_metatensor(images[p]) for p in predictor.phases}
     for phase, tensor in segmented.tensors.items():  # segmentation and classification left them as made
         assert torch.equal(tensor.as_tensor(), fresh[phase].as_tensor())
         assert torch.equal(tensor.affine, fresh[phase].affine)

@@ -13,7 +13,9 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from hccp53.deploy import Predictor, load_volumes, read_settings, run_study
+from hccp53.deploy import load_volumes, run_study
+from hccp53.predictor import Predictor
+from hccp53.settings import read_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,8 +33,8 @@ def test_the_gpu_gives_the_cpu_result(vendor_cohorts: dict[str, Path], predictor
                                       style: str, tmp_path: Path) -> None:  # fmt: skip
     case = sorted((vendor_cohorts[style] / "cases").iterdir())[0]
     assert predictors["cuda"].amp  # the GPU run uses mixed precision, as the app does there
-    _, _, volumes = load_volumes(case / "dicom", predictors["cpu"].settings)
-    predictions = {device: predictor(volumes.images) for device, predictor in predictors.items()}
+    _, _, volumes = load_volumes(case / "dicom", predictors["cpu"])
+    predictions = {device: predictor(volumes) for device, predictor in predictors.items()}
     cpu, gpu = predictions["cpu"], predictions["cuda"]
     labels = {d: sitk.GetArrayFromImage(p.labels) > 0 for d, p in predictions.items()}
     dice = 2 * (labels["cpu"] & labels["cuda"]).sum() / (labels["cpu"].sum() + labels["cuda"].sum())

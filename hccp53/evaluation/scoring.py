@@ -1,15 +1,14 @@
 """Score the cases of a datalist with trained P53 classifiers (the deep-learning columns of an evaluation).
 
-A trained classifier folder (``hccp53 train classifier --out DIR``) holds ``p53_classifier.pt``, its
-sha256 in ``checksums.json`` and ``network.json`` (backbone, fusion, phases, crop), so that it can be
-rebuilt without the config it was trained with. Classifiers that crop alike share one pass over the
+A trained classifier folder (``hccp53 train classifier --out DIR``, :mod:`hccp53.model`) holds
+``p53_classifier.pt``, its sha256 in ``checksums.json`` and ``network.json`` (backbone, fusion, phases, crop), so
+that it can be rebuilt without the config it was trained with. Classifiers that crop alike share one pass over the
 data: the crop is made once with every phase any of them needs, and each model takes its own channels
 (normalisation is per phase, so this is the same tensor as a crop of its phases alone).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,17 +19,10 @@ import numpy as np
 import pandas as pd
 
 from hccp53 import PHASES
-from hccp53.errors import InputError
+from hccp53.errors import HccP53Error, InputError
+from hccp53.model.record import OPTIONAL_NETWORK_KEYS, read_classifier_record
 
 logger = logging.getLogger(__name__)
-
-WEIGHTS = "p53_classifier.pt"
-NETWORK = "network.json"
-#: Keys of ``network.json`` (the training config's values of the same names).
-NETWORK_KEYS = ("backbone", "fusion", "shared_encoder", "dropout", "phases", "crop_spacing_mm", "crop_size")
-#: Keys ``network.json`` may leave out (older trained folders), with the value they then take.
-OPTIONAL_NETWORK_KEYS = {"mask_channel": False, "slices": None, "ensemble": None, "bounded_members": False}
-
 
 @dataclass(frozen=True)
 class TrainedClassifier:
@@ -59,40 +51,14 @@ def read_classifier(name: str, folder: str | Path) -> TrainedClassifier:
     Raises
     ------
     InputError
-        The folder, its weights or its ``network.json`` are missing or ``network.json`` lacks a key.
+        The folder, its weights or its ``network.json`` are missing.
+    ConfigError
+        ``network.json`` is unreadable or lacks a key.
     """
-    folder = Path(folder)
-    if not (folder / WEIGHTS).is_file():
-        raise InputError(f"Model {name!r}: {folder} has no {WEIGHTS}; point --models at a `hccp53 train "
-                         "classifier` output folder.")  # fmt: skip
-    path = folder / NETWORK
-    if not path.is_file():
-        raise InputError(f"Model {name!r}: {folder} has no {NETWORK} describing the network; retrain with "
-                         "`hccp53 train classifier` or write it (keys: " + ", ".join(NETWORK_KEYS) + ").")  # fmt: skip
     try:
-        network = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise InputError(f"Model {name!r}: {path} is not readable JSON ({error}).") from None
-    missing = [k for k in NETWORK_KEYS if k not in network]
-    if missing:
-        raise InputError(f"Model {name!r}: {path} lacks {', '.join(missing)}.")
-    return TrainedClassifier(name, folder, network)
-
-
-def write_network(folder: str | Path, values: Mapping[str, Any]) -> Path:
-    """Write ``network.json`` of a trained classifier from the training config's values."""
-    keys = (*NETWORK_KEYS, *(k for k in OPTIONAL_NETWORK_KEYS if k in values))
-    network = {k: (list(values[k]) if isinstance(values[k], (list, tuple)) else values[k]) for k in keys}
-    path = Path(folder) / NETWORK
-    path.write_text(json.dumps(network, indent=2) + "\n", encoding="utf-8")
-    return path
-
-
-def _load(model: TrainedClassifier, device: Any) -> Any:
-    from hccp53.nets import classifier_from_description
-    from hccp53.nets.weights import load_weights
-
-    return load_weights(classifier_from_description(model.network), model.folder / WEIGHTS).to(device).eval()
+        return TrainedClassifier(name, Path(folder), read_classifier_record(folder))
+    except HccP53Error as error:
+        raise type(error)(f"Model {name!r}: {error}") from None
 
 
 def score_cases(
@@ -128,6 +94,7 @@ def score_cases(
     from monai.transforms import Compose, EnsureTyped
     from tqdm.auto import tqdm
 
+    from hccp53.model.load import load_classifier_network
     from hccp53.transforms import IMAGE, classifier_transforms
 
     torch_device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -143,7 +110,7 @@ def score_cases(
             if missing:
                 raise InputError(f"Case {case.get('case_id', '?')} has no {', '.join(missing)}; the models "
                                  f"{', '.join(m.name for m in members)} need them.")  # fmt: skip
-        networks = {m.name: _load(m, torch_device) for m in members}
+        networks = {m.name: load_classifier_network(m.folder, torch_device) for m in members}
         # one crop of every phase any member needs, plus the mask last when a member takes it
         with_mask = any(m.mask_channel for m in members)
         channels = {m.name: [union.index(p) for p in m.phases] + ([len(union)] if m.mask_channel else [])

@@ -14,8 +14,8 @@ from hccp53.nets.factory import (
     CLASSIFIER_NAMES,
     FUSIONS,
     build_classifier,
-    classifier_for_models,
     classifier_from_description,
+    segmentation_from_description,
 )
 from hccp53.nets.fusion import FeatureFusionNet, MultiChannelNet, PhaseAttention
 from hccp53.nets.slices import SliceNet
@@ -32,10 +32,10 @@ __all__ = [
     "PhaseAttention",
     "SliceNet",
     "build_classifier",
-    "classifier_for_models",
     "classifier_from_description",
     "efficientnetv2_l",
     "efficientnetv2_m",
     "efficientnetv2_s",
     "efficientnetv2_tiny",
+    "segmentation_from_description",
 ]

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from monai.networks.nets import EfficientNetBN, resnet34, resnet101
@@ -197,41 +195,27 @@ def classifier_from_description(network: Mapping[str, Any]) -> nn.Module:
     return classifier
 
 
-#: The values a trained-model description shares with the inference settings (what the app feeds the network).
-INPUT_KEYS = ("backbone", "fusion", "phases", "crop_spacing_mm", "crop_size", "mask_channel")
+def segmentation_from_description(description: Mapping[str, Any]) -> nn.Module:
+    """The segmentation network a trained-model record (``segmentation.json``) names, with random weights.
 
-
-def classifier_for_models(models_dir: str | Path, settings: Mapping[str, Any]) -> nn.Module:
-    """The P53 classifier of a models folder, with random weights: the network its ``network.json`` describes.
-
-    A trained-model folder describes its network (``hccp53 train classifier`` writes ``network.json``: backbone,
-    fusion, 2.5D slices, ensemble ...). What the app and the bundle feed it (phases, crop, mask channel) comes
-    from their settings, so those must agree with the description. A folder without ``network.json`` (older
-    releases) gets the network ``settings`` name (keys ``backbone``, ``phases``, ``fusion``,
-    ``shared_encoder``, ``mask_channel``).
+    ``description["network"]`` names a network of :mod:`monai.networks.nets` (``"SegResNet"``) and
+    ``description["network_args"]`` its constructor's arguments, all plain values (nothing is evaluated).
 
     Raises
     ------
     ConfigError
-        ``network.json`` is unreadable or disagrees with ``settings`` on one of :data:`INPUT_KEYS`.
+        The name is not a MONAI network or the arguments do not fit its constructor.
     """
+    from monai.networks import nets
+
     from hccp53.errors import ConfigError
 
-    path = Path(models_dir) / "network.json"
-    if not path.is_file():
-        return build_classifier(settings["backbone"], settings["phases"], spatial_dims=3, num_classes=2,
-                                fusion=settings["fusion"], shared=settings["shared_encoder"],
-                                mask_channel=settings["mask_channel"])  # fmt: skip
+    name, args = description["network"], description["network_args"]
+    factory = getattr(nets, str(name), None)
+    if not (isinstance(factory, type) and issubclass(factory, nn.Module)) or not isinstance(args, Mapping):
+        raise ConfigError(f"The segmentation record names the network {name!r} with arguments {args!r}; it must "
+                          "name a class of monai.networks.nets (e.g. SegResNet) and a mapping of its arguments.")
     try:
-        description = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise ConfigError(f"{path} is not readable JSON ({error}); restore it from the trained-model "
-                          "folder.") from None
-    for key in INPUT_KEYS:
-        trained = description.get(key, False if key == "mask_channel" else None)
-        wanted = list(settings[key]) if isinstance(settings[key], (list, tuple)) else settings[key]
-        if trained != wanted:
-            raise ConfigError(f"The classifier in {path.parent} was trained with {key} = {trained!r} but the "
-                              f"settings say {wanted!r}; set {key} to the trained value in the config that reads "
-                              "this folder (configs/inference.yaml for the app).")  # fmt: skip
-    return classifier_from_description(description)
+        return factory(**args)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"The segmentation record's arguments do not fit {name} ({error}).") from None

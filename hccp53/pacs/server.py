@@ -43,7 +43,7 @@ class Server:
     config
         :func:`hccp53.pacs.config.read_config`.
     predictor
-        A loaded :class:`hccp53.deploy.Predictor`; default: built from ``config.models`` at start.
+        A loaded :class:`hccp53.predictor.Predictor`; default: built from ``config.models`` at start.
     """
 
     def __init__(self, config: ServeConfig, predictor: Any = None) -> None:
@@ -80,7 +80,8 @@ class Server:
         if any(recovered.values()):
             logger.info("Spool recovered after a restart: %s.", recovered)
         if self.predictor is None:
-            from hccp53.deploy import Predictor, read_settings
+            from hccp53.predictor import Predictor
+            from hccp53.settings import read_settings
 
             self.predictor = Predictor(config.models, read_settings())
         self._scp = self._listen()

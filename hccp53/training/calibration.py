@@ -27,7 +27,6 @@ does not rank the validation cases) is not applied: it would reverse the ranking
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -37,6 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from hccp53.model import finish_record
 from hccp53.training.guard import auc_or_none, check_spread, output_spread
 
 logger = logging.getLogger(__name__)
@@ -197,6 +197,7 @@ def publish_classifier(
     method: str = "platt",
     clip_percentiles: tuple[float, float] | list[float] = CLIP_PERCENTILES,
     description: Mapping[str, Any] | None = None,
+    training: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Check, calibrate and publish the best checkpoint of a classifier training run in ``output_dir``.
 
@@ -223,6 +224,10 @@ def publish_classifier(
         The network's description (architecture and input: the config's ``network_description``), written
         to ``network_file`` with the validation and calibration, so that a run of the bundle config alone
         (``monai.bundle run``, torchrun) leaves a folder every consumer can build the network from.
+        Its ``threshold`` (the P53 probability at or above which the status is "mutated") is recorded with how
+        it was chosen.
+    training
+        What the network was trained and validated on (:func:`hccp53.training.publish.training_data`).
 
     Returns
     -------
@@ -273,11 +278,15 @@ def publish_classifier(
         else:
             calibration["not_applied"] = "slope <= 0"
     write_predictions(output / PREDICTIONS_FILE, case_ids, labels, published_logits, logits)
-    path = output / network_file
-    written = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    written.update({k: list(v) if isinstance(v, tuple) else v for k, v in (description or {}).items()})
-    written.update(validation=validation, calibration=calibration)
-    path.write_text(json.dumps(written, indent=2) + "\n", encoding="utf-8")
+    values = dict(description or {})
+    threshold = float(values.pop("threshold", 0.5))
+    applied = "Platt-calibrated on the validation fold" if "slope" in calibration else "of the uncalibrated network"
+    values.update(validation=validation, calibration=calibration,
+                  threshold={"value": threshold, "chosen": f"set in the training config (threshold: {threshold:g}); "
+                                                           f"applied to the probability {applied}"})  # fmt: skip
+    if training is not None:
+        values["training"] = dict(training)
+    finish_record(output, weights_name, network_file, values)
     logger.info("Published %s: validation AUC %s, logit SD %.3f, calibration %s.", weights,
                 "n/a" if validation["auc"] is None else f"{validation['auc']:.4f}", spread["logit_sd"],
                 calibration["method"])  # fmt: skip

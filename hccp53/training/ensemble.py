@@ -30,7 +30,10 @@ import torch
 from torch import nn
 
 from hccp53.errors import ConfigError
-from hccp53.evaluation.scoring import NETWORK, NETWORK_KEYS, OPTIONAL_NETWORK_KEYS, WEIGHTS
+from hccp53.model import finish_record
+from hccp53.model.record import CLASSIFIER_RECORD as NETWORK
+from hccp53.model.record import CLASSIFIER_WEIGHTS as WEIGHTS
+from hccp53.model.record import NETWORK_KEYS, OPTIONAL_NETWORK_KEYS
 from hccp53.training.calibration import (
     CLIP_PERCENTILES,
     PREDICTIONS_FILE,
@@ -98,8 +101,10 @@ def publish_ensemble(output_dir: str | Path, fold_dirs: Sequence[str | Path],
                      "calibration": c} for f, d, c in zip(folders, descriptions, member_calibrations, strict=True)],
         "validation": validation,
         "calibration": calibration,
+        "threshold": descriptions[0].get("threshold", {"value": 0.5, "chosen": "fixed at 0.5"}),
     }  # fmt: skip
-    (output / NETWORK).write_text(json.dumps(description, indent=2) + "\n", encoding="utf-8")
+    (output / NETWORK).unlink(missing_ok=True)  # a new record, not a merge into an earlier one
+    finish_record(output, WEIGHTS, NETWORK, description)
     logger.info("Published the ensemble of %d folds in %s: out-of-fold AUC %s over %d cases.", len(folders), output,
                 "n/a" if validation["out_of_fold_auc"] is None else f"{validation['out_of_fold_auc']:.4f}",
                 validation["cases"])  # fmt: skip

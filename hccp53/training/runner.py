@@ -139,11 +139,6 @@ def train(
     workflow = build_workflow(task, values, extra_configs)
     try:
         split = write_split(workflow, task, output / SPLIT_FILE)
-        if task == "classifier":
-            from hccp53.evaluation.scoring import NETWORK_KEYS, OPTIONAL_NETWORK_KEYS, write_network
-
-            keys = [*NETWORK_KEYS, *(k for k in OPTIONAL_NETWORK_KEYS if k in workflow.parser)]
-            write_network(output, {k: workflow.parser.get_parsed_content(k) for k in keys})
         logger.info("Training %s on %d cases, validating on %d (fold %d); output in %s.",
                     task, len(split["train"]), len(split["val"]), fold, output)  # fmt: skip
         workflow.run()

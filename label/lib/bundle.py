@@ -1,10 +1,10 @@
-"""The bundle's tumor segmentation network and its settings, read from ``configs/`` (never copied here).
+"""The tumor segmentation network of a trained-model folder and the bundle's settings around it (never copied here).
 
-The MONAI Label app proposes masks with the very network and preprocessing that the bundle trains
-and the Deploy app runs: the phases, spacing, patch size, sliding-window settings and the network
-definition come from ``configs/inference.yaml``; fine-tuning takes its network (with dropout), loss,
-post-processing and optimiser settings from ``configs/train_segmentation.yaml``. The preprocessing
-itself is :mod:`hccp53.transforms`.
+The MONAI Label app proposes masks with the very network and preprocessing that the bundle trains and the
+Deploy app runs: the network, its phases, spacing and patch size come from the trained-model folder's
+``segmentation.json`` (:mod:`hccp53.model`); the sliding-window settings from ``configs/inference.yaml``;
+fine-tuning takes its loss, post-processing and optimiser settings from ``configs/train_segmentation.yaml``.
+The preprocessing itself is :mod:`hccp53.transforms`.
 """
 
 from __future__ import annotations
@@ -17,11 +17,14 @@ from typing import Any
 from monai.bundle import ConfigParser
 from torch import nn
 
+from hccp53.model import SEGMENTATION_WEIGHTS, ModelRecord, read_model
+from hccp53.nets.factory import segmentation_from_description
+
 logger = logging.getLogger(__name__)
 
 INFERENCE_CONFIG = "configs/inference.yaml"
 TRAIN_CONFIG = "configs/train_segmentation.yaml"
-WEIGHTS = "tumor_segmentation.pt"
+WEIGHTS = SEGMENTATION_WEIGHTS
 
 
 def _parser(root: Path, config: str) -> ConfigParser:
@@ -39,8 +42,10 @@ class SegmentationBundle:
     ----------
     root
         The repository root (the bundle).
+    record
+        The trained-model folder's records (:func:`hccp53.model.read_model`).
     phases
-        Input channels in order (``inference.yaml: phases``).
+        Input channels in order (the segmentation record's ``phases``).
     spacing
         Voxel size the network works at, mm (``spacing_mm``).
     patch_size
@@ -52,6 +57,7 @@ class SegmentationBundle:
     """
 
     root: Path
+    record: ModelRecord
     phases: tuple[str, ...]
     spacing: tuple[float, ...]
     patch_size: tuple[int, ...]
@@ -62,12 +68,8 @@ class SegmentationBundle:
     weight_decay: float
 
     def network(self) -> nn.Module:
-        """A new, untrained instance of the inference network (``inference.yaml: network_def``)."""
-        return _parser(self.root, INFERENCE_CONFIG).get_parsed_content("network_def", lazy=False)
-
-    def train_network(self) -> nn.Module:
-        """A new, untrained instance of the training network (``train_segmentation.yaml: network_def``, dropout on)."""
-        return _parser(self.root, TRAIN_CONFIG).get_parsed_content("network_def", lazy=False)
+        """A new, untrained instance of the folder's segmentation network (its dropout acts in train mode only)."""
+        return segmentation_from_description(self.record.segmentation)
 
     def loss(self) -> Any:
         """The training loss (``train_segmentation.yaml: loss``)."""
@@ -79,20 +81,23 @@ class SegmentationBundle:
 
     @property
     def weights(self) -> Path:
-        """The shipped (demo) weights, checked against ``models/checksums.json`` when loaded."""
-        return self.root / "models" / WEIGHTS
+        """The trained-model folder's weights, checked against its ``checksums.json`` when loaded."""
+        return self.record.folder / WEIGHTS
 
 
-def load_bundle(root: str | Path) -> SegmentationBundle:
-    """Read the segmentation settings of the bundle at ``root`` (the repository root)."""
+def load_bundle(root: str | Path, models: str | Path) -> SegmentationBundle:
+    """Read the segmentation network of the trained-model folder ``models`` and the settings of the bundle at
+    ``root`` (the repository root)."""
     root = Path(root).resolve()
+    record = read_model(Path(models).resolve())
     infer = _parser(root, INFERENCE_CONFIG)
     train = _parser(root, TRAIN_CONFIG)
     bundle = SegmentationBundle(
         root=root,
-        phases=tuple(infer["phases"]),
-        spacing=tuple(float(s) for s in infer["spacing_mm"]),
-        patch_size=tuple(int(s) for s in infer["patch_size"]),
+        record=record,
+        phases=record.segmentation_phases,
+        spacing=tuple(float(s) for s in record.segmentation["spacing_mm"]),
+        patch_size=tuple(int(s) for s in record.segmentation["patch_size"]),
         sw_batch_size=int(infer["sw_batch_size"]),
         sw_overlap=float(infer["sw_overlap"]),
         samples_per_case=int(train["samples_per_case"]),

@@ -94,7 +94,7 @@ class TumorSegmentationTrain(BasicTrainTask):
     def network(self, context: Context) -> torch.nn.Module:
         start = self.start_weights()
         logger.info("Fine-tuning from %s.", start)
-        return load_weights(self.bundle.train_network(), start)
+        return load_weights(self.bundle.network(), start)
 
     def load_path(self, output_dir: str, pretrained: bool = True) -> None:
         return None  # the network is loaded (sha256 checked) in network()

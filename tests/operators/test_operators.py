@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
 ROOT = Path(__file__).resolve().parents[2]
+PHASES = ("t2", "ap", "pvp")
+
+
+def stand_in_predictor() -> SimpleNamespace:
+    """What the study, phase and volume operators read of a predictor (they run no network)."""
+    from hccp53.settings import read_settings
+
+    return SimpleNamespace(phases=PHASES, reference_phase="pvp", settings=replace(read_settings(), register=False))
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +32,7 @@ def pipeline_output(cohort: Path) -> list:
     from operators.study_loader_operator import StudyLoaderOperator
 
     received: list = []
+    predictor = stand_in_predictor()
 
     class Sink(Operator):
         def setup(self, spec: OperatorSpec) -> None:
@@ -35,9 +46,9 @@ def pipeline_output(cohort: Path) -> list:
     class PhasesApp(Application):
         def compose(self) -> None:
             loader = StudyLoaderOperator(self, CountCondition(self, 1), input_folder=cohort / "cases" / "SYN0002" /
-                                         "dicom", name="study_loader")
-            selector = PhaseSelectorOperator(self, name="phase_selector")
-            builder = MultiphaseVolumeOperator(self, name="multiphase_volumes")
+                                         "dicom", settings=predictor.settings, name="study_loader")
+            selector = PhaseSelectorOperator(self, predictor=predictor, name="phase_selector")
+            builder = MultiphaseVolumeOperator(self, predictor=predictor, name="multiphase_volumes")
             sink = Sink(self, name="sink")
             self.add_flow(loader, selector, {(StudyLoaderOperator.OUTPUT_STUDY, PhaseSelectorOperator.INPUT_STUDY)})
             selector_to_builder = {(PhaseSelectorOperator.OUTPUT_PHASES, MultiphaseVolumeOperator.INPUT_PHASES),
@@ -56,7 +67,8 @@ def test_pipeline_emits_the_same_volumes_as_the_library(pipeline_output: list, c
 
     (volumes,) = pipeline_output
     study = load_study(cohort / "cases" / "SYN0002" / "dicom")
-    direct = study_volumes(study, identify_phases(study))
+    direct = study_volumes(study, identify_phases(study, require=PHASES), phases=PHASES, reference_phase="pvp",
+                           register=False)
     assert sorted(volumes.images) == sorted(direct.images) and {"t2", "ap", "pvp"} <= set(volumes.images)
     for phase, image in direct.images.items():
         np.testing.assert_array_equal(sitk.GetArrayFromImage(volumes.images[phase]), sitk.GetArrayFromImage(image))

@@ -15,7 +15,9 @@ import pydicom
 import pytest
 
 from hccp53.cli import main as cli
-from hccp53.deploy import Predictor, read_settings, run_study
+from hccp53.deploy import run_study
+from hccp53.predictor import Predictor
+from hccp53.settings import read_settings
 from hccp53.dicomio.sr import read_result
 from hccp53.synth.cohort import generate_cohort
 

@@ -12,7 +12,8 @@ import pytest
 from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import CTImageStorage, MRImageStorage
 
-from hccp53.deploy import Predictor, read_settings
+from hccp53.predictor import Predictor
+from hccp53.settings import read_settings
 from hccp53.pacs.config import read_config
 from hccp53.pacs.server import SOP_CLASS_NOT_SUPPORTED, Server, spool_status
 

@@ -79,7 +79,9 @@ def test_the_good_study_and_the_lossless_or_tilted_copies_agree(runs: dict, coho
     and 0.014 on two studies checked when the classifier stopped giving every study the same output (until
     2026-12 this test could not tell, as the collapsed classifier answered 0.5277 to everything).
     """
-    from hccp53.deploy import Predictor, read_settings, run_study
+    from hccp53.deploy import run_study
+    from hccp53.predictor import Predictor
+    from hccp53.settings import read_settings
 
     good = run_study(cohort / "cases" / "SYN0001" / "dicom", tmp_path / "good",
                      Predictor(ROOT / "models", read_settings(), device="cpu"))  # fmt: skip

@@ -9,7 +9,9 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from hccp53.deploy import RESULT_FILE, SEG_FILE, SR_FILE, Predictor, read_settings, run_study
+from hccp53.deploy import RESULT_FILE, SEG_FILE, SR_FILE, run_study
+from hccp53.predictor import Predictor
+from hccp53.settings import read_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 FRESH_EACH_RUN = {"UI", "DA", "TM", "DT"}  # UIDs, dates and times: new by design in every run

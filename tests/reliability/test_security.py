@@ -168,7 +168,7 @@ def _config_with(source: Path, to: Path, key: str, value: str) -> Path:
 
 @pytest.mark.parametrize("key", ["threshold", "reference_phase", "backbone"])
 def test_the_apps_inference_settings_refuse_an_expression(tmp_path: Path, key: str) -> None:
-    from hccp53.deploy import read_settings
+    from hccp53.settings import read_settings
     from hccp53.errors import ConfigError
 
     marker = tmp_path / "evaluated"

@@ -57,7 +57,8 @@ def test_the_probes_see_memory_and_descriptors(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_many_studies_through_one_predictor(cohort: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from hccp53.deploy import Predictor, read_settings
+    from hccp53.predictor import Predictor
+    from hccp53.settings import read_settings
 
     private = tmp_path / "tmp"  # a temporary folder of our own: other users of /tmp do not count
     private.mkdir()

@@ -128,7 +128,7 @@ def test_segmentation_input_matches_its_training_config() -> None:
     assert [channel_def[str(i)] for i in range(len(channel_def))] == phases
     assert image["num_channels"] == len(phases)
     assert image["spatial_shape"] == list(parser.get("patch_size"))
-    assert fmt["outputs"]["pred"]["num_channels"] == parser.get("network_def")["out_channels"]
+    assert fmt["outputs"]["pred"]["num_channels"] == parser.get("network_description")["network_args"]["out_channels"]
 
 
 def test_intended_use_is_research_only() -> None:
@@ -152,29 +152,24 @@ def test_logging_conf_loads() -> None:
     assert done.stderr == ""
 
 
-@pytest.mark.parametrize("config", ["evaluate.yaml", "inference.yaml"])
-def test_evaluation_and_inference_preprocessing_equal_training(config: str) -> None:
-    """The values an evaluation or inference config repeats must be those the networks were trained with."""
-    from monai.bundle import ConfigParser
+def test_the_demo_models_folder_describes_both_networks() -> None:
+    """models/segmentation.json is train_segmentation.yaml's description (python -m hccp53.model upgrade wrote it
+    from that config); the records name the weights beside them."""
+    from hccp53.model import read_model
+    from hccp53.model.record import segmentation_description
 
-    def raw(name: str) -> ConfigParser:
-        parser = ConfigParser()
-        parser.read_config(str(CONFIGS / name))
-        return parser
-
-    target = raw(config)
-    classifier, segmentation = raw("train_classifier.yaml"), raw("train_segmentation.yaml")
-    for key in ("phases", "backbone", "fusion", "shared_encoder", "crop_spacing_mm", "crop_size"):
-        assert target.get(key) == classifier.get(key), f"{config}: {key} differs from train_classifier.yaml"
-    for key in ("phases", "spacing_mm", "patch_size", "init_filters"):
-        assert target.get(key) == segmentation.get(key), f"{config}: {key} differs from train_segmentation.yaml"
+    record = read_model(CONFIGS.parent / "models")
+    described = segmentation_description(CONFIGS / "train_segmentation.yaml", {"reference_phase": "pvp"})
+    assert {k: record.segmentation[k] for k in described} == described
+    assert record.phases == ("t2", "ap", "pvp") and record.threshold == 0.5
+    assert record.uid.startswith("2.25.") and len(record.uid) <= 64
 
 
 def test_the_demo_classifier_describes_the_trained_network() -> None:
     """models/network.json (read by `hccp53 evaluate` and the report step) equals train_classifier.yaml."""
     from monai.bundle import ConfigParser
 
-    from hccp53.evaluation.scoring import NETWORK_KEYS
+    from hccp53.model.record import NETWORK_KEYS
 
     parser = ConfigParser()
     parser.read_config(str(CONFIGS / "train_classifier.yaml"))

@@ -29,7 +29,6 @@ CLASSIFIER = {"crop_spacing_mm": [4.0, 4.0, 4.0], "crop_size": [16, 16, 16], "cr
               "max_epochs": 1, "num_workers": 0, "progress": False, "cache_rate": 0.0}  # fmt: skip
 SEGMENTATION = {"spacing_mm": [6.0, 6.0, 6.0], "patch_size": [32, 32, 16], "samples_per_case": 1, "batch_size": 2,
                 "max_epochs": 1, "val_interval": 1, "num_workers": 0, "progress": False, "cache_rate": 0.0}  # fmt: skip
-SHARED = ("phases", "crop_spacing_mm", "crop_size", "spacing_mm", "patch_size", "init_filters")
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +43,9 @@ def trained(cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     models = root / "models"
     models.mkdir()
     shutil.copy(root / "classifier" / "p53_classifier.pt", models)
-    shutil.copy(root / "classifier" / "network.json", models)  # as `make weights` does: what the weights are
+    shutil.copy(root / "classifier" / "network.json", models)  # as `make weights` does: each network's record
     shutil.copy(root / "segmentation" / "tumor_segmentation.pt", models)
+    shutil.copy(root / "segmentation" / "segmentation.json", models)
     record_checksums(models)
     (root / "results.json").write_text(json.dumps(results))
     return {"root": root, "models": models, "datalist": datalist}
@@ -91,7 +91,7 @@ def _infer_workflow(config: str, trained: dict[str, Path], out: Path) -> ConfigW
     workflow = ConfigWorkflow(
         config_file=str(CONFIG_DIR / config), meta_file=META, workflow_type="infer", bundle_root=str(ROOT),
         datalist=str(trained["datalist"]), models_dir=str(trained["models"]), output_dir=str(out), num_workers=0,
-        **{k: v for k, v in {**CLASSIFIER, **SEGMENTATION}.items() if k in SHARED}, **report,
+        **report,  # phases, spacing, crop and networks come from models_dir's records alone
     )  # fmt: skip
     workflow.initialize()
     assert workflow.check_properties() == []
@@ -173,12 +173,12 @@ def test_torchscript_exports_match_the_networks(trained: dict[str, Path], tmp_pa
         net_id="classifier_def", filepath=str(classifier_ts), ckpt_file=str(trained["models"] / "p53_classifier.pt"),
         meta_file=META, config_file=str(CONFIG_DIR / "inference.yaml"), use_trace=True,
         input_shape=[1, 4, 16, 16, 16], bundle_root=str(ROOT), models_dir=str(trained["models"]),
-        crop_spacing_mm=CLASSIFIER["crop_spacing_mm"], crop_size=CLASSIFIER["crop_size"],
     )  # fmt: skip
     segmentation_ts = tmp_path / "segmentation.ts"
     ckpt_export(net_id="network_def", filepath=str(segmentation_ts),
                 ckpt_file=str(trained["models"] / "tumor_segmentation.pt"), meta_file=META,
-                config_file=str(CONFIG_DIR / "train_segmentation.yaml"), bundle_root=str(ROOT))  # fmt: skip
+                config_file=str(CONFIG_DIR / "inference.yaml"), bundle_root=str(ROOT),
+                models_dir=str(trained["models"]))  # fmt: skip
     from monai.networks.nets import SegResNet
 
     from hccp53.nets import classifier_from_description

@@ -91,23 +91,3 @@ def test_slices_classify_axial_slices_with_a_2d_network_and_average_their_logits
     assert central_slices(4, 9) == [0, 1, 2, 3]
     with pytest.raises(ValueError, match="spatial_dims 3"):
         build_classifier("efficientnetv2_tiny", ("t2",), spatial_dims=2, slices=3)
-
-
-def test_a_models_folder_builds_the_network_it_describes_and_refuses_other_inputs(tmp_path) -> None:
-    import json
-
-    from hccp53.errors import ConfigError
-    from hccp53.nets import EnsembleNet, MultiChannelNet, SliceNet, classifier_for_models
-
-    settings = {"backbone": "efficientnetv2_tiny", "phases": ("t2", "ap", "pvp"), "fusion": "multichannel",
-                "shared_encoder": True, "mask_channel": False, "crop_spacing_mm": (2.0, 2.0, 2.0),
-                "crop_size": (48, 48, 48)}  # fmt: skip
-    assert isinstance(classifier_for_models(tmp_path, settings), MultiChannelNet)  # no network.json: the settings
-    description = {**{k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}, "dropout": 0.3,
-                   "slices": 5, "ensemble": 2}  # fmt: skip
-    (tmp_path / "network.json").write_text(json.dumps(description))
-    network = classifier_for_models(tmp_path, settings)
-    assert isinstance(network, EnsembleNet) and all(isinstance(m, SliceNet) for m in network.members)
-    (tmp_path / "network.json").write_text(json.dumps({**description, "crop_size": [32, 32, 32]}))
-    with pytest.raises(ConfigError, match=r"trained with crop_size = \[32, 32, 32\] but the settings say \[48, 48"):
-        classifier_for_models(tmp_path, settings)

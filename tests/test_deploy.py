@@ -64,7 +64,7 @@ def test_the_seg_overlaps_the_true_tumor(runs: dict, style: str) -> None:
     case, folder, result = runs[style]
     seg = hd.seg.segread(folder / SEG_FILE)
     study = load_study(case / "dicom")
-    reference = identify_phases(study).phases["pvp"].stack
+    reference = identify_phases(study, require=("t2", "ap", "pvp")).phases["pvp"].stack
     sources = [i.sop_instance_uid for i in reference.instances]
     labels = seg.get_pixels_by_source_instance(source_sop_instance_uids=sources, combine_segments=True,
                                                relabel=False, skip_overlap_checks=True)  # fmt: skip
@@ -84,7 +84,8 @@ def test_the_seg_overlaps_the_true_tumor(runs: dict, style: str) -> None:
 def test_the_probability_is_the_library_on_the_same_volumes(runs: dict, predictor: Predictor, style: str) -> None:
     case, _, result = runs[style]
     study = load_study(case / "dicom")
-    volumes = study_volumes(study, identify_phases(study), register=True)
+    phases = predictor.settings.phases
+    volumes = study_volumes(study, identify_phases(study, require=phases), phases, register=True)
     direct = predictor(volumes.images)
     assert result["p53_probability"] == pytest.approx(direct.probability, abs=1e-6)
     assert [round(lesion.volume_ml, 6) for lesion in direct.lesions] == [
@@ -99,7 +100,8 @@ def test_classify_reuses_the_tensors_segment_made_unchanged(vendor_cohorts: dict
 
     case = sorted((vendor_cohorts["siemens"] / "cases").iterdir())[0]
     study = load_study(case / "dicom")
-    images = study_volumes(study, identify_phases(study), register=True).images
+    phases = predictor.settings.phases
+    images = study_volumes(study, identify_phases(study, require=phases), phases, register=True).images
     segmented = predictor.segment(images)
     assert set(segmented.tensors) == set(predictor.settings.phases)
     classified = predictor.classify(segmented)

@@ -70,7 +70,7 @@ def test_single_phase_unshared_2d() -> None:
 )
 def test_bad_arguments_raise(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        build_classifier(**{"name": "efficientnetv2_tiny", **kwargs})
+        build_classifier(**{"name": "efficientnetv2_tiny", "phases": ("t2", "ap", "pvp"), **kwargs})
 
 
 def test_slices_classify_axial_slices_with_a_2d_network_and_average_their_logits() -> None:

@@ -10,6 +10,7 @@ import pytest
 import SimpleITK as sitk
 
 ROOT = Path(__file__).resolve().parents[2]
+PHASES = ("t2", "ap", "pvp")  # what the pipeline requires and builds
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +37,8 @@ def pipeline_output(cohort: Path) -> list:
         def compose(self) -> None:
             loader = StudyLoaderOperator(self, CountCondition(self, 1), input_folder=cohort / "cases" / "SYN0002" /
                                          "dicom", name="study_loader")
-            selector = PhaseSelectorOperator(self, name="phase_selector")
-            builder = MultiphaseVolumeOperator(self, name="multiphase_volumes")
+            selector = PhaseSelectorOperator(self, require=PHASES, name="phase_selector")
+            builder = MultiphaseVolumeOperator(self, phases=PHASES, name="multiphase_volumes")
             sink = Sink(self, name="sink")
             self.add_flow(loader, selector, {(StudyLoaderOperator.OUTPUT_STUDY, PhaseSelectorOperator.INPUT_STUDY)})
             selector_to_builder = {(PhaseSelectorOperator.OUTPUT_PHASES, MultiphaseVolumeOperator.INPUT_PHASES),
@@ -56,7 +57,7 @@ def test_pipeline_emits_the_same_volumes_as_the_library(pipeline_output: list, c
 
     (volumes,) = pipeline_output
     study = load_study(cohort / "cases" / "SYN0002" / "dicom")
-    direct = study_volumes(study, identify_phases(study))
+    direct = study_volumes(study, identify_phases(study, require=PHASES), PHASES)
     assert sorted(volumes.images) == sorted(direct.images) and {"t2", "ap", "pvp"} <= set(volumes.images)
     for phase, image in direct.images.items():
         np.testing.assert_array_equal(sitk.GetArrayFromImage(volumes.images[phase]), sitk.GetArrayFromImage(image))

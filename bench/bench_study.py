@@ -30,8 +30,10 @@ from pathlib import Path
 import pydicom
 from results_file import RESULTS, cpu_model, machine, merge_results
 
+from hccp53 import DEFAULT_PHASES, parse_phases
 from hccp53.cli.arguments import positive_int
 from hccp53.dicomio import load_study
+from hccp53.errors import ConfigError
 from hccp53.synth.cohort import generate_cohort
 
 
@@ -82,9 +84,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phase-repeats", type=positive_int, default=50,
                         help="phase identifications timed per loaded study (default: 50)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=11, help="generator seed (default: 11)")
+    parser.add_argument("--phases", default=",".join(DEFAULT_PHASES),
+                        help=f"phases required and resampled (default: {','.join(DEFAULT_PHASES)}, the shipped "
+                             "classifier's)")  # fmt: skip
     parser.add_argument("--results", type=Path, default=RESULTS, help="JSON file to merge the figures into")
     args = parser.parse_args(argv)
-    phases = ("t2", "ap", "pvp")
+    try:
+        phases = parse_phases(args.phases, "--phases")
+    except ConfigError as error:
+        parser.error(str(error))
     work = Path(tempfile.mkdtemp(prefix="hccp53-bench-study-"))
     try:
         print(f"bench_study: generating {args.cases} full-size studies ...", file=sys.stderr)

@@ -179,6 +179,6 @@ def test_prepare_cli_bad_arguments(tmp_path: Path) -> None:
     assert result.returncode == 1 and "does not exist" in result.stderr and "Traceback" not in result.stderr
     result = run("prepare", "--dicom", str(tmp_path), "--labels", str(tmp_path / "l.csv"), "--out",
                  str(tmp_path / "o"), "--require", "t2,xyz")
-    assert result.returncode == 1 and "Unknown phase(s) xyz" in result.stderr
+    assert result.returncode == 1 and "Unknown phase(s) xyz in --require; use some of t2, pre" in result.stderr
     result = run("prepare", "--dicom", str(tmp_path))
     assert result.returncode == 2 and "required" in result.stderr

@@ -68,7 +68,7 @@ def test_the_seg_overlaps_the_true_tumor(runs: dict, style: str) -> None:
     case, folder, result = runs[style]
     seg = hd.seg.segread(folder / SEG_FILE)
     study = load_study(case / "dicom")
-    reference = identify_phases(study).phases["pvp"].stack
+    reference = identify_phases(study, require=("t2", "ap", "pvp")).phases["pvp"].stack
     sources = [i.sop_instance_uid for i in reference.instances]
     labels = seg.get_pixels_by_source_instance(source_sop_instance_uids=sources, combine_segments=True,
                                                relabel=False, skip_overlap_checks=True)  # fmt: skip

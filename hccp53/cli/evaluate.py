@@ -6,8 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from hccp53 import DEFAULT_PHASES, parse_phases
 from hccp53.cli.arguments import non_negative_int, positive_int
-from hccp53.cli.phases import parse_phase_list
 from hccp53.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -57,10 +57,9 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     stats.add_argument("--bins", type=positive_int, default=10, help="calibration / Hosmer-Lemeshow bins")
     fitted = parser.add_argument_group("fitted models (with --datalist)")
     fitted.add_argument("--dl-model", help="deep-learning model of the combined model (default: the first)")
-    fitted.add_argument("--radiomics-phases",
-                        help="phases of the radiomics features (default: those of hccp53.evaluation.workflow's "
-                             "WorkflowOptions, t2,ap,pvp: the phases every study has; with hbp, studies done with "
-                             "an extracellular agent are left out)")  # fmt: skip
+    fitted.add_argument("--radiomics-phases", default=",".join(DEFAULT_PHASES),
+                        help=f"phases of the radiomics features (default: {','.join(DEFAULT_PHASES)}, the phases "
+                             "every study has; with hbp, studies done with an extracellular agent are left out)")
     fitted.add_argument("--clinical", help="comma-separated clinical candidates (keys of each case's clinical; "
                                            "log10_<key> for a logged one); default: the synthetic cohort's")
     fitted.add_argument("--no-radiomics", action="store_true", help="skip the radiomics model")
@@ -130,9 +129,8 @@ def run(args: argparse.Namespace) -> int:
         from hccp53.evaluation.workflow import DEFAULT_CLINICAL, WorkflowOptions, run_evaluation
 
         models = _models(args.models)
-        phases = {"radiomics_phases": parse_phase_list(args.radiomics_phases)} if args.radiomics_phases else {}
         options = WorkflowOptions(
-            **phases,
+            radiomics_phases=parse_phases(args.radiomics_phases, "--radiomics-phases"),
             clinical_terms=tuple(t.strip() for t in args.clinical.split(",") if t.strip())
             if args.clinical else DEFAULT_CLINICAL,
             dl_model=args.dl_model,

@@ -7,8 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from hccp53 import PHASES
-from hccp53.errors import ConfigError
+from hccp53 import DEFAULT_PHASES, PHASES, parse_phases
 
 DESCRIPTION = """\
 Identify the contrast phases of a liver MRI study (t2, pre, ap, pvp, dp, hbp) from series
@@ -25,25 +24,14 @@ Examples:
   hccp53 phases study/ --require t2,ap,pvp,hbp
 """
 
-DEFAULT_REQUIRED = ("t2", "ap", "pvp")  # the default classifier's phases
-
-
-def parse_phase_list(text: str) -> tuple[str, ...]:
-    """``"t2,ap,pvp"`` -> ("t2", "ap", "pvp"); unknown keys are a ConfigError."""
-    phases = tuple(p.strip().lower() for p in text.split(",") if p.strip())
-    unknown = [p for p in phases if p not in PHASES]
-    if unknown:
-        raise ConfigError(f"Unknown phase(s) {', '.join(unknown)}; use some of: {', '.join(PHASES)}.")
-    return phases
-
 
 def add_parser(verbs: argparse._SubParsersAction) -> None:
     parser = verbs.add_parser("phases", help="identify the contrast phases of a DICOM study",
                               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("study", type=Path, help="folder holding one study's DICOM files")
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
-    parser.add_argument("--require", default=",".join(DEFAULT_REQUIRED),
-                        help=f"phases that must be found (default: {','.join(DEFAULT_REQUIRED)}); '' for none")
+    parser.add_argument("--require", default=",".join(DEFAULT_PHASES),
+                        help=f"phases that must be found (default: {','.join(DEFAULT_PHASES)}); '' for none")
     parser.add_argument("--study-uid", dest="study_uid", help="pick this study when the folder holds several")
     parser.add_argument("--rules", type=Path, help="phase rules YAML (default: configs/phase_rules.yaml)")
     parser.set_defaults(run=run)
@@ -53,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from hccp53.dicomio import load_study
     from hccp53.phases import PhaseError, identify_phases, load_rules
 
-    required = parse_phase_list(args.require)
+    required = parse_phases(args.require, "--require", allow_empty=True)
     rules = load_rules(args.rules) if args.rules else None
     study = load_study(args.study, study_uid=args.study_uid)
     try:

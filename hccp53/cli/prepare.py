@@ -8,8 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+from hccp53 import DEFAULT_PHASES, parse_phases
 from hccp53.cli.arguments import non_negative_int, positive_int
-from hccp53.cli.phases import parse_phase_list
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +34,8 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--dicom", type=Path, required=True, help="folder with one sub-folder per study")
     parser.add_argument("--labels", type=Path, required=True, help="labels CSV (see above)")
     parser.add_argument("--out", type=Path, required=True, help="output folder (absent or empty)")
-    parser.add_argument("--require", default="t2,ap,pvp",
-                        help="phases a case must have, else it is skipped (default: t2,ap,pvp)")
+    parser.add_argument("--require", default=",".join(DEFAULT_PHASES),
+                        help=f"phases a case must have, else it is skipped (default: {','.join(DEFAULT_PHASES)})")
     parser.add_argument("--reference-phase", dest="reference_phase", default="pvp",
                         help="phase whose grid every volume is resampled onto (default: pvp)")
     parser.add_argument("--register", action="store_true",
@@ -54,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
     from hccp53.data.prepare import prepare_cohort
     from hccp53.errors import ConfigError
 
-    required = parse_phase_list(args.require)
-    reference = parse_phase_list(args.reference_phase)
+    required = parse_phases(args.require, "--require", allow_empty=True)
+    reference = parse_phases(args.reference_phase, "--reference-phase")
     if len(reference) != 1:
         raise ConfigError("--reference-phase takes one phase, e.g. pvp.")
     if not 0 < args.test_fraction < 1:

@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
+from hccp53 import DEFAULT_PHASES, parse_phases
 from hccp53.cli.arguments import non_negative_int, positive_int
-from hccp53.cli.phases import parse_phase_list
 from hccp53.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,8 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder (checkpoints, logs, split.json)")
     parser.add_argument("--fold", default="0", help="validation fold: a number, or 'all' for every fold (default: 0)")
     parser.add_argument("--epochs", type=positive_int, help="maximum epochs (default: the config's max_epochs)")
-    parser.add_argument("--phases", help="comma-separated input phases (default: the config's, t2,ap,pvp)")
+    parser.add_argument("--phases", help="comma-separated input phases (default: the config's, "
+                                         f"{','.join(DEFAULT_PHASES)})")
     parser.add_argument("--seed", type=non_negative_int, help="random seed (default: the config's)")
     parser.add_argument("--workers", type=non_negative_int, help="DataLoader worker processes (default: 2)")
     parser.add_argument("--device", help="torch device, e.g. cpu or cuda:0 (default: cuda when available)")
@@ -102,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     if args.epochs is not None:
         overrides["max_epochs"] = args.epochs
     if args.phases:
-        overrides["phases"] = list(parse_phase_list(args.phases))
+        overrides["phases"] = list(parse_phases(args.phases, "--phases"))
     if args.seed is not None:
         overrides["seed"] = args.seed
     if args.workers is not None:

@@ -220,7 +220,7 @@ def prepare_cohort(
     dicom_root: str | Path,
     labels_csv: str | Path,
     out: str | Path,
-    required: tuple[str, ...] = ("t2", "ap", "pvp"),
+    required: tuple[str, ...],
     reference_phase: str = "pvp",
     register: bool = False,
     workers: int = 1,
@@ -231,6 +231,9 @@ def prepare_cohort(
     progress: bool = True,
 ) -> PrepareSummary:
     """Prepare every case of the labels CSV; write ``datalist.json``, ``splits.json``, ``skipped.json``.
+
+    ``required`` are the phases a case must have, else it is skipped (``hccp53 prepare --require``); every
+    phase that is identified is written.
 
     Raises
     ------

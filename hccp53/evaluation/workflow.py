@@ -28,7 +28,7 @@ import pandas as pd
 from scipy.special import logit
 from sklearn.model_selection import StratifiedKFold
 
-from hccp53 import PHASES
+from hccp53 import DEFAULT_PHASES, PHASES
 from hccp53.errors import ConfigError, InputError
 from hccp53.evaluation.metrics import Settings, cross_validation
 from hccp53.evaluation.outputs import write_evaluation
@@ -56,7 +56,7 @@ class WorkflowOptions:
 
     #: The phases every study has (the bundle's evaluate.yaml says the same); hbp needs a hepatobiliary agent,
     #: and cases without a listed phase are left out of the radiomics model.
-    radiomics_phases: Sequence[str] = ("t2", "ap", "pvp")
+    radiomics_phases: Sequence[str] = DEFAULT_PHASES
     clinical_terms: Sequence[str] = DEFAULT_CLINICAL
     dl_model: str | None = None
     radiomics: bool = True

@@ -62,7 +62,7 @@ def _make_backbone(
 
 def build_classifier(
     name: str,
-    phases: Sequence[str] = ("t2", "ap", "pvp"),
+    phases: Sequence[str],
     spatial_dims: int = 3,
     num_classes: int = 2,
     fusion: str = "multichannel",

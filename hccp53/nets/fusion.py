@@ -24,7 +24,8 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from torch import nn
 
-from hccp53 import PHASES
+from hccp53 import parse_phases
+from hccp53.errors import ConfigError
 
 #: ``(in_channels, num_classes) -> module`` returning logits ``(B, num_classes)``.
 BackboneFactory = Callable[[int, int], nn.Module]
@@ -36,25 +37,18 @@ PhaseInput = torch.Tensor | Mapping[str, torch.Tensor]
 MASK_CHANNEL = "mask"
 
 
-def check_phases(phases: Sequence[str]) -> tuple[str, ...]:
-    """Return ``phases`` as a tuple after checking it is a non-empty list of distinct known phase keys.
+def check_phases(phases: Sequence[str] | str) -> tuple[str, ...]:
+    """Return a network's input ``phases`` as a tuple, read by :func:`hccp53.parse_phases` (one wording).
 
     Raises
     ------
     ValueError
         If ``phases`` is empty, repeats a phase or names one outside :data:`hccp53.PHASES`.
     """
-    if isinstance(phases, str):
-        phases = (phases,)
-    phases = tuple(phases)
-    if not phases:
-        raise ValueError(f"phases must name at least one of {list(PHASES)}.")
-    unknown = [p for p in phases if p not in PHASES]
-    if unknown:
-        raise ValueError(f"Unknown phase(s) {unknown}; choose from {list(PHASES)}.")
-    if len(set(phases)) != len(phases):
-        raise ValueError(f"phases {list(phases)} repeats a phase; list each phase once.")
-    return phases
+    try:
+        return parse_phases(phases, "the network's phases")
+    except ConfigError as error:
+        raise ValueError(str(error)) from None
 
 
 def stack_phases(x: PhaseInput, phases: Sequence[str]) -> torch.Tensor:

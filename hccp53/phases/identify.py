@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hccp53 import PHASE_NAMES, PHASES
+from hccp53 import PHASE_NAMES, PHASES, parse_phases
 from hccp53.dicomio.stack import ImageStack, Study
 from hccp53.dicomio.values import parse_time
 from hccp53.errors import ConfigError
@@ -43,7 +43,7 @@ PLANE_NAMES = {"COR": "coronal", "SAG": "sagittal", "OBL": "oblique", "AX": "axi
 MESSAGE_NAMES = {p: f"{PHASE_NAMES[p]} phase" for p in PHASES}
 
 
-def identify_phases(study: Study, require: Sequence[str] = ("t2", "ap", "pvp"),
+def identify_phases(study: Study, require: Sequence[str] | str,
                     rules: PhaseRules | str | Path | None = None,
                     reference_time: float | str | None = None) -> PhaseResult:
     """Choose the stack of each phase of a study, with reasons and confidences.
@@ -53,7 +53,9 @@ def identify_phases(study: Study, require: Sequence[str] = ("t2", "ap", "pvp"),
     study:
         The loaded study (:func:`hccp53.dicomio.loader.load_study`).
     require:
-        Phase keys that must be found; a missing one raises :class:`PhaseError`.
+        Phase keys that must be found (a sequence, or text read by :func:`hccp53.parse_phases`; empty for
+        none); a missing one raises :class:`PhaseError`. The caller takes them from the model record or the
+        config.
     rules:
         A :class:`~hccp53.phases.rules.PhaseRules`, a rules file path, or None for
         ``configs/phase_rules.yaml``.
@@ -75,7 +77,7 @@ def identify_phases(study: Study, require: Sequence[str] = ("t2", "ap", "pvp"),
         The rules file is invalid, or ``require`` / ``reference_time`` is not understood.
     """
     rules = rules if isinstance(rules, PhaseRules) else load_rules(rules)
-    required = _check_required(require)
+    required = set(parse_phases(require, "the required phases", allow_empty=True))
     reference = _parse_reference(reference_time)
     classes = {id(s): classify_stack(s, rules) for s in study.stacks}
     _exclude_non_axial(study.stacks, classes)
@@ -134,15 +136,6 @@ def _message(absent: list[str], missing: dict[str, str], rejected: Sequence[tupl
     return message + "."
 
 
-def _check_required(require: Sequence[str]) -> set[str]:
-    if isinstance(require, str):
-        require = [p for p in require.replace(",", " ").split() if p]
-    unknown = [p for p in require if p not in PHASES]
-    if unknown:
-        raise ConfigError(f"Unknown phase {unknown[0]!r} in the required phases; use some of {', '.join(PHASES)}.")
-    return set(require)
-
-
 def _parse_reference(value: float | str | None) -> float | None:
     if value is None:
         return None
@@ -157,7 +150,7 @@ def _parse_reference(value: float | str | None) -> float | None:
 
 
 def _exclude_non_axial(stacks: list[ImageStack], classes: dict) -> None:
-    for kind, name in ((T2, "T2"), (T1, "dynamic T1")):
+    for kind, name in ((T2, PHASE_NAMES[T2]), (T1, "dynamic T1")):
         members = [s for s in stacks if classes[id(s)].kind == kind]
         if any(classes[id(s)].plane == "AX" for s in members):
             for s in members:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from hccp53 import PHASES
 from hccp53.synth import render
 from hccp53.synth.anatomy import Anatomy, sample_anatomy
 from hccp53.synth.dicom_writer import MAX_STORED, StudyInfo, Uids, write_series
@@ -25,9 +26,6 @@ from hccp53.synth.mechanism import Mechanism
 from hccp53.synth.protocol import ImageGroup, SeriesPlan, StudyPlan, plan_study
 
 logger = logging.getLogger(__name__)
-
-#: Phases written to the prepared datalist (``eap`` is a distractor, never a datalist key).
-DATALIST_PHASES = ("t2", "pre", "ap", "pvp", "dp", "hbp")
 
 _FAMILY = ("CHEN", "WANG", "LI", "ZHANG", "LIU", "NGUYEN", "TANAKA", "KIM", "SMITH", "GARCIA", "MUELLER",
            "ROSSI", "DUBOIS", "KOWALSKI", "SILVA", "OKAFOR", "HASSAN", "IVANOV", "JOHANSSON", "PATEL")
@@ -132,7 +130,7 @@ def generate_case(
     entry.update({"case_id": case_id, "label": int(latent["label"]), "clinical": clinical})
     row.update({
         "vendor": plan.vendor, "field_strength_t": plan.field_strength, "contrast_agent": plan.agent,
-        "naming": plan.naming, "phases_present": " ".join(p for p in DATALIST_PHASES if p in writer.phase_groups),
+        "naming": plan.naming, "phases_present": " ".join(p for p in PHASES if p in writer.phase_groups),
         "lesions": len(anatomy.lesions), "steatosis": round(anatomy.steatosis, 3),
         "series": len(plan.series), "instances": writer.instances,
     })

@@ -19,7 +19,7 @@ import SimpleITK as sitk
 from highdicom.sr.coding import CodedConcept
 from pydicom.sr.codedict import codes
 
-from hccp53 import __version__
+from hccp53 import PHASES, __version__
 from hccp53.synth import render
 
 if TYPE_CHECKING:
@@ -38,8 +38,6 @@ def _write_nifti(image: sitk.Image, path: Path) -> None:
 
 def write_ground_truth(writer: _CaseWriter, preview: bool) -> dict[str, Any]:
     """Write ``nifti/``, ``truth/seg.dcm``, ``truth.json`` (and ``preview.png``); return the datalist entry."""
-    from hccp53.synth.case import DATALIST_PHASES
-
     folder = writer.folder
     ref_series, ref_g = writer.phase_groups[writer.plan.reference_phase]
     ref_group = ref_series.groups[ref_g]
@@ -49,7 +47,7 @@ def write_ground_truth(writer: _CaseWriter, preview: bool) -> dict[str, Any]:
 
     entry: dict[str, Any] = {}
     volumes: dict[str, np.ndarray] = {}
-    for phase in DATALIST_PHASES:
+    for phase in PHASES:  # the datalist keys; ``eap`` is a distractor, never one
         if phase not in writer.phase_groups:
             continue
         series, g = writer.phase_groups[phase]
@@ -124,11 +122,9 @@ def _write_seg(writer: _CaseWriter, series_number: int, group_index: int, liver:
 
 def _truth_record(writer: _CaseWriter, ref_grid: Any, tumor: np.ndarray) -> dict[str, Any]:
     """Everything a test needs to check phase identification, registration and masks."""
-    from hccp53.synth.case import DATALIST_PHASES
-
     plan = writer.plan
     phases = {}
-    for phase in DATALIST_PHASES:
+    for phase in PHASES:  # the datalist keys; ``eap`` is a distractor, never one
         if phase not in writer.phase_groups:
             continue
         series, g = writer.phase_groups[phase]

@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 def study_volumes(
     study: Study,
     phases_found: PhaseResult,
-    phases: Sequence[str] = ("t2", "ap", "pvp"),
+    phases: Sequence[str],
     reference_phase: str = "pvp",
     register: bool = False,
 ) -> MultiphaseVolumes:
@@ -32,7 +32,8 @@ def study_volumes(
 
     Only the chosen stacks' pixels are read. Phases in ``phases`` that were not identified
     are left out with a warning (``identify_phases(require=...)`` is where a missing phase
-    becomes an error).
+    becomes an error). ``phases`` come from the model record or the config (the network's input
+    phases); ``hccp53 prepare`` passes every phase.
 
     Raises
     ------

@@ -16,6 +16,8 @@ from monai.data import load_decathlon_datalist
 from hccp53.data.prepare import prepare_cohort
 from hccp53.errors import ConfigError, InputError
 
+REQUIRED = ("t2", "ap", "pvp")  # what `hccp53 prepare` requires by default
+
 
 @pytest.fixture(scope="module")
 def dicom_cohort(cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
@@ -43,7 +45,7 @@ def dicom_cohort(cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
 def prepared(dicom_cohort: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     studies, labels = dicom_cohort
     out = tmp_path_factory.mktemp("prepared") / "out"
-    prepare_cohort(studies, labels, out, workers=2, progress=False)
+    prepare_cohort(studies, labels, out, workers=2, required=REQUIRED, progress=False)
     return out
 
 
@@ -95,13 +97,13 @@ def test_missing_required_phase_skips_the_case(cohort: Path, truths: dict, tmp_p
             removed += 1
     assert removed > 0
     (tmp_path / "labels.csv").write_text("case_id,label\nSYN0001,1\nSYN0003,0\n")
-    summary = prepare_cohort(studies, tmp_path / "labels.csv", tmp_path / "out", progress=False)
+    summary = prepare_cohort(studies, tmp_path / "labels.csv", tmp_path / "out", required=REQUIRED, progress=False)
     assert summary.prepared == ["SYN0003"]
     (item,) = summary.skipped
     assert item["case_id"] == "SYN0001" and "arterial" in item["reason"].lower()
     with pytest.raises(InputError, match="No case could be prepared"):
         (tmp_path / "only.csv").write_text("case_id,label\nSYN0001,1\n")
-        prepare_cohort(studies, tmp_path / "only.csv", tmp_path / "out2", progress=False)
+        prepare_cohort(studies, tmp_path / "only.csv", tmp_path / "out2", required=REQUIRED, progress=False)
     assert not (tmp_path / "out2").exists()
 
 
@@ -109,11 +111,14 @@ def test_bad_labels_file_and_folders(tmp_path: Path) -> None:
     (tmp_path / "studies").mkdir()
     (tmp_path / "labels.csv").write_text("case_id,p53\nA,1\n")
     with pytest.raises(ConfigError, match="has no 'label' column"):
-        prepare_cohort(tmp_path / "studies", tmp_path / "labels.csv", tmp_path / "out", progress=False)
+        prepare_cohort(tmp_path / "studies", tmp_path / "labels.csv", tmp_path / "out",
+                       required=REQUIRED, progress=False)
     with pytest.raises(InputError, match="does not exist"):
-        prepare_cohort(tmp_path / "absent", tmp_path / "labels.csv", tmp_path / "out", progress=False)
+        prepare_cohort(tmp_path / "absent", tmp_path / "labels.csv", tmp_path / "out",
+                       required=REQUIRED, progress=False)
     with pytest.raises(ConfigError, match="Cannot read the labels CSV"):
-        prepare_cohort(tmp_path / "studies", tmp_path / "missing.csv", tmp_path / "out", progress=False)
+        prepare_cohort(tmp_path / "studies", tmp_path / "missing.csv", tmp_path / "out",
+                       required=REQUIRED, progress=False)
     assert not (tmp_path / "out").exists()
 
 
@@ -127,7 +132,8 @@ def test_studies_are_found_by_study_uid_or_patient_id(cohort: Path, truths: dict
         "study_uid,patient_id,label\n"
         f"{first.StudyInstanceUID},,1\n"
         f",{second.PatientID},0\n")
-    summary = prepare_cohort(studies, tmp_path / "labels.csv", tmp_path / "out", progress=False, test_fraction=0.5)
+    summary = prepare_cohort(studies, tmp_path / "labels.csv", tmp_path / "out",
+                             required=REQUIRED, progress=False, test_fraction=0.5)
     assert summary.prepared == ["anonymous_folder_a", "anonymous_folder_b"] and summary.skipped == []
     datalist = json.loads((tmp_path / "out" / "datalist.json").read_text())
     labels = sorted(case["label"] for case in datalist["training"] + datalist["test"])

@@ -15,7 +15,8 @@ from hccp53.dicomio.volume import stack_to_image
 from hccp53.inference import Lesion
 from hccp53.phases.identify import identify_phases
 
-ALGORITHM = AlgorithmInfo("hccp53 P53 classifier", "0.1.0", {"phases": "t2,ap,pvp", "device": "cpu"})
+INPUT_PHASES = ("t2", "ap", "pvp")
+ALGORITHM = AlgorithmInfo("hccp53 P53 classifier", "0.1.0", {"phases": ",".join(INPUT_PHASES), "device": "cpu"})
 
 
 @dataclass
@@ -29,7 +30,7 @@ class Example:
 
 def example(study_dir: Path) -> Example:
     study = load_study(study_dir)
-    found = identify_phases(study)
+    found = identify_phases(study, require=INPUT_PHASES)
     stack = found.phases["pvp"].stack
     image = stack_to_image(study, stack)
     array = np.zeros(sitk.GetArrayViewFromImage(image).shape, np.uint8)
@@ -40,4 +41,4 @@ def example(study_dir: Path) -> Example:
     labels.CopyInformation(image)
     lesions = [Lesion(1, int((array == 1).sum()), 12.5, 33.21, (1.0, 2.0, 3.0), 0.734512),
                Lesion(2, int((array == 2).sum()), 1.5, 8.05, (5.0, 2.0, 3.0), 0.412)]  # fmt: skip
-    return Example(study, stack, {p: found.phases[p].stack for p in ("t2", "ap", "pvp")}, labels, lesions)
+    return Example(study, stack, {p: found.phases[p].stack for p in INPUT_PHASES}, labels, lesions)

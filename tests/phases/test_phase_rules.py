@@ -82,4 +82,4 @@ def test_unreadable_or_non_yaml_rules_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"`\(top level\)` must be a mapping, not list"):
         load_rules(listed)
     with pytest.raises(ConfigError, match=r"Cannot read the phase rules"):
-        identify_phases(make_study([]), rules=tmp_path / "missing.yaml")
+        identify_phases(make_study([]), require=(), rules=tmp_path / "missing.yaml")

@@ -77,4 +77,4 @@ def test_a_models_folder_without_weights_is_one_sentence(study: Path, tmp_path: 
     result = run([str(ROOT / "app.py"), "-i", str(study / "dicom"), "-o", str(tmp_path / "out"), "-m",
                   str(tmp_path)])  # fmt: skip
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "has no tumor_segmentation.pt" in result.stderr
+    assert "has no p53_classifier.pt" in result.stderr

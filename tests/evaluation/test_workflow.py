@@ -20,7 +20,7 @@ from scipy.special import logit
 
 from hccp53.cli import main
 from hccp53.evaluation import workflow
-from hccp53.evaluation.scoring import write_network
+from hccp53.model import finish_record
 from hccp53.nets import build_classifier
 from hccp53.nets.weights import record_checksums
 from hccp53.synth.cohort import generate_cohort
@@ -35,7 +35,7 @@ def model_folder(folder: Path, phases: list[str]) -> Path:
     network = build_classifier(NETWORK["backbone"], phases, spatial_dims=3, num_classes=2, dropout=0.0)
     torch.save(network.state_dict(), folder / "p53_classifier.pt")
     record_checksums(folder)
-    write_network(folder, {**NETWORK, "phases": phases})
+    finish_record(folder, "p53_classifier.pt", "network.json", {**NETWORK, "phases": phases})
     return folder
 
 

@@ -78,13 +78,13 @@ def test_fold_all_trains_every_fold_and_summarises(cohort: Path, tmp_path: Path,
     # calibrated once more on their pooled out-of-fold predictions and clamped to that fit's range
     import torch
 
-    from hccp53.evaluation.scoring import _load, read_classifier
+    from hccp53.model.load import load_classifier_network
 
     network = json.loads((out / "network.json").read_text())
     assert network["ensemble"] == len(folds) and len(network["members"]) == len(folds)
     assert network["validation"]["cases"] == len(json.loads((cohort / "datalist.json").read_text())["training"])
-    ensemble = _load(read_classifier("all", out), "cpu")
-    members = [_load(read_classifier(f"f{k}", out / f"fold_{k}"), "cpu") for k in folds]
+    ensemble = load_classifier_network(out, "cpu")
+    members = [load_classifier_network(out / f"fold_{k}", "cpu") for k in folds]
     x = torch.randn(2, 4, 16, 16, 16)  # t2, ap, pvp and the tumor mask (the config's default mask_channel)
 
     def log_odds(net: torch.nn.Module) -> torch.Tensor:

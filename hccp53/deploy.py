@@ -301,26 +301,12 @@ def summary(study: Any, found: Any, prediction: StudyPrediction, settings: Setti
 
 
 def write_pdf(folder: Path, pdf: bytes, study: Any, stack: Any) -> Path:
-    """The summary PDF as a DICOM Encapsulated PDF, by the MONAI Deploy SDK's writer, joining the study."""
-    from holoscan.core import Fragment
-    from monai.deploy.core.domain.dicom_series import DICOMSeries
-    from monai.deploy.operators import DICOMEncapsulatedPDFWriterOperator
-    from monai.deploy.operators.dicom_utils import ModelInfo
-
+    """The summary PDF as a DICOM Encapsulated PDF joining the study (:func:`hccp53.dicomio.pdf.encapsulated_pdf`)."""
     from hccp53 import __version__
-    from hccp53.dicomio.seg import source_datasets
+    from hccp53.dicomio.codes import AlgorithmInfo
+    from hccp53.dicomio.pdf import encapsulated_pdf
 
-    series = DICOMSeries(stack.series_uid)
-    series.add_sop_instance(source_datasets(study, stack)[0])  # the SDK wraps it in a DICOMSOPInstance
-    writer = DICOMEncapsulatedPDFWriterOperator(
-        Fragment(), output_folder=folder, name="pdf_writer",
-        model_info=ModelInfo("hccp53", "hccp53 P53 classifier", __version__),
-        custom_tags={"SeriesDescription": "hccp53 P53 summary (research use only)"})  # fmt: skip
-    scratch = folder / ".pdf"
-    writer.write(pdf, series, scratch)
-    (written,) = scratch.glob("*.dcm")
-    written.rename(folder / PDF_FILE)
-    scratch.rmdir()
+    encapsulated_pdf(pdf, study, stack, AlgorithmInfo("hccp53 P53 classifier", __version__)).save_as(folder / PDF_FILE)
     return folder / PDF_FILE
 
 

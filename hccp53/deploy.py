@@ -21,8 +21,8 @@ import numpy as np
 import SimpleITK as sitk
 
 import hccp53
-from hccp53.data.output import check_output, staged_output
 from hccp53.errors import ConfigError, InputError
+from hccp53.staging import check_output, staged_output
 
 logger = logging.getLogger(__name__)
 

@@ -41,11 +41,11 @@ from bench_models import imaging_latents
 from performance_table import follows_table, recipe_table, reference_table
 from results_file import RESULTS, load_results, machine, merge_results
 
+from hccp53.data.datalist import select_cases
 from hccp53.evaluation.scoring import read_classifier, score_cases
 from hccp53.stats.calibration import recalibration
 from hccp53.stats.roc import delong_ci
 from hccp53.synth.mechanism import IMAGING_FEATURES, Mechanism
-from hccp53.training.datalist import select_cases
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_EVALS = {"main": ROOT / "runs" / "eval_main", "shifted": ROOT / "runs" / "eval_shifted"}

@@ -32,13 +32,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import highdicom as hd
 
 from hccp53 import __version__
-from hccp53.data.output import check_output, staged_output
-from hccp53.dicomio import Study, load_study
+from hccp53.dicomio import ImageStack, Study, load_study
+from hccp53.dicomio.codes import AlgorithmInfo
+from hccp53.dicomio.pdf import encapsulated_pdf
 from hccp53.dicomio.seg import build_seg
 from hccp53.dicomio.sr import build_sr
 from hccp53.phases import PhaseResult, identify_phases
 from hccp53.report.summary import summary_pdf
 from hccp53.settings import Settings
+from hccp53.staging import check_output, staged_output
 from hccp53.volumes.multiphase import MultiphaseVolumes
 from hccp53.volumes.study import study_volumes
 
@@ -112,26 +114,9 @@ def result_document(study: Study, found: PhaseResult, prediction: StudyPredictio
     }
 
 
-def write_pdf(folder: Path, pdf: bytes, study: Any, stack: Any) -> Path:
-    """The summary PDF as a DICOM Encapsulated PDF, by the MONAI Deploy SDK's writer, joining the study."""
-    from holoscan.core import Fragment
-    from monai.deploy.core.domain.dicom_series import DICOMSeries
-    from monai.deploy.operators import DICOMEncapsulatedPDFWriterOperator
-    from monai.deploy.operators.dicom_utils import ModelInfo
-
-    from hccp53.dicomio.seg import source_datasets
-
-    series = DICOMSeries(stack.series_uid)
-    series.add_sop_instance(source_datasets(study, stack)[0])  # the SDK wraps it in a DICOMSOPInstance
-    writer = DICOMEncapsulatedPDFWriterOperator(
-        Fragment(), output_folder=folder, name="pdf_writer",
-        model_info=ModelInfo("hccp53", "hccp53 P53 classifier", __version__),
-        custom_tags={"SeriesDescription": "hccp53 P53 summary (research use only)"})  # fmt: skip
-    scratch = folder / ".pdf"
-    writer.write(pdf, series, scratch)
-    (written,) = scratch.glob("*.dcm")
-    written.rename(folder / PDF_FILE)
-    scratch.rmdir()
+def write_pdf(folder: Path, pdf: bytes, study: Study, stack: ImageStack, algorithm: AlgorithmInfo) -> Path:
+    """The summary PDF as a DICOM Encapsulated PDF joining the study (:func:`hccp53.dicomio.pdf.encapsulated_pdf`)."""
+    encapsulated_pdf(pdf, study, stack, algorithm).save_as(folder / PDF_FILE)
     return folder / PDF_FILE
 
 
@@ -148,7 +133,7 @@ def write_outputs(out: Path, study: Study, found: PhaseResult, prediction: Study
         if seg is not None:
             seg.save_as(staging / SEG_FILE)
         sr.save_as(staging / SR_FILE)
-        write_pdf(staging, pdf, study, found.phases[predictor.reference_phase].stack)
+        write_pdf(staging, pdf, study, found.phases[predictor.reference_phase].stack, predictor.algorithm)
         (staging / RESULT_FILE).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     logger.info("Result written to %s: %s.", out, result["p53_status"])
     return result

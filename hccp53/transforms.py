@@ -12,7 +12,7 @@ turned into volumes in memory (the app) or from a MONAI Label request:
 
 Keys: the phases are the datalist keys (``t2``, ``ap``, ``pvp`` ...), ``mask`` is the tumor mask and
 ``label`` the P53 label. The segmentation pipelines put the tumor mask under ``label`` (what MONAI
-engines and losses expect); :func:`hccp53.training.datalist.segmentation_cases` does that renaming.
+engines and losses expect); :func:`hccp53.data.datalist.segmentation_cases` does that renaming.
 """
 
 from __future__ import annotations

@@ -18,12 +18,12 @@ import pytest
 import SimpleITK as sitk
 
 from hccp53.deploy import RESULT_FILE, SEG_FILE, SR_FILE, STEPS, run_study
-from hccp53.predictor import Predictor
-from hccp53.settings import read_settings
 from hccp53.dicomio import load_study
 from hccp53.dicomio.sr import read_result
 from hccp53.errors import HccP53Error
 from hccp53.phases import identify_phases
+from hccp53.predictor import Predictor
+from hccp53.settings import read_settings
 from hccp53.volumes.study import study_volumes
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -116,8 +116,9 @@ def _bundle(config: str, folder: Path, cohort: Path, out: Path) -> None:
     workflow.finalize()
 
 
-def test_the_bundle_inference_config_gives_the_predictor_probabilities(folder: Path, predictor: Predictor,
-                                                                       cohort: Path, tmp_path: Path) -> None:  # fmt: skip
+def test_the_bundle_inference_config_gives_the_predictor_probabilities(
+    folder: Path, predictor: Predictor, cohort: Path, tmp_path: Path
+) -> None:
     _bundle("inference.yaml", folder, cohort, tmp_path)
     by_bundle = json.loads((tmp_path / "lesions.json").read_text())
     assert set(by_bundle) == {c["case_id"] for c in json.loads((cohort / "datalist.json").read_text())["test"]}
@@ -136,8 +137,8 @@ def test_the_bundle_inference_config_gives_the_predictor_probabilities(folder: P
 
 
 def test_hccp53_evaluate_scores_as_the_bundle_evaluate_config(folder: Path, cohort: Path, tmp_path: Path) -> None:
+    from hccp53.data.datalist import select_cases
     from hccp53.evaluation.scoring import read_classifier, score_cases
-    from hccp53.training.datalist import select_cases
 
     _bundle("evaluate.yaml", folder, cohort, tmp_path)
     with open(tmp_path / "classifier" / "predictions.csv", newline="") as handle:

@@ -105,7 +105,7 @@ def _models(items: list[str]):
 
 
 def _cases(datalist: Path):
-    from hccp53.training.datalist import select_cases
+    from hccp53.data.datalist import select_cases
 
     if not datalist.is_file():
         from hccp53.errors import InputError

@@ -87,7 +87,7 @@ def _folds(text: str, datalist: Path) -> list[int]:
             return [non_negative_int(text)]
         except argparse.ArgumentTypeError as error:
             raise ConfigError(f"--fold must be a fold number or 'all' ({error}).") from None
-    from hccp53.training.datalist import select_cases
+    from hccp53.data.datalist import select_cases
 
     folds = sorted({int(c["fold"]) for c in select_cases(datalist, "training") if "fold" in c and int(c["fold"]) >= 0})
     if not folds:
@@ -96,7 +96,7 @@ def _folds(text: str, datalist: Path) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hccp53.training.datalist import latest_checkpoint
+    from hccp53.training.checkpoints import latest_checkpoint
     from hccp53.training.runner import completed_result, train, training_state
 
     overrides = _parse_set(args.sets)

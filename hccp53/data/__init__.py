@@ -1,1 +1,1 @@
-"""Datasets: datalists, splits, and the staged output folders that stages hand over."""
+"""Datasets: datalists and splits (the staged output folders are :mod:`hccp53.staging`)."""

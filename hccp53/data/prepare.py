@@ -30,10 +30,10 @@ import SimpleITK as sitk
 from tqdm import tqdm
 
 from hccp53 import PHASES, __version__
-from hccp53.data.output import staged_output
 from hccp53.data.splits import make_splits
 from hccp53.dicomio.loader import study_files
 from hccp53.errors import ConfigError, HccP53Error, InputError
+from hccp53.staging import staged_output
 
 logger = logging.getLogger(__name__)
 

@@ -16,11 +16,11 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from hccp53.data.output import staged_output
 from hccp53.evaluation.metrics import Settings, delong_table, evaluate_predictions, performance_table
 from hccp53.evaluation.predictions import ALL, Predictions
 from hccp53.report.figures import calibration_figure, colours, decision_figure, roc_figure
 from hccp53.report.html import Section, write_report
+from hccp53.staging import staged_output
 
 logger = logging.getLogger(__name__)
 

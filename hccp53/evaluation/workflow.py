@@ -29,13 +29,13 @@ from scipy.special import logit
 from sklearn.model_selection import StratifiedKFold
 
 from hccp53 import DEFAULT_PHASES, PHASES
+from hccp53.data.datalist import complete_cases
 from hccp53.errors import ConfigError, InputError
 from hccp53.evaluation.metrics import Settings, cross_validation
 from hccp53.evaluation.outputs import write_evaluation
 from hccp53.evaluation.predictions import check_predictions
 from hccp53.evaluation.scoring import TrainedClassifier, score_cases
 from hccp53.report.html import Section
-from hccp53.training.datalist import complete_cases
 
 logger = logging.getLogger(__name__)
 
@@ -349,8 +349,8 @@ def evaluate_datalist(
     options
         :class:`WorkflowOptions` fields; ``n_resamples`` and ``seed`` go to the statistics' :class:`Settings`.
     """
+    from hccp53.data.datalist import select_cases
     from hccp53.evaluation.scoring import read_classifier
-    from hccp53.training.datalist import select_cases
 
     settings = Settings(n_resamples=int(options.pop("n_resamples", 2000)), seed=int(options.get("seed", 20260101)))
     cases = [{**c, "split": part} for part in ("training", "test") for c in select_cases(datalist, part)]

@@ -7,9 +7,9 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from hccp53.data.output import staged_output
 from hccp53.errors import InputError
 from hccp53.pacs.send import SendError, dicomweb_client, send_stow
+from hccp53.staging import staged_output
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 The page shows the prediction (probability, status, threshold), the lesions (volume, longest diameter,
 probability), the phases used and the model, and an axial slice of the reference phase through the centre
 of the largest lesion with every lesion's outline. It says research use only. The app encapsulates it as
-DICOM with the MONAI Deploy SDK's encapsulated-PDF writer.
+DICOM with :func:`hccp53.dicomio.pdf.encapsulated_pdf`.
 """
 
 from __future__ import annotations

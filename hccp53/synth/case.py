@@ -24,6 +24,7 @@ from hccp53.synth.dicom_writer import MAX_STORED, StudyInfo, Uids, write_series
 from hccp53.synth.geometry import Grid
 from hccp53.synth.mechanism import Mechanism
 from hccp53.synth.protocol import ImageGroup, SeriesPlan, StudyPlan, plan_study
+from hccp53.synth.truth import RenderedCase, write_ground_truth
 
 logger = logging.getLogger(__name__)
 
@@ -266,6 +267,6 @@ class _CaseWriter:
         return entry
 
     def _ground_truth(self, preview: bool) -> dict[str, Any]:
-        from hccp53.synth.truth import write_ground_truth
-
-        return write_ground_truth(self, preview)
+        rendered = RenderedCase(self.folder, self.case_id, self.plan, self.anatomy, self.uids, self.shifts,
+                                self.phase_groups, self._rendered, self._datasets, self._layers)  # fmt: skip
+        return write_ground_truth(rendered, preview)

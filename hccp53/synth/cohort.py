@@ -31,9 +31,9 @@ from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
 from hccp53 import __version__
-from hccp53.data.output import staged_output
 from hccp53.data.splits import make_splits
 from hccp53.errors import ConfigError
+from hccp53.staging import staged_output
 from hccp53.synth.case import CaseResult, generate_case
 from hccp53.synth.config import PROFILES, dump_config, load_config
 from hccp53.synth.mechanism import Mechanism

@@ -10,20 +10,27 @@ masks are rendered directly on it. ``hccp53 prepare`` (from DICOM) must come clo
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import highdicom as hd
 import numpy as np
 import SimpleITK as sitk
 from highdicom.sr.coding import CodedConcept
+from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 
 from hccp53 import PHASES, __version__
 from hccp53.synth import render
+from hccp53.synth.anatomy import Anatomy
+from hccp53.synth.dicom_writer import Uids
+from hccp53.synth.geometry import Grid
+from hccp53.synth.protocol import ImageGroup, SeriesPlan, StudyPlan
 
-if TYPE_CHECKING:
-    from hccp53.synth.case import _CaseWriter
+#: Phases written to the prepared datalist: the phase keys (``eap`` is a distractor, never a datalist key).
+DATALIST_PHASES: tuple[str, ...] = PHASES
 
 ANATOMICAL_STRUCTURE = CodedConcept("91723000", "SCT", "Anatomical Structure")
 LIVER = CodedConcept("10200004", "SCT", "Liver")
@@ -31,12 +38,48 @@ ALTERED_STRUCTURE = CodedConcept("49755003", "SCT", "Morphologically Altered Str
 HCC = CodedConcept("25370001", "SCT", "Hepatocellular carcinoma")
 
 
+@dataclass(frozen=True)
+class RenderedCase:
+    """What the ground truth of one case is made from, handed over by the case writer once its DICOM is written.
+
+    Attributes
+    ----------
+    folder, case_id:
+        The case's folder (``cases/<case_id>``) and identifier.
+    plan, anatomy:
+        The study plan (series, phases, reference phase) and the phantom.
+    uids:
+        The case's deterministic UIDs.
+    shifts:
+        The breath-hold displacement (x, y, z) in mm of each breath hold.
+    phase_groups:
+        Phase -> (series, index of its image group).
+    rendered:
+        (series number, group index) -> the acquired image a reader gets (rescale applied).
+    datasets:
+        Series number -> the written instances as (dataset, group index, slice index).
+    layers:
+        The tissue memberships of a group on a grid (the writer's cached :func:`render.memberships`).
+    """
+
+    folder: Path
+    case_id: str
+    plan: StudyPlan
+    anatomy: Anatomy
+    uids: Uids
+    shifts: np.ndarray
+    phase_groups: Mapping[str, tuple[SeriesPlan, int]]
+    rendered: Mapping[tuple[int, int], np.ndarray]
+    datasets: Mapping[int, Sequence[tuple[Dataset, int, int]]]
+    layers: Callable[[SeriesPlan, ImageGroup, Grid], list[render.Membership]]
+
+
 def _write_nifti(image: sitk.Image, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     sitk.WriteImage(image, str(path), useCompression=True)
 
 
-def write_ground_truth(writer: _CaseWriter, preview: bool) -> dict[str, Any]:
+def write_ground_truth(writer: RenderedCase, preview: bool) -> dict[str, Any]:
     """Write ``nifti/``, ``truth/seg.dcm``, ``truth.json`` (and ``preview.png``); return the datalist entry."""
     folder = writer.folder
     ref_series, ref_g = writer.phase_groups[writer.plan.reference_phase]
@@ -53,7 +96,7 @@ def write_ground_truth(writer: _CaseWriter, preview: bool) -> dict[str, Any]:
         series, g = writer.phase_groups[phase]
         group = series.groups[g]
         grid = group.grid or series.grid
-        moving = grid.to_sitk(writer._rendered[(series.number, g)].astype(np.float32))
+        moving = grid.to_sitk(writer.rendered[(series.number, g)].astype(np.float32))
         offset = writer.shifts[group.breath_hold] - ref_shift
         transform = sitk.TranslationTransform(3, tuple(float(v) for v in offset))
         resampled = sitk.Resample(moving, reference, transform, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
@@ -61,7 +104,7 @@ def write_ground_truth(writer: _CaseWriter, preview: bool) -> dict[str, Any]:
         entry[phase] = f"cases/{writer.case_id}/nifti/{phase}.nii.gz"
         volumes[phase] = sitk.GetArrayFromImage(resampled)
 
-    layers = writer._layers(ref_series, ref_group, ref_grid)
+    layers = writer.layers(ref_series, ref_group, ref_grid)
     liver, tumor = render.label_masks(ref_grid, layers)
     _write_nifti(ref_grid.to_sitk(tumor), folder / "nifti" / "tumor_mask.nii.gz")
     _write_nifti(ref_grid.to_sitk(liver), folder / "nifti" / "liver_mask.nii.gz")
@@ -78,10 +121,10 @@ def write_ground_truth(writer: _CaseWriter, preview: bool) -> dict[str, Any]:
     return entry
 
 
-def _write_seg(writer: _CaseWriter, series_number: int, group_index: int, liver: np.ndarray,
+def _write_seg(writer: RenderedCase, series_number: int, group_index: int, liver: np.ndarray,
                tumor: np.ndarray, path: Path) -> None:
     """DICOM SEG (binary) of liver and tumor, referencing the reference-phase images."""
-    records = sorted((k, ds) for ds, g, k in writer._datasets[series_number] if g == group_index)
+    records = sorted((k, ds) for ds, g, k in writer.datasets[series_number] if g == group_index)
     sources = [ds for _, ds in records]
     slices = [k for k, _ in records]
     pixels = np.stack([liver[slices], tumor[slices]], axis=-1).astype(bool)
@@ -120,7 +163,7 @@ def _write_seg(writer: _CaseWriter, series_number: int, group_index: int, liver:
     seg.save_as(path, enforce_file_format=True)
 
 
-def _truth_record(writer: _CaseWriter, ref_grid: Any, tumor: np.ndarray) -> dict[str, Any]:
+def _truth_record(writer: RenderedCase, ref_grid: Any, tumor: np.ndarray) -> dict[str, Any]:
     """Everything a test needs to check phase identification, registration and masks."""
     plan = writer.plan
     phases = {}

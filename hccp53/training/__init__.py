@@ -1,5 +1,9 @@
-"""Training support for the bundle: datalist checks, handlers, the ``hccp53 train`` runner."""
+"""Training support for the bundle: handlers, checkpoints, the ``hccp53 train`` runner.
 
-from hccp53.training.datalist import class_weights, classifier_cases, segmentation_cases
+The datalist checks live in :mod:`hccp53.data.datalist` (data handling; training depends on data, not the
+other way); the three the bundle configs once reached here are still importable from this package.
+"""
+
+from hccp53.data.datalist import class_weights, classifier_cases, segmentation_cases
 
 __all__ = ["class_weights", "classifier_cases", "segmentation_cases"]

@@ -29,14 +29,14 @@ from monai.transforms import LoadImage
 from monailabel.config import settings
 from monailabel.datastore.local import LocalDatastore
 
+from hccp53.data.datalist import same_grid
 from hccp53.errors import InputError
-from hccp53.training.datalist import same_grid
 from lib.errors import invalid, not_found
 
 logger = logging.getLogger(__name__)
 
 PHASES_DIR = "phases"
-#: Grid tolerances: spacing (relative), origin (mm), direction cosines (as hccp53.training.datalist).
+#: Grid tolerances: spacing (relative), origin (mm), direction cosines (as hccp53.data.datalist).
 _SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".seg.nrrd")
 
 

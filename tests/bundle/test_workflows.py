@@ -115,8 +115,8 @@ def test_evaluate_writes_predictions_and_dice(trained: dict[str, Path]) -> None:
 
 def test_score_cases_equals_the_bundle_evaluation(trained: dict[str, Path]) -> None:
     """`hccp53 evaluate`'s scoring of a trained classifier folder gives evaluate.yaml's probabilities."""
+    from hccp53.data.datalist import select_cases
     from hccp53.evaluation.scoring import read_classifier, score_cases
-    from hccp53.training.datalist import select_cases
 
     out = trained["root"] / "evaluation"
     if not (out / "classifier" / "predictions.csv").is_file():

@@ -16,9 +16,9 @@ import pytest
 
 from hccp53.cli import main as cli
 from hccp53.deploy import run_study
+from hccp53.dicomio.sr import read_result
 from hccp53.predictor import Predictor
 from hccp53.settings import read_settings
-from hccp53.dicomio.sr import read_result
 from hccp53.synth.cohort import generate_cohort
 
 from .orthanc import Serve, free_port, wait_until
@@ -45,7 +45,7 @@ def _study_uid(case: Path) -> str:
     return str(pydicom.dcmread(next((case / "dicom").rglob("*.dcm")), stop_before_pixels=True).StudyInstanceUID)
 
 
-def _results(orthanc, study_id: str, modalities=("SR", "SEG", "OT")) -> dict[str, list[dict]]:
+def _results(orthanc, study_id: str, modalities=("SR", "SEG", "DOC")) -> dict[str, list[dict]]:
     series = orthanc.series_by_modality(study_id)
     return series if all(m in series for m in modalities) else {}
 
@@ -62,7 +62,7 @@ def test_a_study_sent_by_the_pacs_gets_its_results_back(orthanc, serve, cohort: 
     job = orthanc.store_to("hccp53", study_id)
     assert job["FailedInstancesCount"] == 0 and job["InstancesCount"] > 100
     series = wait_until(lambda: _results(orthanc, study_id), 180, "SR, SEG and PDF in the study on Orthanc")
-    assert all(len(series[m]) == 1 for m in ("SR", "SEG", "OT"))
+    assert all(len(series[m]) == 1 for m in ("SR", "SEG", "DOC"))
     sr = _sr(orthanc, series["SR"][0])
     found = read_result(sr)
     expected = run_study(case / "dicom", tmp_path / "direct", predictor)  # the library on the same study
@@ -166,8 +166,8 @@ def test_twenty_studies_at_once_with_a_crash_half_way(orthanc, twenty: Path, tmp
         assert restarted.stop() == 0
     for study_uid, study_id in ids.items():
         series = orthanc.series_by_modality(study_id)
-        counts = {m: sum(len(s["Instances"]) for s in series.get(m, [])) for m in ("SR", "SEG", "OT")}
-        assert counts == {"SR": 1, "SEG": 1, "OT": 1}, (study_uid, counts)  # exactly once each
+        counts = {m: sum(len(s["Instances"]) for s in series.get(m, [])) for m in ("SR", "SEG", "DOC")}
+        assert counts == {"SR": 1, "SEG": 1, "DOC": 1}, (study_uid, counts)  # exactly once each
     for state in ("incoming", "work", "outbox", "failed", "rejected"):
         assert not list((spool / state).iterdir()), state
     assert len({json.loads(line)["study_key"] for line in (spool / "delivered.jsonl").read_text().splitlines()}) == 20

@@ -12,10 +12,10 @@ import pytest
 from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import CTImageStorage, MRImageStorage
 
-from hccp53.predictor import Predictor
-from hccp53.settings import read_settings
 from hccp53.pacs.config import read_config
 from hccp53.pacs.server import SOP_CLASS_NOT_SUPPORTED, Server, spool_status
+from hccp53.predictor import Predictor
+from hccp53.settings import read_settings
 
 from .orthanc import echo, free_port, wait_until
 
@@ -91,7 +91,7 @@ def test_results_wait_in_the_outbox_until_the_destination_answers(tmp_path: Path
         finally:
             collector.stop()
         study_uid = pydicom.dcmread(_study_files(case)[0]).StudyInstanceUID
-        assert sorted(ds.Modality for ds in collector.received) == ["OT", "SEG", "SR"]
+        assert sorted(ds.Modality for ds in collector.received) == ["DOC", "SEG", "SR"]
         assert {ds.StudyInstanceUID for ds in collector.received} == {study_uid}
         (delivered,) = server.spool.delivered_jobs()
         assert delivered["attempts"] >= 3 and 0 <= delivered["p53_probability"] <= 1

@@ -168,8 +168,8 @@ def _config_with(source: Path, to: Path, key: str, value: str) -> Path:
 
 @pytest.mark.parametrize("key", ["min_lesion_ml", "register", "max_voxels_per_series"])
 def test_the_apps_inference_settings_refuse_an_expression(tmp_path: Path, key: str) -> None:
-    from hccp53.settings import read_settings
     from hccp53.errors import ConfigError
+    from hccp53.settings import read_settings
 
     marker = tmp_path / "evaluated"
     config = _config_with(ROOT / "configs" / "inference.yaml", tmp_path / "inference.yaml", key,

@@ -226,24 +226,6 @@ def class_weights(cases: Sequence[dict[str, Any]]) -> list[float]:
     return [float(w) for w in weights]
 
 
-def latest_checkpoint(folder: str | Path, prefix: str = "checkpoint_epoch=") -> str:
-    """Path of the resumable checkpoint with the highest epoch in ``folder`` (what ``resume: true`` loads).
-
-    Raises
-    ------
-    InputError
-        If ``folder`` holds no such checkpoint.
-    """
-    found = []
-    for path in Path(folder).glob(f"{prefix}*.pt"):
-        suffix = path.stem[len(prefix) :]
-        if suffix.isdigit():
-            found.append((int(suffix), path))
-    if not found:
-        raise InputError(f"No {prefix}N.pt in {folder} to resume from; run without resume first.")
-    return str(max(found)[1])
-
-
 def image_cases(datalist: str | Path, phases: Sequence[str], part: str = "test") -> list[dict[str, Any]]:
     """Checked cases for inference: the phases and ``case_id`` only (no mask or label needed)."""
     phases = check_phases(phases)

@@ -11,14 +11,13 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from hccp53.errors import InputError
-from hccp53.training.datalist import (
+from hccp53.data.datalist import (
     class_weights,
     classifier_cases,
-    latest_checkpoint,
     segmentation_cases,
     select_cases,
 )
+from hccp53.errors import InputError
 
 PHASES = ["t2", "ap", "pvp"]
 
@@ -265,17 +264,6 @@ def test_class_weights() -> None:
     with pytest.raises(InputError, match=r"both labels"):
         class_weights([{"label": 1}, {"label": 1}])
 
-
-def test_latest_checkpoint_is_numeric(tmp_path: Path) -> None:
-    for name in ("checkpoint_epoch=3.pt", "checkpoint_epoch=12.pt", "checkpoint_epoch=best.pt", "model.pt"):
-        (tmp_path / name).write_bytes(b"")
-    assert Path(latest_checkpoint(tmp_path)).name == "checkpoint_epoch=12.pt"
-
-
-def test_latest_checkpoint_empty_folder(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match=r"No checkpoint_epoch=N.pt in .* to resume from") as error:
-        latest_checkpoint(tmp_path)
-    _assert_one_sentence(error)
 
 
 def test_fold_must_be_a_whole_number(tmp_path: Path, datalist: dict[str, Any]) -> None:

@@ -28,7 +28,8 @@ fi
 "${HCCP53[@]}" train classifier --datalist "$RUNS/cohort$CLS_CASES/datalist.json" --out "$RUNS/classifier" \
   --no-progress
 
-cp "$RUNS/segmentation/tumor_segmentation.pt" "$RUNS/classifier/p53_classifier.pt" "$RUNS/classifier/network.json" models/
+cp "$RUNS/segmentation/tumor_segmentation.pt" "$RUNS/segmentation/segmentation.json" "$RUNS/classifier/p53_classifier.pt" \
+  "$RUNS/classifier/network.json" models/   # each network with its record: the trained-model folder
 "$PY" -c "from hccp53.nets.weights import record_checksums; print(record_checksums('models'))"
 "$PY" -m monai.bundle run --config_file configs/evaluate.yaml --datalist "$RUNS/cohort/datalist.json" \
   --models_dir models --output_dir "$RUNS/evaluation"

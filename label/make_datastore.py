@@ -12,7 +12,8 @@ phases go to ``STUDIES/phases/<case_id>/<phase>.nii.gz``. ``--with-masks`` also 
 ``mask`` replaced by that label (absolute path); cases without one keep theirs. Train on it with
 ``hccp53 train segmentation --datalist OUT_DATALIST``.
 
-Standard library only: runs in the main environment and in label/.venv alike.
+Standard library and the phase vocabulary of ``hccp53`` (itself standard library only): runs in the main
+environment and in label/.venv alike.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ import shutil
 import sys
 from pathlib import Path
 
-PHASES = ("t2", "pre", "ap", "pvp", "dp", "hbp")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: hccp53's phase vocabulary
+
+from hccp53 import PHASES  # noqa: E402  (after the path insert)
+
 SUFFIX = ".nii.gz"
 
 

@@ -13,7 +13,7 @@ from operators.failures import reports_errors
 
 
 class ResultWriterOperator(Operator):
-    """Writes the SEG and SR built upstream, the summary PDF (the SDK's encapsulated-PDF writer) and
+    """Writes the SEG and SR built upstream, the summary PDF (a DICOM Encapsulated PDF) and
     result.json into the output folder.
 
     Everything is written in a staging folder and moved into place at the end (nothing half-written);

@@ -20,9 +20,8 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
-from hccp53 import PHASES
+from hccp53 import PHASES, parse_phases
 from hccp53.errors import ConfigError, InputError
-from hccp53.nets.fusion import check_phases
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +188,7 @@ def classifier_cases(
     ``incomplete="skip"`` leaves out (with a warning) cases that lack one of ``phases`` altogether, e.g. the
     hepatobiliary phase of a study done with an extracellular agent; ``"error"`` refuses them.
     """
-    phases = check_phases(phases)
+    phases = parse_phases(phases, "the datalist's phases")
     if incomplete not in INCOMPLETE:
         raise ConfigError(f"incomplete_cases must be one of {list(INCOMPLETE)}, got {incomplete!r}.")
     cases = select_cases(datalist, part, fold)
@@ -210,7 +209,7 @@ def classifier_cases(
 
 def segmentation_cases(datalist: str | Path, phases: Sequence[str], part: str, fold: int = 0) -> list[dict[str, Any]]:
     """Checked cases for tumor segmentation: phases, the tumor mask under ``label``, and ``case_id``."""
-    phases = check_phases(phases)
+    phases = parse_phases(phases, "the datalist's phases")
     cases = select_cases(datalist, part, fold)
     check_cases(cases, [*phases, "mask"], labels=False)
     logger.info("%d %s cases for segmentation (fold %d).", len(cases), part, fold)
@@ -228,7 +227,7 @@ def class_weights(cases: Sequence[dict[str, Any]]) -> list[float]:
 
 def image_cases(datalist: str | Path, phases: Sequence[str], part: str = "test") -> list[dict[str, Any]]:
     """Checked cases for inference: the phases and ``case_id`` only (no mask or label needed)."""
-    phases = check_phases(phases)
+    phases = parse_phases(phases, "the datalist's phases")
     cases = select_cases(datalist, part)
     check_cases(cases, list(phases), labels=False)
     logger.info("%d %s cases to run inference on.", len(cases), part)

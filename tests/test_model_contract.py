@@ -147,3 +147,50 @@ def test_hccp53_evaluate_scores_as_the_bundle_evaluate_config(folder: Path, coho
     scores = score_cases([model], select_cases(cohort / "datalist.json", "test"), progress=False)
     assert set(scores.index) == set(expected) and model.phases == tuple(PHASES)
     np.testing.assert_allclose([scores.loc[c, "folder"] for c in expected], list(expected.values()), atol=1e-6)
+
+
+LABEL_PYTHON = ROOT / "label" / ".venv" / "bin" / "python"
+#: MONAI Label's infer task on one uploaded 4D stack, run in label/.venv (its own numpy and pydicom pins).
+LABEL_INFER = """
+import json, sys
+from pathlib import Path
+root, models, stack, work = (Path(a) for a in sys.argv[1:5])
+sys.path[:0] = [str(root / "label"), str(root)]
+from lib.bundle import load_bundle
+from lib.infer import TumorSegmentation
+bundle = load_bundle(root, models)
+(work / "studies").mkdir()
+task = TumorSegmentation(bundle, work / "studies", bundle.record.reference_phase, [models / "tumor_segmentation.pt"],
+                         work / "model")
+mask, result = task({"image": str(stack), "device": "cpu"})
+print(json.dumps({"mask": mask, "phases": result.get("phases")}))
+"""
+
+
+@pytest.mark.label
+@pytest.mark.skipif(not LABEL_PYTHON.exists(), reason="label/.venv does not exist (`make label-setup` creates it)")
+def test_monai_labels_infer_task_proposes_the_apps_mask(folder: Path, predictor: Predictor, cohort: Path,
+                                                        tmp_path: Path) -> None:  # fmt: skip
+    import nibabel as nib
+
+    from hccp53.transforms import sitk_to_metatensor
+
+    case_id = json.loads((cohort / "datalist.json").read_text())["test"][0]["case_id"]
+    phases = predictor.record.segmentation_phases
+    images = [nib.load(cohort / "cases" / case_id / "nifti" / f"{p}.nii.gz") for p in phases]
+    stack = tmp_path / "stack.nii.gz"  # the upload a MONAI Label client sends: the network's phases in order
+    nib.save(nib.Nifti1Image(np.stack([np.asarray(i.dataobj, np.float32) for i in images], -1), images[0].affine),
+             stack)  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    done = subprocess.run([str(LABEL_PYTHON), "-c", LABEL_INFER, str(ROOT), str(folder), str(stack), str(tmp_path)],
+                          capture_output=True, text=True, check=False, env=env, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer["phases"] == list(phases) == PHASES
+    proposed = np.asarray(nib.load(answer["mask"]).dataobj) > 0
+    volumes = _volumes(cohort / "cases" / case_id, predictor.phases)
+    tensors = {p: sitk_to_metatensor(volumes.images[p]) for p in phases}
+    settings = read_settings()
+    by_app = predictor.model.segment(tensors, settings.sw_batch_size, settings.sw_overlap)[0].numpy() > 0
+    assert proposed.shape == by_app.shape and proposed.any()
+    assert int((proposed != by_app).sum()) == 0

@@ -89,6 +89,6 @@ def test_the_app_writes_it_under_its_file_name_with_the_package_version(
     from hccp53.deploy import PDF_FILE, write_pdf
 
     case, pdf, _ = written
-    assert write_pdf(tmp_path, pdf, case.study, case.stack) == tmp_path / PDF_FILE
+    assert write_pdf(tmp_path, pdf, case.study, case.stack, ALGORITHM) == tmp_path / PDF_FILE
     assert [p.name for p in tmp_path.iterdir()] == [PDF_FILE]
     assert pydicom.dcmread(tmp_path / PDF_FILE).SoftwareVersions == hccp53.__version__

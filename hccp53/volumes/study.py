@@ -25,15 +25,18 @@ def study_volumes(
     study: Study,
     phases_found: PhaseResult,
     phases: Sequence[str],
-    reference_phase: str = "pvp",
-    register: bool = False,
+    *,
+    reference_phase: str,
+    register: bool,
 ) -> MultiphaseVolumes:
     """Volumes of ``phases`` (plus the reference phase) on the reference phase's grid.
 
     Only the chosen stacks' pixels are read. Phases in ``phases`` that were not identified
     are left out with a warning (``identify_phases(require=...)`` is where a missing phase
     becomes an error). ``phases`` come from the model record or the config (the network's input
-    phases); ``hccp53 prepare`` passes every phase.
+    phases); ``hccp53 prepare`` passes every phase. The reference phase and whether to register come from the
+    caller too (the model record and the run settings for the app, the command line for ``hccp53 prepare``):
+    no default here can disagree with theirs.
 
     Raises
     ------

@@ -194,7 +194,7 @@ class ModelRecord:
     @property
     def threshold(self) -> float:
         """P53 probability at or above which the status is "mutated"."""
-        return float(self.classifier.get("threshold", {}).get("value", 0.5))
+        return float(self.classifier["threshold"]["value"])
 
     @property
     def mask_channel(self) -> bool:
@@ -270,6 +270,9 @@ def read_model(folder: str | Path) -> ModelRecord:
     checksums = read_json(folder / CHECKSUMS) if (folder / CHECKSUMS).is_file() else {}
     _checked_sha(folder, CLASSIFIER_RECORD, classifier, CLASSIFIER_WEIGHTS, checksums)
     _checked_sha(folder, SEGMENTATION_RECORD, segmentation, SEGMENTATION_WEIGHTS, checksums)
+    if not isinstance(classifier.get("threshold"), Mapping) or "value" not in classifier["threshold"]:
+        raise ConfigError(f"{folder / CLASSIFIER_RECORD} records no threshold (value and how it was chosen); "
+                          f"run `python -m hccp53.model upgrade {folder}` once.")  # fmt: skip
     uid = weights_uid(classifier["weights_sha256"], segmentation["weights_sha256"])
     return ModelRecord(folder, classifier, segmentation, uid)
 

@@ -30,7 +30,7 @@ fi
 
 cp "$RUNS/segmentation/tumor_segmentation.pt" "$RUNS/segmentation/segmentation.json" "$RUNS/classifier/p53_classifier.pt" \
   "$RUNS/classifier/network.json" models/   # each network with its record: the trained-model folder
-"$PY" -c "from hccp53.nets.weights import record_checksums; print(record_checksums('models'))"
+"$PY" -c "from hccp53.checksums import record_checksums; print(record_checksums('models'))"
 "$PY" -m monai.bundle run --config_file configs/evaluate.yaml --datalist "$RUNS/cohort/datalist.json" \
   --models_dir models --output_dir "$RUNS/evaluation"
 "$PY" bench/bench_models.py --cohort "$RUNS/cohort" --evaluation "$RUNS/evaluation" --out models/metrics.json

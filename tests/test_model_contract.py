@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from hccp53.checksums import record_checksums
 from hccp53.deploy import RESULT_FILE, STEPS, run_study
 from hccp53.model import read_model
-from hccp53.nets.weights import record_checksums
 from hccp53.predictor import Predictor
 from hccp53.settings import read_settings
 from hccp53.training.runner import CONFIG_DIR, train

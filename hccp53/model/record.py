@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from hccp53 import PHASES
+from hccp53.checksums import CHECKSUMS, record_checksums, sha256_of
 from hccp53.errors import ConfigError, InputError
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,6 @@ CLASSIFIER_WEIGHTS = "p53_classifier.pt"
 CLASSIFIER_RECORD = "network.json"
 SEGMENTATION_WEIGHTS = "tumor_segmentation.pt"
 SEGMENTATION_RECORD = "segmentation.json"
-CHECKSUMS = "checksums.json"
 
 #: Keys of the classifier's record that name its network and input (the training config's values).
 NETWORK_KEYS = ("backbone", "fusion", "shared_encoder", "dropout", "phases", "crop_spacing_mm", "crop_size")
@@ -56,15 +56,6 @@ SEGMENTATION_KEYS = ("network", "network_args", "phases", "spacing_mm", "patch_s
 
 CLASSIFIER_CLASSES = ("wild-type", "mutated")
 SEGMENTATION_CLASSES = ("background", "tumor")
-
-
-def sha256_of(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def weights_uid(*sha256: str) -> str:
@@ -294,7 +285,8 @@ def upgrade_folder(folder: str | Path, segmentation_config: str | Path, referenc
     folder's segmentation network was trained with: ``configs/train_segmentation.yaml`` for the shipped
     ``models/`` of bundle 0.3), with ``reference_phase`` (the app's, ``pvp`` in bundle 0.3). The classifier's
     ``network.json`` keeps its values and gains the fields of :func:`finish_record`; a threshold of 0.5 (the app's
-    in bundle 0.3) is recorded where none is. The weights are not changed.
+    in bundle 0.3) is recorded where none is. ``checksums.json`` is written anew for the weights now in the
+    folder (so that weights copied in, e.g. a MONAI Label fine-tuning's, are recorded); they are not changed.
     """
     folder = Path(folder)
     classifier = read_classifier_record(folder)
@@ -307,6 +299,7 @@ def upgrade_folder(folder: str | Path, segmentation_config: str | Path, referenc
         segmentation_config, {"reference_phase": reference_phase})
     threshold = classifier.get("threshold") or {"value": 0.5,
                                                 "chosen": "fixed at 0.5 (the app's setting in bundle 0.3)"}
+    record_checksums(folder)
     finish_record(folder, CLASSIFIER_WEIGHTS, CLASSIFIER_RECORD, {"threshold": threshold})
     finish_record(folder, SEGMENTATION_WEIGHTS, SEGMENTATION_RECORD, segmentation)
     return read_model(folder)

@@ -1,54 +1,22 @@
-"""Weights on disk: sha256 checksums and safe loading (``torch.load(..., weights_only=True)``).
+"""Weights on disk: safe loading (``torch.load(..., weights_only=True)``) after the checksum matches.
 
 Every weights file the project writes gets its sha256 recorded next to it in ``checksums.json``
-(:func:`record_checksums`); :func:`load_weights` refuses a file whose checksum differs from the
-one expected, so a truncated copy or a swapped file fails loudly instead of predicting nonsense.
+(:func:`hccp53.checksums.record_checksums`); :func:`load_weights` refuses a file whose checksum differs from
+the one expected, so a truncated copy or a swapped file fails loudly instead of predicting nonsense.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from hccp53.checksums import CHECKSUMS, expected_checksum, sha256_of
 from hccp53.errors import InputError
 
 logger = logging.getLogger(__name__)
-
-CHECKSUMS = "checksums.json"
-
-
-def sha256_of(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def record_checksums(folder: str | Path, pattern: str = "*.pt") -> dict[str, str]:
-    """Write ``folder/checksums.json`` (file name -> sha256 of every ``pattern`` file) and return it."""
-    folder = Path(folder)
-    sums = {p.name: sha256_of(p) for p in sorted(folder.glob(pattern)) if p.is_file()}
-    tmp = folder / f".{CHECKSUMS}.tmp"
-    tmp.write_text(json.dumps(sums, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(folder / CHECKSUMS)
-    return sums
-
-
-def expected_checksum(path: str | Path) -> str | None:
-    """The sha256 recorded for ``path`` in the ``checksums.json`` beside it, or ``None``."""
-    path = Path(path)
-    record = path.parent / CHECKSUMS
-    if not record.is_file():
-        return None
-    return json.loads(record.read_text(encoding="utf-8")).get(path.name)
-
 
 def load_weights(
     network: nn.Module, path: str | Path, sha256: str | None = None, require_checksum: bool = True

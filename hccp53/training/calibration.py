@@ -239,8 +239,9 @@ def publish_classifier(
     hccp53.training.guard.CollapsedModelError
         The validation outputs are constant; the weights are renamed ``<name>.collapsed`` (not published).
     """
+    from hccp53.checksums import record_checksums
     from hccp53.errors import ConfigError
-    from hccp53.nets.weights import load_weights, record_checksums
+    from hccp53.nets.weights import load_weights
 
     if method not in CALIBRATION_METHODS:
         raise ConfigError(f"calibration must be one of {', '.join(CALIBRATION_METHODS)}, got {method!r}.")

@@ -61,8 +61,8 @@ def publish_ensemble(output_dir: str | Path, fold_dirs: Sequence[str | Path],
     ConfigError
         The folds describe different networks.
     """
+    from hccp53.checksums import record_checksums, sha256_of
     from hccp53.nets import classifier_from_description
-    from hccp53.nets.weights import record_checksums, sha256_of
 
     output = Path(output_dir)
     folders = [Path(f) for f in fold_dirs]

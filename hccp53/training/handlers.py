@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from ignite.engine import Engine, Events
 
-from hccp53.nets.weights import record_checksums
+from hccp53.checksums import record_checksums
 
 logger = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
+from hccp53.checksums import record_checksums
 from hccp53.model import SEGMENTATION_RECORD, SEGMENTATION_WEIGHTS, finish_record, training_summary
-from hccp53.nets.weights import record_checksums
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from hccp53.nets.weights import record_checksums
+from hccp53.checksums import record_checksums
 from lib.bundle import WEIGHTS
 
 logger = logging.getLogger(__name__)

@@ -19,7 +19,8 @@ import pytest
 import torch
 from monai.bundle import ConfigWorkflow, ckpt_export, verify_net_in_out
 
-from hccp53.nets.weights import expected_checksum, load_weights, record_checksums, sha256_of
+from hccp53.checksums import expected_checksum, record_checksums, sha256_of
+from hccp53.nets.weights import load_weights
 from hccp53.training.runner import CONFIG_DIR, train
 
 ROOT = CONFIG_DIR.parent

@@ -18,11 +18,11 @@ import pytest
 import torch
 from scipy.special import logit
 
+from hccp53.checksums import record_checksums
 from hccp53.cli import main
 from hccp53.evaluation import workflow
 from hccp53.model import finish_record
 from hccp53.nets import build_classifier
-from hccp53.nets.weights import record_checksums
 from hccp53.synth.cohort import generate_cohort
 
 NETWORK = {"backbone": "efficientnetv2_tiny", "fusion": "multichannel", "shared_encoder": True, "dropout": 0.0,

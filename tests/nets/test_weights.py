@@ -11,9 +11,10 @@ import pytest
 import torch
 from torch import nn
 
+from hccp53.checksums import CHECKSUMS, expected_checksum, record_checksums, sha256_of
 from hccp53.errors import InputError
 from hccp53.nets import build_classifier
-from hccp53.nets.weights import CHECKSUMS, expected_checksum, load_weights, record_checksums, sha256_of
+from hccp53.nets.weights import load_weights
 
 
 class Payload:

@@ -18,9 +18,9 @@ import pytest
 import torch
 from torch import nn
 
+from hccp53.checksums import record_checksums
 from hccp53.cli import main
 from hccp53.nets import build_classifier
-from hccp53.nets.weights import record_checksums
 from hccp53.training.batchnorm import recompute_batchnorm
 from hccp53.training.calibration import fold_platt, network_logits, publish_classifier
 from hccp53.training.guard import HISTORY_FILE, CollapsedModelError, output_spread
@@ -120,7 +120,7 @@ def test_platt_folded_into_the_last_layer_gives_the_scaled_probability() -> None
 
 def test_the_calibrated_network_clamps_its_log_odds_and_is_rebuilt_from_its_description(tmp_path: Path) -> None:
     from hccp53.nets import BoundedLogOdds, EnsembleNet, classifier_from_description
-    from hccp53.nets.weights import load_weights, record_checksums
+    from hccp53.nets.weights import load_weights
     from hccp53.training.calibration import calibrate
 
     torch.manual_seed(2)

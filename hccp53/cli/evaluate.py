@@ -61,7 +61,8 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
                         help=f"phases of the radiomics features (default: {','.join(DEFAULT_PHASES)}, the phases "
                              "every study has; with hbp, studies done with an extracellular agent are left out)")
     fitted.add_argument("--clinical", help="comma-separated clinical candidates (keys of each case's clinical; "
-                                           "log10_<key> for a logged one); default: the synthetic cohort's")
+                                           "log10_<key> for a logged one); default: every key the datalist gives for "
+                                           "each case, a positive one spanning 3 or more decades logged (AFP)")
     fitted.add_argument("--no-radiomics", action="store_true", help="skip the radiomics model")
     fitted.add_argument("--no-clinical", action="store_true", help="skip the clinical model")
     fitted.add_argument("--cv", type=non_negative_int, default=0,
@@ -126,13 +127,13 @@ def run(args: argparse.Namespace) -> int:
         predictions = read_predictions(args.predictions)
         write_evaluation(predictions, args.out, settings, overwrite=args.overwrite)
     else:
-        from hccp53.evaluation.workflow import DEFAULT_CLINICAL, WorkflowOptions, run_evaluation
+        from hccp53.evaluation.workflow import WorkflowOptions, run_evaluation
 
         models = _models(args.models)
         options = WorkflowOptions(
             radiomics_phases=parse_phases(args.radiomics_phases, "--radiomics-phases"),
             clinical_terms=tuple(t.strip() for t in args.clinical.split(",") if t.strip())
-            if args.clinical else DEFAULT_CLINICAL,
+            if args.clinical else None,
             dl_model=args.dl_model,
             radiomics=not args.no_radiomics,
             clinical=not args.no_clinical,

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
+from scipy import stats
 from statsmodels.tools.sm_exceptions import PerfectSeparationError
 
 from hccp53.errors import InputError
@@ -47,7 +48,11 @@ class LogisticFit:
     aic, llf:
         ``-2 log L + 2 k`` and the log-likelihood.
     results:
-        The statsmodels ``LogitResults`` (``summary()``, ``bse``, ``conf_int()``, ``cov_params()``).
+        The statsmodels ``LogitResults`` (``summary()``, ``bse``, ``conf_int()``) on the original columns; where
+        those are too ill-conditioned for statsmodels, that of the fit on standardised columns (then use
+        ``params``, ``pvalues`` and ``cov``, which are always on the original scale).
+    cov:
+        Covariance of ``params`` (Wald), for confidence intervals of the coefficients and odds ratios.
     """
 
     terms: list[str]
@@ -57,6 +62,7 @@ class LogisticFit:
     aic: float
     llf: float
     results: Any = field(default=None, repr=False, compare=False)
+    cov: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     def design(self, data: pd.DataFrame) -> pd.DataFrame:
         """The design matrix of ``data`` (intercept first), coded as at fitting time."""
@@ -131,6 +137,15 @@ def design_matrix(data: pd.DataFrame, terms: Sequence[str], levels: dict[str, li
     return pd.DataFrame(columns, index=data.index)
 
 
+def is_constant(values: pd.Series | np.ndarray) -> bool:
+    """Whether a column is constant up to rounding (spread below 1e-9 of its size): only then is it refused.
+
+    A column of any other spread is fitted, on standardised columns, however small or large its unit.
+    """
+    array = np.asarray(values, dtype=float)
+    return float(np.ptp(array)) <= 1e-9 * (1.0 + float(np.abs(array).max()))
+
+
 def fit_logistic(data: pd.DataFrame, outcome: str, terms: Sequence[str],
                  levels: dict[str, list[str]] | None = None) -> LogisticFit:  # fmt: skip
     """Maximum-likelihood logistic regression of ``outcome`` (0/1) on ``terms`` (Newton, statsmodels ``Logit``).
@@ -153,8 +168,8 @@ def fit_logistic(data: pd.DataFrame, outcome: str, terms: Sequence[str],
     Raises
     ------
     InputError
-        A column is missing, has missing values or is (nearly) constant, the outcome is not 0/1, or the fit
-        does not converge (e.g. a factor separates the classes perfectly).
+        A column is missing, has missing values or is constant, the outcome is not 0/1, or the fit does not
+        converge (a factor separates the classes perfectly).
     """
     missing = [t for t in (outcome, *terms) if t not in data.columns]
     if missing:
@@ -168,22 +183,40 @@ def fit_logistic(data: pd.DataFrame, outcome: str, terms: Sequence[str],
         raise InputError(f"The outcome column {outcome!r} must hold 0 or 1 (1 = P53-mutated); recode it.")
     levels = factor_levels(data, terms) if levels is None else levels
     x = design_matrix(data, terms, levels)
-    spread = x.drop(columns="Intercept").std(ddof=0)
-    constant = [c for c in spread.index if spread[c] <= 1e-6 * (1.0 + abs(float(x[c].mean())))]
+    columns = x.drop(columns="Intercept")
+    constant = [c for c in columns.columns if is_constant(columns[c])]
     if constant:
         raise InputError(f"{', '.join(constant)} {'is' if len(constant) == 1 else 'are'} (nearly) constant across the "
                          "cases; a logistic regression cannot estimate its effect, leave it out.")  # fmt: skip
+    # Fitted on standardised columns (Newton's method is then indifferent to a factor's scale, e.g. AFP in
+    # ng/ml), reported on the original scale: the maximum-likelihood fit is the same model either way.
+    mean, sd = columns.mean(), columns.std(ddof=0)
+    standardised = pd.concat([x[["Intercept"]], (columns - mean) / sd], axis=1)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a convergence, separation or singular-Hessian warning is a failed fit here
         try:
-            fit = sm.Logit(y, x).fit(disp=0, method="newton", maxiter=100, tol=1e-10)
+            fit = sm.Logit(y, standardised).fit(disp=0, method="newton", maxiter=100, tol=1e-10)
         except (Warning, PerfectSeparationError, np.linalg.LinAlgError) as error:
             raise InputError(f"The logistic regression on {', '.join(terms) or 'the intercept'} does not converge "
                              f"({type(error).__name__}); a factor may separate the classes perfectly, leave it "
                              "out or merge its levels.") from None  # fmt: skip
-    params, pvalues = pd.Series(fit.params, index=x.columns), pd.Series(fit.pvalues, index=x.columns)
+    to_original = np.eye(x.shape[1])  # beta = A beta_z: slopes / sd; intercept - sum(slope * mean / sd)
+    to_original[0, 1:] = -(mean / sd).to_numpy()
+    to_original[1:, 1:] = np.diag(1.0 / sd.to_numpy())
+    start = to_original @ np.asarray(fit.params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:  # one Newton check from the optimum on the original columns: statsmodels results on their scale
+            fit = sm.Logit(y, x).fit(disp=0, method="newton", maxiter=25, tol=1e-10, start_params=start)
+            params, cov = pd.Series(np.asarray(fit.params), index=x.columns), fit.cov_params()
+        except (Warning, PerfectSeparationError, np.linalg.LinAlgError):  # too ill-conditioned: transform instead
+            params = pd.Series(start, index=x.columns)
+            cov = pd.DataFrame(to_original @ np.asarray(fit.cov_params()) @ to_original.T, index=x.columns,
+                               columns=x.columns)  # fmt: skip
+    cov = pd.DataFrame(np.asarray(cov), index=x.columns, columns=x.columns)
+    pvalues = pd.Series(2.0 * stats.norm.sf(np.abs(params / np.sqrt(np.diag(cov)))), index=x.columns)
     return LogisticFit(list(terms), levels, params, pvalues, float(-2.0 * fit.llf + 2.0 * x.shape[1]),
-                       float(fit.llf), fit)  # fmt: skip
+                       float(fit.llf), fit, cov)  # fmt: skip
 
 
 def predict_logistic(result: LogisticFit, data: pd.DataFrame) -> np.ndarray:

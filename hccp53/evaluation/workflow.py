@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,9 @@ from scipy.special import logit
 from sklearn.model_selection import StratifiedKFold
 
 from hccp53 import DEFAULT_PHASES, PHASES
+from hccp53.clinical.stepwise import is_constant
 from hccp53.data.datalist import complete_cases
-from hccp53.errors import ConfigError, InputError
+from hccp53.errors import ConfigError, HccP53Error, InputError
 from hccp53.evaluation.metrics import Settings, cross_validation
 from hccp53.evaluation.outputs import write_evaluation
 from hccp53.evaluation.predictions import check_predictions
@@ -44,9 +45,8 @@ CLINICAL = "Clinical"
 COMBINED = "Combined"
 DL_TERM = "dl_logit"
 RAD_TERM = "rad_score"  # out-of-fold on the training rows (see _fit_radiomics)
-#: Clinical candidates of the stepwise selection (keys of each case's ``clinical``; ``log10_<key>`` logs one).
-DEFAULT_CLINICAL = ("age", "sex", "log10_afp_ng_ml", "hbv", "cirrhosis", "albi_score", "tumor_size_mm",
-                    "tumor_number")  # fmt: skip
+#: A positive clinical value that spans this many decades across the cases (AFP in ng/ml) enters as its log10.
+LOG_DECADES = 3.0
 _EPS = 1e-6
 
 
@@ -57,7 +57,8 @@ class WorkflowOptions:
     #: The phases every study has (the bundle's evaluate.yaml says the same); hbp needs a hepatobiliary agent,
     #: and cases without a listed phase are left out of the radiomics model.
     radiomics_phases: Sequence[str] = DEFAULT_PHASES
-    clinical_terms: Sequence[str] = DEFAULT_CLINICAL
+    #: Candidates of the stepwise selection; None: the clinical keys of the datalist (:func:`default_clinical_terms`).
+    clinical_terms: Sequence[str] | None = None
     dl_model: str | None = None
     radiomics: bool = True
     clinical: bool = True
@@ -68,6 +69,31 @@ class WorkflowOptions:
     device: str | None = None
     progress: bool = True
     settings: Settings = field(default_factory=Settings)
+
+
+def default_clinical_terms(cases: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The clinical candidates a datalist offers: every key of ``clinical`` that each case has a value for.
+
+    A positive number spanning at least :data:`LOG_DECADES` decades across the cases (AFP in ng/ml) enters as
+    ``log10_<key>``; keys are in the order of the first case's ``clinical``. Cases without a ``clinical`` object
+    give no candidates (:func:`clinical_table` then says which case lacks it).
+    """
+    tables = [c.get("clinical") for c in cases]
+    if not tables or not all(isinstance(t, Mapping) for t in tables):
+        return ()
+    keys = [k for k in tables[0] if all(t.get(k) is not None for t in tables)]
+    terms = []
+    for key in keys:
+        values = [t[key] for t in tables]
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        if numeric and min(values) > 0 and np.log10(max(values) / min(values)) >= LOG_DECADES:
+            terms.append(f"log10_{key}")
+        else:
+            terms.append(key)
+    left_out = sorted({k for t in tables for k in t} - set(keys))
+    if left_out:
+        logger.warning("Clinical keys not given for every case are not candidates: %s.", ", ".join(left_out))
+    return tuple(terms)
 
 
 def clinical_table(cases: Sequence[Mapping[str, Any]], terms: Sequence[str]) -> pd.DataFrame:
@@ -157,32 +183,61 @@ def _statistical_models(
     dl_scores: pd.Series,
     options: WorkflowOptions,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Fit radiomics, clinical and combined models on ``train`` rows; score every row of ``frame``."""
+    """Fit radiomics, clinical and combined models on ``train`` rows; score every row of ``frame``.
+
+    A model that cannot be fitted (a constant or perfectly separating term, too few cases) is left out with a
+    warning, and named with the reason in ``fitted["left_out"]``; the others are still fitted. A term the combined
+    model cannot use (a deep-learning score that is constant on the training rows) is left out of it alike.
+    """
     labels = frame["label"]
     scores: dict[str, np.ndarray] = {}
-    fitted: dict[str, Any] = {}
+    fitted: dict[str, Any] = {"left_out": {}}
+
+    def leave_out(name: str, error: HccP53Error) -> None:
+        logger.warning("The %s model is left out: %s", name.lower(), error)
+        fitted["left_out"][name] = str(error)
+
     terms = pd.DataFrame({DL_TERM: logit(np.clip(dl_scores.to_numpy(), _EPS, 1 - _EPS))}, index=frame.index)
     combined_terms = [DL_TERM]
     if features is not None:
-        radiomics, rad_score = _fit_radiomics(features.loc[frame.index], labels, train, options.seed)
-        terms[RAD_TERM] = rad_score
-        scores[RADIOMICS] = np.asarray(radiomics.predict_proba(features.loc[frame.index]), dtype=float)
-        fitted["radiomics"] = radiomics
-        combined_terms.append(RAD_TERM)
-    if clinical is not None:
-        stepwise = _fit_clinical(clinical.loc[frame.index], labels, train, options.clinical_terms)
-        fitted["clinical"] = stepwise
-        if stepwise.terms:
-            scores[CLINICAL] = _predict(stepwise.result, clinical.loc[frame.index])
-            terms = terms.join(clinical.loc[frame.index, list(stepwise.terms)])
-            combined_terms += list(stepwise.terms)
+        try:
+            radiomics, rad_score = _fit_radiomics(features.loc[frame.index], labels, train, options.seed)
+        except HccP53Error as error:
+            leave_out(RADIOMICS, error)
         else:
-            logger.warning("The stepwise selection kept no clinical factor: no clinical model.")
-    combined = _fit_combined(terms, labels, train, combined_terms)
-    scores[COMBINED] = _predict(combined, terms)
-    fitted["combined"] = combined
-    fitted["combined_terms"] = combined_terms
-    fitted["combined_table"] = terms.loc[train]  # the rows it was fitted on: the nomogram's axes span these
+            terms[RAD_TERM] = rad_score
+            scores[RADIOMICS] = np.asarray(radiomics.predict_proba(features.loc[frame.index]), dtype=float)
+            fitted["radiomics"] = radiomics
+            combined_terms.append(RAD_TERM)
+    if clinical is not None:
+        try:
+            stepwise = _fit_clinical(clinical.loc[frame.index], labels, train, options.clinical_terms)
+        except HccP53Error as error:
+            leave_out(CLINICAL, error)
+        else:
+            fitted["clinical"] = stepwise
+            if stepwise.terms:
+                scores[CLINICAL] = _predict(stepwise.result, clinical.loc[frame.index])
+                terms = terms.join(clinical.loc[frame.index, list(stepwise.terms)])
+                combined_terms += list(stepwise.terms)
+            else:
+                leave_out(CLINICAL, InputError("the stepwise selection kept no clinical factor."))
+    constant = [t for t in combined_terms if t in (DL_TERM, RAD_TERM) and is_constant(terms.loc[train, t])]
+    for term in constant:
+        logger.warning("%s is (nearly) constant on the training cases; the combined model goes without it.", term)
+        fitted["left_out"][f"{COMBINED}: {term}"] = "constant on the training cases"
+    combined_terms = [t for t in combined_terms if t not in constant]
+    try:
+        if not combined_terms:
+            raise InputError("no term is left to combine.")
+        combined = _fit_combined(terms, labels, train, combined_terms)
+    except HccP53Error as error:
+        leave_out(COMBINED, error)
+    else:
+        scores[COMBINED] = _predict(combined, terms)
+        fitted["combined"] = combined
+        fitted["combined_terms"] = combined_terms
+        fitted["combined_table"] = terms.loc[train]  # the rows it was fitted on: the nomogram's axes span these
     return scores, fitted
 
 
@@ -205,7 +260,12 @@ def _cross_validate(
         rows.append(pd.DataFrame({"case_id": held_index, "label": training.loc[held_index, "label"].to_numpy(),
                                   "split": "training", "fold": k,
                                   **{m: s[position] for m, s in scores.items()}}))  # fmt: skip
-    table = check_predictions(pd.concat(rows, ignore_index=True), "the cross-validation table")
+    pooled = pd.concat(rows, ignore_index=True)
+    partial = [c for c in pooled.columns if pooled[c].isna().any()]
+    if partial:
+        logger.warning("%s could not be fitted in every fold and are left out of the cross-validation.",
+                       ", ".join(partial))  # fmt: skip
+    table = check_predictions(pooled.drop(columns=partial), "the cross-validation table")
     return cross_validation(table)
 
 
@@ -265,6 +325,9 @@ def run_evaluation(
                                    case_ids={str(c["case_id"]) for c in cases})  # fmt: skip
         features = extracted.drop(columns=[c for c in ("split", "label") if c in extracted.columns])
     if options.clinical:
+        if options.clinical_terms is None:
+            options = replace(options, clinical_terms=default_clinical_terms(cases))
+            logger.info("Clinical candidates (the datalist's keys): %s.", ", ".join(options.clinical_terms))
         clinical = clinical_table(cases, options.clinical_terms)
     train = frame.index[frame["split"] == "training"]
     scores, fitted = _statistical_models(frame, train, features, clinical, frame[dl_model], options)
@@ -272,7 +335,8 @@ def run_evaluation(
         frame[name] = values
     predictions = check_predictions(frame.reset_index(drop=True), "the evaluation table")
     extra_metrics: dict[str, Any] = {"combined_model": _describe_combined(fitted, dl_model), "phases_needed": needed,
-                                     "excluded_cases": excluded}  # fmt: skip
+                                     "excluded_cases": excluded,
+                                     "clinical_candidates": list(options.clinical_terms or ())}  # fmt: skip
     if options.cv_folds:
         extra_metrics["cross_validation_fitted_models"] = _cross_validate(frame, features, clinical,
                                                                           frame[dl_model], options)  # fmt: skip
@@ -288,9 +352,10 @@ def run_evaluation(
 
 
 def _describe_combined(fitted: Mapping[str, Any], dl_model: str) -> dict[str, Any]:
-    combined = fitted["combined"]
-    out: dict[str, Any] = {"deep_learning_model": dl_model, "terms": list(fitted["combined_terms"]),
-                           "coefficients": {str(k): float(v) for k, v in combined.params.items()}}  # fmt: skip
+    out: dict[str, Any] = {"deep_learning_model": dl_model, "left_out": dict(fitted["left_out"])}
+    if "combined" in fitted:
+        out["terms"] = list(fitted["combined_terms"])
+        out["coefficients"] = {str(k): float(v) for k, v in fitted["combined"].params.items()}
     if "clinical" in fitted:
         out["clinical_terms"] = list(fitted["clinical"].terms)
         out["clinical_aic"] = float(fitted["clinical"].aic)
@@ -315,6 +380,12 @@ def _model_sections(fitted: Mapping[str, Any], dl_model: str, folder: Path) -> t
         text = (f"Stepwise AIC kept {', '.join(fitted['clinical'].terms) or 'no factor'} "
                 f"(AIC {fitted['clinical'].aic:.2f}).")  # fmt: skip
         sections.append(Section("Clinical model", [text], [("Steps of the bidirectional selection", steps)]))
+    if fitted["left_out"]:
+        table = pd.DataFrame({"model": list(fitted["left_out"]), "reason": list(fitted["left_out"].values())})
+        sections.append(Section("Models left out", ["These could not be fitted on this cohort; every other model "
+                                                    "was."], [("Model and reason", table)]))  # fmt: skip
+    if "combined" not in fitted:
+        return sections, []
     combined = fitted["combined"]
     coefficients = pd.DataFrame({"term": [str(k) for k in combined.params.index],
                                  "coefficient": combined.params.to_numpy(),

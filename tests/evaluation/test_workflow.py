@@ -139,3 +139,42 @@ def test_the_bundle_report_step_runs_the_same_workflow(evaluated: dict[str, Path
     assert metrics["models"] == ["MC", "Combined"] and metrics["settings"]["n_resamples"] == 200
     assert metrics["combined_model"]["terms"] == ["dl_logit"]
     assert (tmp_path / "report" / "report.html").is_file()
+
+
+def constant_scores(models, cases, **kwargs) -> pd.DataFrame:  # noqa: ANN001, ANN003
+    """Stand-in for a network that has not learned: the same probability for every case."""
+    ids = pd.Index([str(c["case_id"]) for c in cases], name="case_id")
+    return pd.DataFrame({m.name: np.full(len(cases), 0.5) for m in models}, index=ids)
+
+
+def test_a_cohort_of_its_own_with_a_constant_score_gets_every_model_it_can_fit(
+    evaluated: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A user's first run: clinical keys of their own (AFP in raw ng/ml, a key one case lacks) and a network that
+    gives every case the same score. The candidates are the datalist's keys, AFP enters logged, and only what
+    cannot be fitted is left out, with a warning and a line in the report."""
+    datalist = json.loads(evaluated["datalist"].read_text())
+    rng = np.random.default_rng(7)
+    for part in ("training", "test"):
+        for case in datalist[part]:
+            old = case["clinical"]
+            afp = float(rng.lognormal(3 + 2.5 * case["label"], 2))  # informative, over several decades
+            case["clinical"] = {"age": old["age"], "sex": old["sex"], "afp_ng_ml": afp, "hbv": old["hbv"],
+                                "cirrhosis": old["cirrhosis"]}  # fmt: skip
+    datalist["training"][0]["clinical"]["smoker"] = 1  # not given for every case: not a candidate
+    own = evaluated["datalist"].with_name("own_datalist.json")
+    own.write_text(json.dumps(datalist))
+    monkeypatch.setattr(workflow, "score_cases", constant_scores)
+    argv = ["evaluate", "--datalist", str(own), "--models", f"MC={evaluated['MC']}", "--out", str(tmp_path / "out"),
+            "--no-radiomics", "--resamples", "100", "--workers", "1", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    log = capsys.readouterr().err  # the command's log
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["clinical_candidates"] == ["age", "sex", "log10_afp_ng_ml", "hbv", "cirrhosis"]
+    assert "MC" in metrics["models"]
+    left_out = metrics["combined_model"]["left_out"]
+    assert left_out == {"Combined: dl_logit": "constant on the training cases"}
+    assert "Combined" in metrics["models"] and "dl_logit" not in metrics["combined_model"]["terms"]
+    assert "dl_logit is (nearly) constant on the training cases" in log
+    assert "Clinical keys not given for every case are not candidates: smoker." in log
+    assert "Models left out" in (tmp_path / "out" / "report.html").read_text()

@@ -46,6 +46,8 @@ def _make_backbone(
             spatial_dims=spatial_dims, n_input_channels=in_channels, num_classes=max(num_classes, 1), **kwargs
         )
         fc_attr = "fc"
+        if num_classes > 0 and dropout:  # dropout before the classifier, as EfficientNetV2 has it (seed 2's ResNets)
+            net.fc = nn.Sequential(nn.Dropout(dropout), net.fc)
     else:
         net = EfficientNetBN(
             name, pretrained=False, spatial_dims=spatial_dims, in_channels=in_channels,
@@ -97,9 +99,10 @@ def build_classifier(
     hidden_features
         Feature fusion only: hidden width of an MLP head (``None``: linear head).
     dropout
-        Dropout before the last linear layer: the EfficientNetV2 classifier's for ``multichannel``, the
-        head's for feature fusion (``None``: the variant's default, 0 for the feature-fusion head).
-        Not settable for a MONAI backbone under ``multichannel``.
+        Dropout before the last linear layer: the EfficientNetV2 classifier's or a ``nn.Dropout`` before a
+        MONAI ResNet's ``fc`` for ``multichannel``, the head's for feature fusion (``None``: the variant's
+        default, none for a ResNet, 0 for the feature-fusion head). Not settable for a MONAI EfficientNetBN under
+        ``multichannel``.
     drop_path_rate
         Stochastic depth of EfficientNetV2 backbones (``None``: the variant's default).
     backbone_kwargs
@@ -135,7 +138,7 @@ def build_classifier(
     is_v2 = name in _V2
     if drop_path_rate is not None and not is_v2:
         raise ValueError(f"{name} takes no drop_path_rate (only EfficientNetV2 backbones do); leave it unset.")
-    if dropout is not None and fusion == "multichannel" and not is_v2:
+    if dropout is not None and fusion == "multichannel" and name in _EFFNET_V1:
         raise ValueError(f"{name} has no dropout setting under multichannel fusion; leave dropout unset.")
     if ensemble is not None:
         if ensemble < 1:

@@ -225,3 +225,16 @@ def test_two_process_torchrun_training_on_cpu(cohort: Path, tmp_path: Path) -> N
 
     plain = classifier_from_description(json.loads((out / "network.json").read_text()))
     load_weights(plain, weights)  # no "module." prefixes
+
+
+@pytest.mark.parametrize(("backbone", "fusion"), [("resnet34", "multichannel"), ("resnet101", "feature")])
+def test_seed_2s_resnets_train_with_the_default_config(cohort: Path, tmp_path: Path, backbone: str,
+                                                      fusion: str) -> None:  # fmt: skip
+    """Seed 2's best backbones (ResNet34 under multi-channel, ResNet101 under feature fusion) on its DCE phases,
+    with every other value of train_classifier.yaml as it is (its dropout included)."""
+    phases = ["ap", "pvp", "dp"]
+    result = train("classifier", cohort / "datalist.json", tmp_path / backbone, 0,
+                   {**CLASSIFIER, "backbone": backbone, "fusion": fusion, "phases": phases})  # fmt: skip
+    network = json.loads((tmp_path / backbone / "network.json").read_text())
+    assert network["backbone"] == backbone and network["fusion"] == fusion and network["dropout"] == 0.3
+    assert network["phases"] == phases and result["epochs_run"] == 1

@@ -64,7 +64,7 @@ def test_single_phase_unshared_2d() -> None:
         ({"fusion": "late"}, r"Unknown fusion 'late'; choose one of \['multichannel', 'feature', 'feature_att"),
         ({"spatial_dims": 4}, "spatial_dims must be 2 or 3, got 4"),
         ({"name": "resnet34", "drop_path_rate": 0.1}, "resnet34 takes no drop_path_rate"),
-        ({"name": "resnet34", "dropout": 0.1}, "resnet34 has no dropout setting under multichannel fusion"),
+        ({"name": "efficientnet-b0", "dropout": 0.1}, "efficientnet-b0 has no dropout setting under multichannel"),
         ({"phases": ("t1",)}, r"Unknown phase\(s\) t1 in the network's phases"),
     ],
 )
@@ -91,3 +91,22 @@ def test_slices_classify_axial_slices_with_a_2d_network_and_average_their_logits
     assert central_slices(4, 9) == [0, 1, 2, 3]
     with pytest.raises(ValueError, match="spatial_dims 3"):
         build_classifier("efficientnetv2_tiny", ("t2",), spatial_dims=2, slices=3)
+
+
+def test_a_resnet_takes_the_configs_dropout_before_its_classifier() -> None:
+    """Seed 2's ResNet34 (multi-channel) and ResNet101 (feature fusion) build with train_classifier.yaml's dropout."""
+    import torch
+    from torch import nn
+
+    from hccp53.nets import build_classifier
+
+    mc = build_classifier("resnet34", ("ap", "pvp", "dp"), dropout=0.3, mask_channel=True)
+    fc = mc.backbone.fc
+    assert isinstance(fc, nn.Sequential) and isinstance(fc[0], nn.Dropout) and fc[0].p == 0.3
+    assert isinstance(fc[1], nn.Linear) and fc[1].out_features == 2
+    ff = build_classifier("resnet101", ("ap", "pvp", "dp"), fusion="feature", dropout=0.3)
+    with torch.no_grad():
+        assert mc.eval()(torch.randn(1, 4, 16, 16, 16)).shape == (1, 2)
+        assert ff.eval()(torch.randn(1, 3, 16, 16, 16)).shape == (1, 2)
+    unset = build_classifier("resnet34", ("ap",), dropout=None)  # as the recipes trained before: same weights' keys
+    assert isinstance(unset.backbone.fc, nn.Linear)

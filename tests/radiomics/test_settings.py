@@ -1,0 +1,42 @@
+"""configs/radiomics.yaml keeps the tumor whole and gives every filtered image a usable number of grey levels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import SimpleITK as sitk
+
+from hccp53 import DEFAULT_PHASES
+from hccp53.radiomics.check import preprocessing_report
+from hccp53.radiomics.extract import DEFAULT_SETTINGS
+
+
+def _reports(cohort: Path, settings: Path, cases: int = 3) -> list[tuple[str, str, dict]]:
+    datalist = json.loads((cohort / "datalist.json").read_text())
+    out = []
+    for case in datalist["training"][:cases]:
+        mask = sitk.ReadImage(str(cohort / case["mask"]))
+        for phase in DEFAULT_PHASES:
+            image = sitk.ReadImage(str(cohort / case[phase]), sitk.sitkFloat32)
+            out.append((case["case_id"], phase, preprocessing_report(image, mask, settings)))
+    return out
+
+
+def test_the_default_settings_keep_the_tumor_and_16_to_128_grey_levels(cohort: Path) -> None:
+    for case_id, phase, report in _reports(cohort, DEFAULT_SETTINGS):
+        assert report["clipped_fraction"] == 0.0, (case_id, phase)
+        assert len(report["bins"]) == 1 + 2 + 8  # original, two LoG sigmas, eight wavelet decompositions
+        outside = {name: n for name, n in report["bins"].items() if not 16 <= n <= 128}
+        assert not outside, (case_id, phase, outside)
+
+
+def test_the_check_finds_what_the_former_settings_did(cohort: Path, tmp_path: Path) -> None:
+    """The settings before issue 24: 3-SD outlier clipping of the whole image and a fixed bin width of 25."""
+    former = tmp_path / "radiomics.yaml"
+    text = DEFAULT_SETTINGS.read_text().replace("  binCount: 32", "  removeOutliers: 3\n  binWidth: 25")
+    former.write_text(text)
+    reports = _reports(cohort, former)
+    arterial = [r["clipped_fraction"] for _, phase, r in reports if phase == "ap"]
+    assert max(arterial) > 0.05  # the enhancing tumor is the outlier the clipping cuts
+    assert min(n for _, _, r in reports for n in r["bins"].values()) < 16

@@ -219,6 +219,19 @@ def fit_logistic(data: pd.DataFrame, outcome: str, terms: Sequence[str],
                        float(fit.llf), fit, cov)  # fmt: skip
 
 
+def odds_ratios(fit: LogisticFit, level: float = 0.95) -> pd.DataFrame:
+    """Odds ratio, its Wald confidence interval and p-value of every design column but the intercept.
+
+    Per unit of a numeric term (per decade of a ``log10_`` one), per level against the reference of a factor.
+    """
+    z = stats.norm.ppf(0.5 + level / 2.0)
+    se = np.sqrt(np.diag(np.asarray(fit.cov, dtype=float)))
+    rows = [{"term": name, "odds_ratio": float(np.exp(beta)), "ci_low": float(np.exp(beta - z * s)),
+             "ci_high": float(np.exp(beta + z * s)), "p": float(fit.pvalues[name])}
+            for (name, beta), s in zip(fit.params.items(), se, strict=True) if name != "Intercept"]  # fmt: skip
+    return pd.DataFrame(rows, columns=["term", "odds_ratio", "ci_low", "ci_high", "p"])
+
+
 def predict_logistic(result: LogisticFit, data: pd.DataFrame) -> np.ndarray:
     """P(outcome = 1) of each row of ``data`` under a fitted model (factors coded as at fitting time)."""
     return result.predict(data)

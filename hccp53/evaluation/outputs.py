@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -96,14 +96,16 @@ def write_evaluation(
     extra_files: Sequence[Path] = (),
     extra_metrics: dict[str, Any] | None = None,
     title: str = "P53 mutation of HCC: model evaluation",
+    extra_tables: Mapping[str, pd.DataFrame] | None = None,
 ) -> dict[str, Any]:
     """Compute every statistic of ``predictions`` and write the evaluation folder ``out``.
 
     Writes ``metrics.json``, ``predictions.csv`` (the checked table), ``table_performance.csv`` (the
     papers' layout), ``delong_<split>.csv`` (pairwise p-values; ``_holm`` adjusted beside them),
     ``cross_validation.csv`` when the table has folds, PNG figures under ``figures/`` and ``report.html``.
-    ``extra_*`` come from the full workflow (nomogram, selected features, ...): files are copied in,
-    sections appended to the report, metrics merged into ``metrics.json``.
+    ``extra_*`` come from the full workflow (nomogram, selected features, odds ratios ...): files are copied in,
+    sections appended to the report, metrics merged into ``metrics.json``, tables written as CSV files of
+    their names.
 
     Returns
     -------
@@ -139,6 +141,8 @@ def write_evaluation(
         figures = write_figures(predictions, metrics, figures_dir)
         for extra in extra_files:
             shutil.copy2(extra, figures_dir / Path(extra).name)
+        for name, frame in (extra_tables or {}).items():
+            frame.to_csv(staging / name, index=False)
         sections = [Section("Summary", _summary_paragraphs(predictions, metrics), tables)]
         for split, items in figures.items():
             sections.append(Section(f"Figures, {_split_title(split)}", figures=items))

@@ -47,6 +47,8 @@ DL_TERM = "dl_logit"
 RAD_TERM = "rad_score"  # out-of-fold on the training rows (see _fit_radiomics)
 #: A positive clinical value that spans this many decades across the cases (AFP in ng/ml) enters as its log10.
 LOG_DECADES = 3.0
+CLINICAL_UNIVARIABLE_CSV = "table_clinical_univariable.csv"
+CLINICAL_MULTIVARIABLE_CSV = "table_clinical_multivariable.csv"
 _EPS = 1e-6
 
 
@@ -162,6 +164,20 @@ def _fit_clinical(table: pd.DataFrame, labels: pd.Series, train: pd.Index, candi
     return stepwise_aic(data, "y", list(candidates), direction="both")
 
 
+def _univariable_odds_ratios(table: pd.DataFrame, labels: pd.Series, candidates: Sequence[str]) -> pd.DataFrame:
+    """Each candidate alone against the label on the training rows: odds ratios with 95% CI (Table 2 of seed 2)."""
+    from hccp53.clinical.stepwise import fit_logistic, odds_ratios
+
+    rows = []
+    data = table.assign(y=labels.to_numpy())
+    for term in candidates:
+        try:
+            rows.append(odds_ratios(fit_logistic(data, "y", [term])))
+        except HccP53Error as error:
+            rows.append(pd.DataFrame([{"term": term, "note": str(error)}]))
+    return pd.concat(rows, ignore_index=True)
+
+
 def _fit_combined(table: pd.DataFrame, labels: pd.Series, train: pd.Index, terms: Sequence[str]) -> Any:
     from hccp53.clinical.stepwise import fit_logistic
 
@@ -216,6 +232,8 @@ def _statistical_models(
             leave_out(CLINICAL, error)
         else:
             fitted["clinical"] = stepwise
+            fitted["clinical_univariable"] = _univariable_odds_ratios(clinical.loc[train], labels.loc[train],
+                                                                      options.clinical_terms)  # fmt: skip
             if stepwise.terms:
                 scores[CLINICAL] = _predict(stepwise.result, clinical.loc[frame.index])
                 terms = terms.join(clinical.loc[frame.index, list(stepwise.terms)])
@@ -341,14 +359,14 @@ def run_evaluation(
         extra_metrics["cross_validation_fitted_models"] = _cross_validate(frame, features, clinical,
                                                                           frame[dl_model], options)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="hccp53-evaluation-") as scratch:
-        sections, files = _model_sections(fitted, dl_model, Path(scratch))
+        sections, files, tables = _model_sections(fitted, dl_model, Path(scratch))
         if excluded:
             sections.insert(0, Section("Cases left out", [
                 f"{len(excluded)} of {len(everything)} cases lack one of the phases {', '.join(needed)} that the "
                 f"models need (e.g. no hepatobiliary phase after an extracellular agent) and are not evaluated: "
                 f"{', '.join(excluded[:20])}{' ...' if len(excluded) > 20 else ''}."]))  # fmt: skip
         return write_evaluation(predictions, out, options.settings, overwrite=overwrite, extra_sections=sections,
-                                extra_files=files, extra_metrics=extra_metrics)  # fmt: skip
+                                extra_files=files, extra_metrics=extra_metrics, extra_tables=tables)  # fmt: skip
 
 
 def _describe_combined(fitted: Mapping[str, Any], dl_model: str) -> dict[str, Any]:
@@ -364,11 +382,14 @@ def _describe_combined(fitted: Mapping[str, Any], dl_model: str) -> dict[str, An
     return out
 
 
-def _model_sections(fitted: Mapping[str, Any], dl_model: str, folder: Path) -> tuple[list[Section], list[Path]]:
-    """Report sections describing the fitted models, and the nomogram figure (drawn into ``folder``)."""
+def _model_sections(fitted: Mapping[str, Any], dl_model: str, folder: Path
+                    ) -> tuple[list[Section], list[Path], dict[str, pd.DataFrame]]:  # fmt: skip
+    """Report sections describing the fitted models, the nomogram figure (drawn into ``folder``) and the tables
+    also written as CSV."""
     from hccp53.report.nomogram import draw_nomogram, nomogram_scales
 
     sections = []
+    tables: dict[str, pd.DataFrame] = {}
     if "radiomics" in fitted:
         selected = fitted["radiomics"].selected
         table = pd.DataFrame({"feature": selected.index, "coefficient": selected.to_numpy()})
@@ -379,13 +400,23 @@ def _model_sections(fitted: Mapping[str, Any], dl_model: str, folder: Path) -> t
         steps = pd.DataFrame(fitted["clinical"].steps, columns=["step", "AIC"])
         text = (f"Stepwise AIC kept {', '.join(fitted['clinical'].terms) or 'no factor'} "
                 f"(AIC {fitted['clinical'].aic:.2f}).")  # fmt: skip
-        sections.append(Section("Clinical model", [text], [("Steps of the bidirectional selection", steps)]))
+        from hccp53.clinical.stepwise import odds_ratios
+
+        univariable = fitted["clinical_univariable"]
+        multivariable = odds_ratios(fitted["clinical"].result)
+        tables[CLINICAL_UNIVARIABLE_CSV] = univariable
+        tables[CLINICAL_MULTIVARIABLE_CSV] = multivariable
+        sections.append(Section("Clinical model", [text], [
+            ("Steps of the bidirectional selection", steps),
+            ("Univariable logistic regressions on the training split: odds ratio with 95% CI (per unit; per decade "
+             "of a log10 term; per level against the first)", univariable),
+            ("Multivariable model (the factors the selection kept): odds ratio with 95% CI", multivariable)]))
     if fitted["left_out"]:
         table = pd.DataFrame({"model": list(fitted["left_out"]), "reason": list(fitted["left_out"].values())})
         sections.append(Section("Models left out", ["These could not be fitted on this cohort; every other model "
                                                     "was."], [("Model and reason", table)]))  # fmt: skip
     if "combined" not in fitted:
-        return sections, []
+        return sections, [], tables
     combined = fitted["combined"]
     coefficients = pd.DataFrame({"term": [str(k) for k in combined.params.index],
                                  "coefficient": combined.params.to_numpy(),
@@ -399,7 +430,7 @@ def _model_sections(fitted: Mapping[str, Any], dl_model: str, folder: Path) -> t
             "so that the combined model does not learn from an overfitted score).")  # fmt: skip
     sections.append(Section("Combined model and nomogram", [text], [("Coefficients", coefficients)],
                             [("Nomogram of the combined model (points as in rms::nomogram).", path)]))
-    return sections, [path]
+    return sections, [path], tables
 
 
 def evaluate_datalist(

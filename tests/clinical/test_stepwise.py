@@ -129,3 +129,29 @@ def test_bad_tables_and_arguments_are_refused(clinical: pd.DataFrame) -> None:
         stepwise_aic(clinical, "y", CANDIDATES, direction="sideways")
     with pytest.raises(InputError, match=r"Start term\(s\) \['bmi'\] are not among the candidates"):
         stepwise_aic(clinical, "y", CANDIDATES, start=["bmi"])
+
+
+def test_odds_ratios_are_the_exponentiated_wald_intervals_of_statsmodels(clinical: pd.DataFrame) -> None:
+    from hccp53.clinical.stepwise import odds_ratios
+
+    fit = fit_logistic(clinical, "y", ["log10_afp", "child_pugh"])
+    table = odds_ratios(fit).set_index("term")
+    intervals = np.exp(fit.results.conf_int(alpha=0.05))  # statsmodels on the original columns
+    for term in ("log10_afp", "child_pugh[T.B]"):
+        assert table.loc[term, "odds_ratio"] == pytest.approx(np.exp(fit.results.params[term]), rel=1e-9)
+        assert table.loc[term, "ci_low"] == pytest.approx(intervals.loc[term, 0], rel=1e-6)
+        assert table.loc[term, "ci_high"] == pytest.approx(intervals.loc[term, 1], rel=1e-6)
+        assert table.loc[term, "p"] == pytest.approx(fit.results.pvalues[term], rel=1e-6)
+
+
+def test_a_factor_in_raw_units_fits_as_well_as_in_standard_units() -> None:
+    """AFP in ng/ml spans five decades; the fit is done on standardised columns and reported in ng/ml."""
+    rng = np.random.default_rng(4)
+    n = 240
+    afp = np.exp(rng.normal(4, 3, n))
+    y = (rng.random(n) < 1 / (1 + np.exp(-(np.log10(afp) - 1.7)))).astype(int)
+    raw = fit_logistic(pd.DataFrame({"afp": afp, "y": y}), "y", ["afp"])
+    scaled = fit_logistic(pd.DataFrame({"afp": afp / 1000.0, "y": y}), "y", ["afp"])
+    assert raw.params["afp"] * 1000.0 == pytest.approx(scaled.params["afp"], rel=1e-6)
+    assert raw.llf == pytest.approx(scaled.llf, rel=1e-9) and raw.pvalues["afp"] == pytest.approx(
+        scaled.pvalues["afp"], rel=1e-6)

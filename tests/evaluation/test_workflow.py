@@ -113,6 +113,16 @@ def test_the_report_shows_the_fitted_models_and_the_nomogram(evaluated: dict[str
     html = (out / "report.html").read_text()
     for title in ("Radiomics model", "Clinical model", "Combined model and nomogram", "DeLong test p-values"):
         assert title in html
+    univariable = pd.read_csv(out / "table_clinical_univariable.csv")
+    metrics = json.loads((out / "metrics.json").read_text())
+    candidates = metrics["clinical_candidates"]
+    assert {t.split("[")[0] for t in univariable["term"]} == set(candidates)  # every candidate, alone
+    assert (univariable["ci_low"] <= univariable["odds_ratio"]).all()
+    assert (univariable["odds_ratio"] <= univariable["ci_high"]).all()
+    multivariable = pd.read_csv(out / "table_clinical_multivariable.csv")
+    kept = metrics["combined_model"]["clinical_terms"]
+    assert {t.split("[")[0] for t in multivariable["term"]} == set(kept)
+    assert "Univariable logistic regressions" in html
     assert html.count("data:image/png;base64,") == len(list((out / "figures").glob("*.png")))
 
 

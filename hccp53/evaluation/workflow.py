@@ -32,6 +32,7 @@ from hccp53 import DEFAULT_PHASES, PHASES
 from hccp53.clinical.stepwise import is_constant
 from hccp53.data.datalist import complete_cases
 from hccp53.errors import ConfigError, HccP53Error, InputError
+from hccp53.evaluation.baseline import baseline_table, raw_clinical
 from hccp53.evaluation.metrics import Settings, cross_validation
 from hccp53.evaluation.outputs import write_evaluation
 from hccp53.evaluation.predictions import check_predictions
@@ -47,6 +48,7 @@ DL_TERM = "dl_logit"
 RAD_TERM = "rad_score"  # out-of-fold on the training rows (see _fit_radiomics)
 #: A positive clinical value that spans this many decades across the cases (AFP in ng/ml) enters as its log10.
 LOG_DECADES = 3.0
+BASELINE_CSV = "table_baseline.csv"
 CLINICAL_UNIVARIABLE_CSV = "table_clinical_univariable.csv"
 CLINICAL_MULTIVARIABLE_CSV = "table_clinical_multivariable.csv"
 _EPS = 1e-6
@@ -360,6 +362,14 @@ def run_evaluation(
                                                                           frame[dl_model], options)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="hccp53-evaluation-") as scratch:
         sections, files, tables = _model_sections(fitted, dl_model, Path(scratch))
+        characteristics = raw_clinical(cases)
+        if not characteristics.empty:
+            table1 = baseline_table(characteristics, frame["label"], frame["split"])
+            tables[BASELINE_CSV] = table1
+            sections.insert(0, Section("Baseline characteristics (Table 1)", [
+                "Clinical characteristics by P53 status within each split: n (%) of each level with Fisher's exact "
+                "or the chi-square test; mean ± SD with Welch's t-test when both groups look normal (Shapiro-Wilk "
+                "p > 0.05), median [IQR] with the Mann-Whitney U test otherwise."], [("Table 1", table1)]))
         if excluded:
             sections.insert(0, Section("Cases left out", [
                 f"{len(excluded)} of {len(everything)} cases lack one of the phases {', '.join(needed)} that the "

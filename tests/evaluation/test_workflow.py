@@ -123,6 +123,9 @@ def test_the_report_shows_the_fitted_models_and_the_nomogram(evaluated: dict[str
     kept = metrics["combined_model"]["clinical_terms"]
     assert {t.split("[")[0] for t in multivariable["term"]} == set(kept)
     assert "Univariable logistic regressions" in html
+    baseline = pd.read_csv(out / "table_baseline.csv")
+    assert {"training: p", "test: p"} <= set(baseline.columns) and "Baseline characteristics (Table 1)" in html
+    assert set(baseline["variable"]) >= {"n", "age", "sex", "afp_ng_ml"}
     assert html.count("data:image/png;base64,") == len(list((out / "figures").glob("*.png")))
 
 

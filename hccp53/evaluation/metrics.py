@@ -238,8 +238,8 @@ def evaluate_predictions(predictions: Predictions, settings: Settings | None = N
 
 
 def performance_table(metrics: dict[str, Any], splits: Sequence[str] | None = None, digits: int = 3) -> pd.DataFrame:
-    """The papers' table: one row per model; AUC (95% CI), accuracy, sensitivity, specificity, precision,
-    F1 (and NPV) for each split, as formatted strings."""
+    """The papers' table: one row per model; AUC (95% DeLong CI), accuracy, sensitivity, specificity, precision,
+    F1 (and NPV) with their bootstrap 95% CI, for each split, as formatted strings."""
     splits = list(splits or metrics["splits"])
     rows = []
     for model in metrics["models"]:
@@ -251,7 +251,11 @@ def performance_table(metrics: dict[str, Any], splits: Sequence[str] | None = No
             row[f"{title} AUC (95% CI)"] = f"{entry['auc']:.{digits}f} ({lo:.{digits}f}-{hi:.{digits}f})"
             for metric in METRICS:
                 label = {"npv": "NPV", "f1": "F1"}.get(metric, metric.capitalize())
-                row[f"{title} {label}"] = f"{entry['metrics'][metric]['value']:.{digits}f}"
+                value, ci = entry["metrics"][metric]["value"], entry["metrics"][metric].get("ci")
+                cell = "n/a" if value is None else f"{value:.{digits}f}"
+                if value is not None and ci and None not in ci:
+                    cell += f" ({ci[0]:.{digits}f}-{ci[1]:.{digits}f})"
+                row[f"{title} {label}"] = cell
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -64,6 +64,28 @@ def write_figures(predictions: Predictions, metrics: dict[str, Any], folder: Pat
     return figures
 
 
+def _best_models(metrics: dict[str, Any], alpha: float = 0.05) -> list[str]:
+    """One plain sentence per split: the model with the highest AUC, and whether it differs from the next."""
+    sentences = []
+    for split, values in metrics["splits"].items():
+        ranked = sorted(values["models"], key=lambda m: values["models"][m]["auc"], reverse=True)
+        if not ranked:
+            continue
+        best = values["models"][ranked[0]]
+        lo, hi = best["auc_ci_delong"]
+        sentence = f"{_split_title(split).capitalize()}: the best model is {ranked[0]} (AUC {best['auc']:.3f}, " \
+                   f"95% CI {lo:.3f}-{hi:.3f})"
+        if len(ranked) > 1:
+            p = metrics["delong"].get(split, {}).get("p", {}).get(ranked[0], {}).get(ranked[1])
+            runner_up = values["models"][ranked[1]]["auc"]
+            if p is not None:
+                verdict = "significant" if p < alpha else "not significant"
+                sentence += f"; its difference from {ranked[1]} (AUC {runner_up:.3f}) is {verdict} " \
+                            f"(DeLong p = {p:.3g}, unadjusted)"
+        sentences.append(sentence + ".")
+    return sentences
+
+
 def _summary_paragraphs(predictions: Predictions, metrics: dict[str, Any]) -> list[str]:
     settings = metrics["settings"]
     rule = ("Youden's J" if settings["threshold"] == "youden"
@@ -71,6 +93,7 @@ def _summary_paragraphs(predictions: Predictions, metrics: dict[str, Any]) -> li
     counts = "; ".join(f"{_split_title(s)}: {v['cases']} cases, {v['mutated']} P53-mutated"
                        for s, v in metrics["splits"].items())  # fmt: skip
     text = [
+        *_best_models(metrics),
         f"Models: {', '.join(predictions.models)}. {counts}.",
         f"AUC 95% CIs: DeLong in the tables; {settings['ci_method']} bootstrap in metrics.json "
         f"({settings['n_resamples']} stratified resamples, seed {settings['seed']}, shared by all models). "
@@ -121,7 +144,7 @@ def write_evaluation(
         table = performance_table(metrics)
         table.to_csv(staging / "table_performance.csv", index=False)
         tables: list[tuple[str, Any]] = [("Performance (AUC with DeLong 95% CI; threshold metrics at the "
-                                          "training-split threshold)", table)]  # fmt: skip
+                                          "training-split threshold, with bootstrap 95% CI)", table)]  # fmt: skip
         for split in metrics["delong"]:
             for adjusted in (False, True):
                 frame = delong_table(metrics, split, adjusted)

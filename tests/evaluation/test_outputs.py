@@ -121,6 +121,9 @@ def test_the_table_has_the_papers_layout(evaluation: tuple[Path, pd.DataFrame, d
     entry = metrics["splits"]["test"]["models"]["strong"]
     assert table.loc[0, "Test AUC (95% CI)"] == (f"{entry['auc']:.3f} ({entry['auc_ci_delong'][0]:.3f}-"
                                                  f"{entry['auc_ci_delong'][1]:.3f})")  # fmt: skip
+    accuracy = entry["metrics"]["accuracy"]
+    assert table.loc[0, "Test Accuracy"] == (f"{accuracy['value']:.3f} ({accuracy['ci'][0]:.3f}-"
+                                             f"{accuracy['ci'][1]:.3f})")  # fmt: skip
 
 
 def test_cross_validation_from_the_fold_column(evaluation: tuple[Path, pd.DataFrame, dict]) -> None:
@@ -195,3 +198,15 @@ def test_cli_writes_the_evaluation(tmp_path: Path) -> None:
     assert metrics["settings"]["ci_method"] == "percentile"
     training = metrics["splits"]["training"]["models"]["strong"]["metrics"]["sensitivity"]["value"]
     assert training >= 0.9
+
+
+def test_the_report_opens_with_the_best_model_of_each_split(evaluation: tuple[Path, pd.DataFrame, dict]) -> None:
+    out, _, metrics = evaluation
+    html = (out / "report.html").read_text()
+    for split, title in (("training", "Training split"), ("test", "Test split")):
+        models = metrics["splits"][split]["models"]
+        best, second = sorted(models, key=lambda m: models[m]["auc"], reverse=True)[:2]
+        p = metrics["delong"][split]["p"][best][second]
+        verdict = "significant" if p < 0.05 else "not significant"
+        assert f"{title}: the best model is {best} (AUC {models[best]['auc']:.3f}" in html
+        assert f"its difference from {second} (AUC {models[second]['auc']:.3f}) is {verdict}" in html

@@ -260,6 +260,22 @@ def performance_table(metrics: dict[str, Any], splits: Sequence[str] | None = No
     return pd.DataFrame(rows)
 
 
+def calibration_table(metrics: dict[str, Any]) -> pd.DataFrame:
+    """Per split and model with probabilities: calibration intercept and slope, Brier score, Hosmer-Lemeshow."""
+    rows = []
+    for split, values in metrics["splits"].items():
+        for model, entry in values["models"].items():
+            if "calibration" not in entry:
+                continue
+            c = entry["calibration"]
+            rows.append({"split": split, "model": model, "intercept": c["intercept"], "slope": c["slope"],
+                         "brier": c["brier"], "hosmer_lemeshow_chi2": c["hosmer_lemeshow"]["chi2"],
+                         "hosmer_lemeshow_df": c["hosmer_lemeshow"]["df"],
+                         "hosmer_lemeshow_p": c["hosmer_lemeshow"]["p"]})  # fmt: skip
+    return pd.DataFrame(rows, columns=["split", "model", "intercept", "slope", "brier", "hosmer_lemeshow_chi2",
+                                       "hosmer_lemeshow_df", "hosmer_lemeshow_p"])  # fmt: skip
+
+
 def delong_table(metrics: dict[str, Any], split: str, adjusted: bool = False) -> pd.DataFrame:
     """The DeLong p-value matrix of one split as a DataFrame (NaN on the diagonal)."""
     matrices = metrics["delong"].get(split, {})

@@ -16,7 +16,13 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from hccp53.evaluation.metrics import Settings, delong_table, evaluate_predictions, performance_table
+from hccp53.evaluation.metrics import (
+    Settings,
+    calibration_table,
+    delong_table,
+    evaluate_predictions,
+    performance_table,
+)
 from hccp53.evaluation.predictions import ALL, Predictions
 from hccp53.report.figures import calibration_figure, colours, decision_figure, roc_figure
 from hccp53.report.html import Section, write_report
@@ -145,6 +151,11 @@ def write_evaluation(
         table.to_csv(staging / "table_performance.csv", index=False)
         tables: list[tuple[str, Any]] = [("Performance (AUC with DeLong 95% CI; threshold metrics at the "
                                           "training-split threshold, with bootstrap 95% CI)", table)]  # fmt: skip
+        calibrated = calibration_table(metrics)
+        if not calibrated.empty:
+            calibrated.to_csv(staging / "table_calibration.csv", index=False)
+            tables.append(("Calibration: intercept and slope (rms::val.prob), Brier score, Hosmer-Lemeshow test "
+                           f"({metrics['settings']['calibration_bins']} quantile groups)", calibrated))
         for split in metrics["delong"]:
             for adjusted in (False, True):
                 frame = delong_table(metrics, split, adjusted)

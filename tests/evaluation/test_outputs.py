@@ -52,6 +52,7 @@ def test_every_output_is_written(evaluation: tuple[Path, pd.DataFrame, dict]) ->
     out, _, _ = evaluation
     for name in ("metrics.json", "predictions.csv", "table_performance.csv", "delong_training.csv",
                  "delong_test.csv", "delong_test_holm.csv", "cross_validation.csv", "report.html",
+                 "table_calibration.csv",
                  "figures/roc_training.png", "figures/roc_test.png", "figures/calibration_test.png",
                  "figures/decision_curve_test.png"):  # fmt: skip
         assert (out / name).is_file(), name
@@ -210,3 +211,13 @@ def test_the_report_opens_with_the_best_model_of_each_split(evaluation: tuple[Pa
         verdict = "significant" if p < 0.05 else "not significant"
         assert f"{title}: the best model is {best} (AUC {models[best]['auc']:.3f}" in html
         assert f"its difference from {second} (AUC {models[second]['auc']:.3f}) is {verdict}" in html
+
+
+def test_the_calibration_table_holds_hosmer_lemeshow_per_split(evaluation: tuple[Path, pd.DataFrame, dict]) -> None:
+    out, _, metrics = evaluation
+    table = pd.read_csv(out / "table_calibration.csv")
+    assert set(table["split"]) == {"training", "test"} and "radscore" not in set(table["model"])  # not a probability
+    row = table[(table["split"] == "test") & (table["model"] == "strong")].iloc[0]
+    expected = metrics["splits"]["test"]["models"]["strong"]["calibration"]["hosmer_lemeshow"]
+    assert row["hosmer_lemeshow_chi2"] == pytest.approx(expected["chi2"]) and row["hosmer_lemeshow_df"] == 8
+    assert "Hosmer-Lemeshow" in (out / "report.html").read_text()

@@ -49,13 +49,23 @@ def case_id_of(index: int) -> str:
 
 
 def _streams(seed: int, index: int) -> dict[str, np.random.Generator]:
-    names = ("latents", "anatomy", "protocol", "noise", "identity", "lesions")
+    names = ("latents", "anatomy", "protocol", "noise", "identity", "lesions", "reader")  # appended: earlier unchanged
     children = np.random.SeedSequence([seed, index]).spawn(len(names))
     return {name: np.random.default_rng(child) for name, child in zip(names, children, strict=True)}
 
 
+def _read_signs(rng: np.random.Generator, latent: dict[str, Any], values: dict[str, Any],
+                reader: dict[str, Any]) -> dict[str, int]:
+    """The imaging signs a radiologist reports (rim APHE, capsule, necrosis, non-smooth margin), each the truth
+    called wrong with probability ``reader["error_rate"]``."""
+    truth = {"rim_aphe_read": bool(latent["rim_aphe"]), "capsule_read": bool(latent["capsule"]),
+             "necrosis_read": float(values["necrosis_fraction"]) > reader["necrosis_threshold"],
+             "nonsmooth_margin_read": float(values["margin_irregularity"]) > reader["margin_threshold"]}  # fmt: skip
+    return {sign: int(present != bool(rng.random() < reader["error_rate"])) for sign, present in truth.items()}
+
+
 def _clinical(rng: np.random.Generator, latent: dict[str, Any], values: dict[str, Any],
-              lesion_count: int) -> dict[str, Any]:
+              lesion_count: int, signs: dict[str, int]) -> dict[str, Any]:
     measured = float(values["tumor_diameter_mm"]) + float(rng.normal(0.0, 2.0))
     return {
         "age": int(values["age"]),
@@ -68,6 +78,7 @@ def _clinical(rng: np.random.Generator, latent: dict[str, Any], values: dict[str
         "child_pugh": str(values["child_pugh"]),
         "tumor_size_mm": round(max(measured, 8.0), 1),
         "tumor_number": lesion_count,
+        **signs,
     }
 
 
@@ -108,7 +119,8 @@ def generate_case(
     }
     satellites = int(streams["lesions"].integers(1, 3)) if latent["multifocal"] else 0
     if not images:
-        row.update(_clinical(streams["identity"], latent, values, 1 + satellites))
+        signs = _read_signs(streams["reader"], latent, values, config["reader"])
+        row.update(_clinical(streams["identity"], latent, values, 1 + satellites, signs))
         return CaseResult(case_id, row, timings={"latents": time.perf_counter() - clock})
 
     anatomy = sample_anatomy(
@@ -122,7 +134,8 @@ def generate_case(
         texture_config=config["image"]["texture"],
     )
     plan = plan_study(streams["protocol"], config, profile, anatomy.liver_centre, anatomy.body_radii)
-    clinical = _clinical(streams["identity"], latent, values, len(anatomy.lesions))
+    clinical = _clinical(streams["identity"], latent, values, len(anatomy.lesions),
+                         _read_signs(streams["reader"], latent, values, config["reader"]))
     row.update(clinical)
     timings = {"latents_anatomy": time.perf_counter() - clock}
 

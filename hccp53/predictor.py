@@ -8,7 +8,6 @@ app around it (:mod:`hccp53.deploy`) need no MONAI; this module does.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -120,10 +119,6 @@ class Predictor:
     @property
     def threshold(self) -> float:
         return self.model.record.threshold
-
-    @property
-    def checksums(self) -> Mapping[str, str]:
-        return self.model.record.sha256
 
     def segment(self, volumes: MultiphaseVolumes) -> StudyPrediction:
         """Tumor segmentation split into lesions (largest first), not yet classified."""

@@ -94,10 +94,10 @@ def score_cases(
     from monai.transforms import Compose, EnsureTyped
     from tqdm.auto import tqdm
 
-    from hccp53.model.load import load_classifier_network
+    from hccp53.model.load import load_classifier_network, torch_device
     from hccp53.transforms import IMAGE, classifier_transforms
 
-    torch_device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    where = torch_device(device)
     ids = [str(c["case_id"]) for c in cases]
     out = pd.DataFrame(index=pd.Index(ids, name="case_id"))
     groups: dict[tuple, list[TrainedClassifier]] = {}
@@ -110,7 +110,7 @@ def score_cases(
             if missing:
                 raise InputError(f"Case {case.get('case_id', '?')} has no {', '.join(missing)}; the models "
                                  f"{', '.join(m.name for m in members)} need them.")  # fmt: skip
-        networks = {m.name: load_classifier_network(m.folder, torch_device) for m in members}
+        networks = {m.name: load_classifier_network(m.folder, where) for m in members}
         # one crop of every phase any member needs, plus the mask last when a member takes it
         with_mask = any(m.mask_channel for m in members)
         channels = {m.name: [union.index(p) for p in m.phases] + ([len(union)] if m.mask_channel else [])
@@ -125,14 +125,14 @@ def score_cases(
             dataset = PersistentDataset(data, transform, cache_dir=Path(cache_dir), hash_transform=pickle_hashing)
         loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
         scores: dict[str, list[float]] = {m.name: [] for m in members}
-        amp = torch_device.type == "cuda"
-        with torch.no_grad(), torch.autocast(torch_device.type, enabled=amp):
+        amp = where.type == "cuda"
+        with torch.no_grad(), torch.autocast(where.type, enabled=amp):
             for batch in tqdm(loader, desc=f"scoring {', '.join(networks)}", disable=not progress, leave=False):
-                images = batch[IMAGE].to(torch_device)
+                images = batch[IMAGE].to(where)
                 for name, network in networks.items():
                     logits = network(images[:, channels[name]])
                     scores[name] += torch.softmax(logits.float(), dim=1)[:, 1].cpu().tolist()
         for name, values in scores.items():
             out[name] = np.asarray(values, dtype=float)
-        logger.info("Scored %d cases with %s on %s.", len(ids), ", ".join(networks), torch_device)
+        logger.info("Scored %d cases with %s on %s.", len(ids), ", ".join(networks), where)
     return out

@@ -1,6 +1,6 @@
 """``load_model``: the ready-to-run networks of a trained-model folder, built from its records alone.
 
-The app's :class:`~hccp53.deploy.Predictor`, ``hccp53 evaluate``, the bundle's ``inference.yaml`` and
+The app's :class:`~hccp53.predictor.Predictor`, ``hccp53 evaluate``, the bundle's ``inference.yaml`` and
 ``evaluate.yaml`` and MONAI Label's infer task all build their networks here, so that a folder trained with
 other phases, another crop or another network runs everywhere without another edit.
 """
@@ -11,6 +11,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from monai.data import MetaTensor
@@ -35,10 +36,12 @@ def torch_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
-def load_classifier_network(folder: str | Path, device: str | torch.device | None = None) -> nn.Module:
-    """The P53 classifier of a trained-model folder (its ``network.json``), weights loaded, in eval mode."""
+def load_classifier_network(folder: str | Path, device: str | torch.device | None = None,
+                            record: Mapping[str, Any] | None = None) -> nn.Module:  # fmt: skip
+    """The P53 classifier of a trained-model folder (its ``network.json``, or ``record`` when already read),
+    weights loaded, in eval mode."""
     folder = Path(folder)
-    network = classifier_from_description(read_classifier_record(folder))
+    network = classifier_from_description(record if record is not None else read_classifier_record(folder))
     return load_weights(network, folder / CLASSIFIER_WEIGHTS).to(torch_device(device)).eval()
 
 
@@ -107,7 +110,7 @@ def load_model(folder: str | Path, device: str | torch.device | None = None) -> 
     where = torch_device(device)
     amp = where.type == "cuda"
     classifier = record.classifier
-    network = load_classifier_network(record.folder, where)
+    network = load_classifier_network(record.folder, where, classifier)
     lesion_classifier = LesionClassifier(network, record.classifier_phases, classifier["crop_spacing_mm"],
                                          classifier["crop_size"], where, amp=amp,
                                          mask_channel=record.mask_channel)  # fmt: skip

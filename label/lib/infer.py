@@ -4,8 +4,9 @@ Built on MONAI Label's :class:`BasicInferTask` (its ``BundleInferTask`` imports 
 torch cannot load). The work is :func:`hccp53.inference.segment`, the function the Deploy app and the
 bundle's ``inference.yaml`` run: the phases go through :mod:`hccp53.transforms` (RAS, 3 mm, per-phase
 percentile scaling), a sliding window of the bundle's patch size, argmax, and the mask comes back on
-the image's own voxel grid. Weights are loaded with :func:`hccp53.nets.weights.load_weights` (sha256
-checked against ``checksums.json``, ``weights_only=True``): the shipped ``models/tumor_segmentation.pt``
+the image's own voxel grid. The network is the model folder's
+(:func:`hccp53.model.load.load_segmentation_network`, sha256 checked against ``checksums.json``,
+``weights_only=True``): the shipped ``models/tumor_segmentation.pt``
 until a fine-tuning run has published its own.
 """
 
@@ -27,7 +28,7 @@ from torch import nn
 
 from hccp53.errors import InputError
 from hccp53.inference import segment
-from hccp53.nets.weights import load_weights
+from hccp53.model.load import load_segmentation_network
 from lib.bundle import SegmentationBundle
 from lib.datastore import load_phases, phase_files
 from lib.weights import publish_lock
@@ -140,7 +141,7 @@ class TumorSegmentation(BasicInferTask):
             cached = self._networks.get(device)
             if cached is not None and cached[1] == version:
                 return cached[0], path
-            network = load_weights(self.bundle.network(), path).to(torch.device(device)).eval()
+            network = load_segmentation_network(self.bundle.record, path, device)
         self._networks[device] = (network, version)
         return network, path
 

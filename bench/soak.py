@@ -45,13 +45,16 @@ def memory_mib(pid: int | str = "self") -> tuple[float, float]:
     return values["VmRSS"], values["VmHWM"]
 
 
-def reset_peak(pid: int | str = "self") -> bool:
-    """Reset the process's VmHWM to its current RSS (``echo 5 > /proc/PID/clear_refs``); False if refused."""
+def reset_peak(pid: int | str = "self", slack_mib: float = 16.0) -> bool:
+    """Reset the process's VmHWM to its current RSS (``echo 5 > /proc/PID/clear_refs``). False when the kernel
+    refuses the write or accepts it without resetting the peak (some sandboxed kernels do): afterwards VmHWM must be
+    within ``slack_mib`` of VmRSS."""
     try:
         Path(f"/proc/{pid}/clear_refs").write_text("5", encoding="ascii")
     except OSError:
         return False
-    return True
+    rss, peak = memory_mib(pid)
+    return peak <= rss + slack_mib
 
 
 def open_fds(pid: int | str = "self") -> int:

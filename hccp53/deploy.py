@@ -129,7 +129,7 @@ def write_outputs(out: Path, study: Study, found: PhaseResult, prediction: Study
     """
     result = result_document(study, found, prediction, predictor, timings, seg is not None)
     pdf = summary_pdf(prediction.reference, prediction.labels, result)
-    with staged_output(out, overwrite=False, fix=OUTPUT_FIX) as staging:
+    with staged_output(out, overwrite=False, fix=OUTPUT_FIX, last=RESULT_FILE) as staging:
         if seg is not None:
             seg.save_as(staging / SEG_FILE)
         sr.save_as(staging / SR_FILE)

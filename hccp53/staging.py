@@ -1,4 +1,4 @@
-"""Write a whole output folder or nothing: stage it beside the target, rename it into place at the end."""
+"""Write a whole output folder or nothing: stage it, move it into place at the end (renames only)."""
 
 from __future__ import annotations
 
@@ -22,12 +22,16 @@ def check_output(out: Path, overwrite: bool, fix: str = DEFAULT_FIX) -> None:
 
 
 def prepare_output(out: Path, overwrite: bool, fix: str = DEFAULT_FIX) -> Path:
-    """Check ``out`` can be written and return the hidden staging folder beside it."""
+    """Check ``out`` can be written and return the hidden staging folder: beside ``out`` when it does not exist
+    yet, inside it when it does (it may be a mount point, which cannot be renamed or replaced)."""
     check_output(out, overwrite, fix)
-    parent = out.absolute().parent
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        staging = parent / f".{out.name}.partial-{os.getpid()}"
+        if out.is_dir():
+            staging = out / f".partial-{os.getpid()}"
+        else:
+            parent = out.absolute().parent
+            parent.mkdir(parents=True, exist_ok=True)
+            staging = parent / f".{out.name}.partial-{os.getpid()}"
         if staging.exists():
             shutil.rmtree(staging)
         staging.mkdir()
@@ -38,20 +42,40 @@ def prepare_output(out: Path, overwrite: bool, fix: str = DEFAULT_FIX) -> Path:
     return staging
 
 
-def publish(staging: Path, out: Path) -> None:
-    """Move the finished folder into place, replacing an old one only now that the new one is complete."""
-    old = None
-    if out.exists():
-        old = out.absolute().parent / f".{out.name}.old-{os.getpid()}"
-        out.rename(old)
-    staging.rename(out)
-    if old is not None:
+def publish(staging: Path, out: Path, last: str | None = None) -> None:
+    """Move the finished output into place, replacing old content only now that the new one is complete.
+
+    A staging folder beside ``out`` is renamed to ``out``. One inside ``out`` (which existed: perhaps a mount
+    point) has its entries moved into ``out`` one rename each, the entry named ``last`` after all the others, so
+    that a reader waiting for that file finds everything else complete; the old entries are set aside first
+    and deleted at the end.
+    """
+    if staging.parent != out:
+        old = None
+        if out.exists():
+            old = out.absolute().parent / f".{out.name}.old-{os.getpid()}"
+            out.rename(old)
+        staging.rename(out)
+        if old is not None:
+            shutil.rmtree(old)
+        return
+    old = out / f".old-{os.getpid()}"
+    stale = [entry for entry in out.iterdir() if entry != staging]
+    if stale:
+        old.mkdir()
+        for entry in stale:
+            entry.rename(old / entry.name)
+    for entry in sorted(staging.iterdir(), key=lambda entry: (entry.name == last, entry.name)):
+        entry.rename(out / entry.name)
+    staging.rmdir()
+    if stale:
         shutil.rmtree(old)
 
 
 @contextmanager
-def staged_output(out: Path, overwrite: bool, fix: str = DEFAULT_FIX) -> Iterator[Path]:
-    """Yield a staging folder; publish it as ``out`` on success, delete it on any failure.
+def staged_output(out: Path, overwrite: bool, fix: str = DEFAULT_FIX, last: str | None = None) -> Iterator[Path]:
+    """Yield a staging folder; publish it as ``out`` on success (``last``: see :func:`publish`), delete it on any
+    failure, leaving ``out`` as it was.
 
     Raises
     ------
@@ -61,7 +85,7 @@ def staged_output(out: Path, overwrite: bool, fix: str = DEFAULT_FIX) -> Iterato
     staging = prepare_output(out, overwrite, fix)
     try:
         yield staging
-        publish(staging, out)
+        publish(staging, out, last)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

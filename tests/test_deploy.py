@@ -17,7 +17,7 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 
-from hccp53.deploy import RESULT_FILE, SEG_FILE, SR_FILE, STEPS, run_study
+from hccp53.deploy import PDF_FILE, RESULT_FILE, SEG_FILE, SR_FILE, STEPS, run_study
 from hccp53.dicomio import load_study
 from hccp53.dicomio.sr import read_result
 from hccp53.errors import HccP53Error
@@ -156,3 +156,27 @@ def test_bad_input_leaves_no_output(vendor_cohorts: dict[str, Path], predictor: 
     with pytest.raises(HccP53Error, match="arterial"):
         run_study(study, tmp_path / "out2", predictor)
     assert not (tmp_path / "out2").exists() and not list(tmp_path.glob(".out2*"))
+
+
+def test_an_output_folder_that_is_a_mount_point_is_filled_in_place(vendor_cohorts: dict[str, Path],
+                                                                   predictor: Predictor, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """A MAP runner mounts /var/holoscan/output: renaming it fails with EBUSY, as the old publish step did."""
+    import errno
+    import os
+
+    out = tmp_path / "output"
+    out.mkdir()
+    rename = Path.rename
+
+    def busy(self: Path, target: str | Path) -> Path:
+        if Path(self).absolute() == out.absolute():
+            raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), str(self))
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", busy)
+    case = sorted((vendor_cohorts["siemens"] / "cases").iterdir())[0]
+    result = run_study(case / "dicom", out, predictor)
+    assert sorted(p.name for p in out.iterdir()) == sorted([RESULT_FILE, SEG_FILE, SR_FILE, PDF_FILE])
+    assert json.loads((out / RESULT_FILE).read_text())["p53_probability"] == result["p53_probability"]
+    assert [p.name for p in tmp_path.iterdir()] == ["output"]

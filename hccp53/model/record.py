@@ -235,6 +235,31 @@ def read_classifier_record(folder: str | Path) -> dict[str, Any]:
     return record
 
 
+def model_folder(folder: str | Path) -> Path:
+    """The trained-model folder at ``folder``, or in its one subfolder that holds the weights.
+
+    A MAP packaged with ``-m models`` puts the folder at ``/opt/holoscan/models/models`` while its
+    ``HOLOSCAN_MODEL_PATH`` names ``/opt/holoscan/models`` (the SDK keeps each model in a subfolder of its own).
+
+    Raises
+    ------
+    InputError
+        ``folder`` does not exist, or holds no weights and not exactly one subfolder with them.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"The models folder {folder} does not exist; point at a trained-model folder (models/).")
+    if (folder / CLASSIFIER_WEIGHTS).is_file() or (folder / SEGMENTATION_WEIGHTS).is_file():
+        return folder
+    inside = sorted(sub for sub in folder.iterdir() if sub.is_dir() and (sub / CLASSIFIER_WEIGHTS).is_file())
+    if len(inside) == 1:
+        return inside[0]
+    if inside:
+        raise InputError(f"The models folder {folder} holds {len(inside)} trained-model folders "
+                         f"({', '.join(sub.name for sub in inside)}); point at one of them.")  # fmt: skip
+    return folder  # the caller names the missing weights
+
+
 def read_model(folder: str | Path) -> ModelRecord:
     """Both records of a trained-model folder, checked against its ``checksums.json`` (weights are not read).
 
@@ -246,9 +271,7 @@ def read_model(folder: str | Path) -> ModelRecord:
         A record is unreadable, lacks a key, names an unknown phase or describes other weights than the
         folder's.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"The models folder {folder} does not exist; point at a trained-model folder (models/).")
+    folder = model_folder(folder)
     classifier = read_classifier_record(folder)
     path = folder / SEGMENTATION_RECORD
     if not (folder / SEGMENTATION_WEIGHTS).is_file():

@@ -81,3 +81,20 @@ def test_a_folder_without_weights_or_with_unknown_phases_is_refused(models: Path
         read_model(models)
     with pytest.raises(InputError, match="does not exist"):
         read_model(models / "nowhere")
+
+
+def test_a_map_models_path_holding_the_folder_is_followed_into_it(tmp_path: Path) -> None:
+    """`-m models` packs the folder as /opt/holoscan/models/models while HOLOSCAN_MODEL_PATH names its parent."""
+    from hccp53.model import load_model
+
+    model_path = tmp_path / "opt" / "holoscan" / "models"
+    shutil.copytree(MODELS, model_path / "models")
+    assert read_model(model_path).folder == model_path / "models"
+    assert load_model(model_path, "cpu").record.uid == read_model(MODELS).uid
+    shutil.copytree(MODELS, model_path / "retrained")
+    with pytest.raises(InputError, match=r"holds 2 trained-model folders \(models, retrained\); point at one"):
+        read_model(model_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match="has no p53_classifier.pt"):
+        read_model(empty)

@@ -32,7 +32,7 @@ RAISE_STACK := s=$$(ulimit -s); if [[ $$s != unlimited && $$s -lt 32768 ]]; then
 PYTEST_EXIT := if [[ $$rc -eq 5 ]]; then \
 	echo "pytest: no tests were collected (exit code 5); counted as success."; rc=0; fi; exit $$rc
 
-.PHONY: help setup system test test-slow demo bench weights evaluation map lint clean distclean label-setup label
+.PHONY: help setup system test test-slow demo bench weights evaluation map map-run map-test lint clean distclean label-setup label
 
 help: ## list the targets
 	@echo "hccp53 make targets (variables: PYTHON=$(PYTHON) VENV=$(VENV) PYTEST_ARGS=...):"
@@ -105,12 +105,17 @@ weights: setup ## retrain the demo weights in models/ (segmentation: 400-case co
 evaluation: setup ## the papers' evaluation on the `make weights` cohort: 7 classifiers + radiomics, clinical, combined (about 1 h)
 	@$(RAISE_STACK); PY="$(VPY)" bash scripts/make_evaluation.sh
 
-map: setup ## package the app as a MAP container image (needs a running Docker engine; see docs/deploy.md)
-	@if ! docker info >/dev/null 2>&1; then echo "map: no Docker engine is running here; monai-deploy package builds the \
-	image with Docker (the app folder can still be assembled: python scripts/map_app.py build/map/app)." >&2; exit 1; fi
-	rm -rf build/map && "$(VPY)" scripts/map_app.py build/map/app
-	"$(VENV)/bin/monai-deploy" package build/map/app -c app.yaml -m models -t hccp53:$$("$(VPY)" -c "import hccp53; print(hccp53.__version__)") \
-		--platform x86_64 -l DEBUG
+map: setup ## build the MAP image with podman, no registry (base image once, ~2 min; then the MAP; docs/deploy.md)
+	@bash scripts/setup_containers.sh
+	@"$(VPY)" scripts/map_build.py base
+	@"$(VPY)" scripts/map_build.py package
+
+map-run: ## run the MAP on a study: make map-run STUDY=folder OUT=new-folder (no network, input read-only)
+	@if [[ -z "$(STUDY)" || -z "$(OUT)" ]]; then echo "map-run: give STUDY=<DICOM folder> and OUT=<new folder>" >&2; exit 2; fi
+	@"$(VPY)" scripts/map_build.py run "$(STUDY)" "$(OUT)"
+
+map-test: setup ## build the MAP from a clean clone and compare it with the host app (slow: tests/test_map_container.py)
+	@$(RAISE_STACK); rc=0; "$(VPY)" -m pytest -q -m slow tests/test_map_container.py $(PYTEST_ARGS) || rc=$$?; $(PYTEST_EXIT)
 
 label-setup: $(LABEL_STAMP) ## create the MONAI Label environment label/.venv (quick when done)
 	@echo "label-setup: $(LABEL_VENV) is ready."

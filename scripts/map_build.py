@@ -38,7 +38,19 @@ BASE_IMAGE = "localhost/hccp53-map-base:bookworm"
 CONTAINER_USER = "holoscan"  # the packager's default --username
 # what a MAP runner gives the container (holoscan run: nofile/nproc of this machine's containers.conf, and the
 # 64 MiB stack that `holoscan run` sets; a --ulimit replaces the configured defaults, so all are repeated)
-ULIMITS = ("nofile=16384:16384", "nproc=16384:16384", "stack=67108864:67108864")
+STACK = 64 * 2**20
+
+
+def _stack_limit() -> int:
+    """64 MiB, or this process's hard stack limit if lower: a container may not be given more than its caller
+    (runc: "error setting rlimit type 3: operation not permitted"); the app needs 32 MiB."""
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_STACK)[1]
+    return STACK if hard == resource.RLIM_INFINITY else min(STACK, hard)
+
+
+ULIMITS = ("nofile=16384:16384", "nproc=16384:16384", f"stack={_stack_limit()}:{_stack_limit()}")
 APP_ERROR = re.compile(r"hccp53 app: error: (.*)")
 
 
@@ -187,7 +199,7 @@ def artifacts_file(folder: Path, holoscan_version: str) -> Path:
     return path
 
 
-def package() -> None:
+def package(no_cache: bool = False) -> None:
     if not image_exists(BASE_IMAGE):
         raise SystemExit(f"map_build: the base image {BASE_IMAGE} is missing; run `python {__file__} base` first.")
     import holoscan_cli.packager.container_builder as container_builder
@@ -208,7 +220,7 @@ def package() -> None:
     platforms.image_exists = image_exists
     argv = ["monai-deploy", "package", str(app), "--config", str(ROOT / "app.yaml"), "--models", str(ROOT / "models"),
             "--tag", map_tag(), "--platform", "x86_64", "--base-image", BASE_IMAGE,
-            "--source", str(artifacts_file(BUILD, holoscan_version))]  # fmt: skip
+            "--source", str(artifacts_file(BUILD, holoscan_version)), *(["--no-cache"] if no_cache else [])]  # fmt: skip
     sys.argv = argv  # the packager also reads the SDK from the program's name
     try:
         holoscan_main(argv)
@@ -262,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     base_parser = commands.add_parser("base", help="build the base image (debootstrap + Containerfile.base)")
     base_parser.add_argument("--force", action="store_true", help="rebuild it even if it exists")
-    commands.add_parser("package", help="build the MAP image with the packager's template")
+    package_parser = commands.add_parser("package", help="build the MAP image with the packager's template")
+    package_parser.add_argument("--no-cache", action="store_true", help="rebuild every layer (the base image stays)")
     run_parser = commands.add_parser("run", help="run the MAP on a study folder")
     run_parser.add_argument("study", type=Path, help="folder of the study's DICOM files (mounted read-only)")
     run_parser.add_argument("out", type=Path, help="empty or new folder for the SEG, SR, PDF and result.json")
@@ -272,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "base":
         base(args.force)
     elif args.command == "package":
-        package()
+        package(args.no_cache)
     else:
         return run_map(args.study, args.out, args.image or map_tag(), args.gpu)
     return 0

@@ -194,7 +194,8 @@ def _classify(stack: ImageStack, texts: list[str], plane: str, rules: PhaseRules
         if evidence is not None:
             return Classification(EXCLUDED, f"{rule.label} (name: `{words}`; {evidence})", plane,
                                   category=rule.label)
-        notes.append(f"`{words}` in its name is not taken as a {rule.label} ({looked_for})")
+        article = "an" if rule.label[:1].lower() in "aeiou" else "a"
+        notes.append(f"`{words}` in its name is not taken as {article} {rule.label} ({looked_for})")
     found = _by_sequence(stack, texts, plane, rules)
     if notes and found.kind != EXCLUDED:
         found.reason += "; " + "; ".join(notes)

@@ -37,8 +37,17 @@ from hccp53.dicomio.values import parse_time
 from hccp53.errors import ConfigError
 from hccp53.phases.chemical_shift import shared_phase_words
 from hccp53.phases.choose import NAMES, choose_phase, choose_t2
-from hccp53.phases.classify import (EXCLUDED, T1, T2, Classification, TextPhase, agent_class, classify_stack,
-                                    header_texts, text_phase)
+from hccp53.phases.classify import (
+    EXCLUDED,
+    T1,
+    T2,
+    Classification,
+    TextPhase,
+    agent_class,
+    classify_stack,
+    header_texts,
+    text_phase,
+)
 from hccp53.phases.missing import join_labels, missing_reasons
 from hccp53.phases.result import InjectionTime, PhaseError, PhaseResult, format_time, stack_record
 from hccp53.phases.rules import PhaseRules, load_rules

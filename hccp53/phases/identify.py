@@ -113,9 +113,10 @@ def identify_phases(study: Study, require: Sequence[str] | str,
             logger.info("the 3D dynamic T1 stacks give no arterial or no portal venous phase: 2D T1 gradient-echo "
                         "stacks are used")
             dynamic = with_2d
+            used = {id(s) for s in with_2d.stacks}
             for s in two_d:
                 cls = classes[id(s)]
-                cls.kind = T1 if s in with_2d.stacks else EXCLUDED
+                cls.kind = T1 if id(s) in used else EXCLUDED
                 if cls.kind == EXCLUDED:
                     cls.category = f"{PLANE_NAMES[cls.plane]} 2D T1 gradient echo"
                     cls.reason = f"{cls.category} while an axial one exists ({cls.reason})"

@@ -100,7 +100,7 @@ def result_document(study: Study, found: PhaseResult, prediction: StudyPredictio
         "p53_probability": prediction.probability,
         "p53_status": prediction.status if prediction.status is not None else "no lesion found",
         "threshold": prediction.threshold,
-        "phases": {p: found.phases[p].stack.series_uid for p in predictor.phases},
+        "phases": {p: found.phases[p].identity() for p in predictor.phases},
         "reference_phase": predictor.reference_phase,
         "lesions": [lesion.to_json() for lesion in prediction.lesions],
         "model": {"name": predictor.algorithm.name, "version": __version__, "uid": record.uid,

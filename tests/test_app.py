@@ -39,7 +39,8 @@ def test_app_py_writes_sr_seg_and_result(study: Path, tmp_path: Path) -> None:
     assert not [line for line in check.stderr.splitlines() if line.startswith("Error")], check.stderr
     document = json.loads((out / "result.json").read_text())
     truth = json.loads((study / "truth.json").read_text())["phases"]
-    assert document["phases"] == {p: truth[p]["series_instance_uid"] for p in ("t2", "ap", "pvp")}
+    assert {p: (c["series_instance_uid"], c["temporal_position"]) for p, c in document["phases"].items()} == {
+        p: (truth[p]["series_instance_uid"], truth[p].get("temporal_position")) for p in ("t2", "ap", "pvp")}
     assert 0.0 <= document["p53_probability"] <= 1.0 and document["p53_status"] in ("mutated", "wild-type")
     assert document["model"]["version"] and document["device"] == "cpu"
     stages = {"study_loader_s", "phase_selector_s", "multiphase_volumes_s", "tumor_segmentation_s",

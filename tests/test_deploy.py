@@ -54,7 +54,12 @@ def _truth(case: Path) -> dict:
 def test_the_phases_chosen_are_the_true_series(runs: dict, predictor: Predictor, style: str) -> None:
     case, folder, result = runs[style]
     truth = _truth(case)["phases"]
-    assert result["phases"] == {p: truth[p]["series_instance_uid"] for p in ("t2", "ap", "pvp")}
+    assert {p: (c["series_instance_uid"], c["temporal_position"]) for p, c in result["phases"].items()} == {
+        p: (truth[p]["series_instance_uid"], truth[p].get("temporal_position")) for p in ("t2", "ap", "pvp")}
+    for phase, chosen in result["phases"].items():  # the identity `hccp53 phases --json` gives, and the confidence
+        assert set(chosen) == {"series_instance_uid", "series_number", "series_description", "temporal_position",
+                               "temporal_positions", "selector", "confidence"}, phase
+        assert chosen["series_number"] == truth[phase]["series_number"] and 0.0 < chosen["confidence"] <= 1.0
     written = json.loads((folder / RESULT_FILE).read_text())
     assert written["p53_probability"] == pytest.approx(result["p53_probability"])
     assert written["device"] == "cpu" and written["model"]["sha256"]["p53_classifier.pt"]

@@ -6,13 +6,18 @@
 1. every stack is classified (:mod:`hccp53.phases.classify`): excluded with a reason
    (localizer, calibration, DWI/ADC, subtraction, Dixon fat / in / opposed phase, MRCP, MRE,
    quantitative maps, reformats, too few slices, not MR, non-axial when an axial stack of the
-   same kind exists), T2 candidate, dynamic T1 candidate, or other;
+   same kind exists), T2 candidate, dynamic T1 candidate, 2D T1 gradient echo, or other;
+   phase words that every series of the study has (a protocol name such as
+   ``LIVER-GAD-ENHANCEMENT/``) name no phase;
 2. the dynamic T1 candidates get acquisition times and are labelled pre / early arterial /
    late arterial / portal venous / delayed / late by the timing model
    (:mod:`hccp53.phases.timing`), which combines descriptions, timing windows after the
    injection and acquisition order; the injection time is the caller's ``reference_time``,
    else (0018,1042) *Contrast/Bolus Start Time* when the acquisition times agree with it,
-   else the best-fitting estimate; each reason says which;
+   else the best-fitting estimate; each reason says which; when the 3D candidates give no
+   arterial or no portal venous phase and the study has 2D T1 gradient-echo stacks (older
+   protocols), steps 2 and 3 are run again with them, and that run is kept if it finds more of
+   the two (its choices carry a lower confidence and say why);
 3. one stack per phase is chosen (:mod:`hccp53.phases.choose`); a late acquisition is the
    hepatobiliary phase only with gadoxetic acid (an extracellular agent makes it a late
    delayed phase; an unknown agent follows ``unknown_agent_late_phase``).
@@ -30,8 +35,19 @@ from hccp53 import PHASE_NAMES, PHASES, parse_phases
 from hccp53.dicomio.stack import ImageStack, Study
 from hccp53.dicomio.values import parse_time
 from hccp53.errors import ConfigError
+from hccp53.phases.chemical_shift import shared_phase_words
 from hccp53.phases.choose import NAMES, choose_phase, choose_t2
-from hccp53.phases.classify import EXCLUDED, T1, T2, TextPhase, agent_class, classify_stack, header_texts, text_phase
+from hccp53.phases.classify import (
+    EXCLUDED,
+    T1,
+    T2,
+    Classification,
+    TextPhase,
+    agent_class,
+    classify_stack,
+    header_texts,
+    text_phase,
+)
 from hccp53.phases.missing import join_labels, missing_reasons
 from hccp53.phases.result import InjectionTime, PhaseError, PhaseResult, format_time, stack_record
 from hccp53.phases.rules import PhaseRules, load_rules
@@ -79,28 +95,41 @@ def identify_phases(study: Study, require: Sequence[str] | str,
     rules = rules if isinstance(rules, PhaseRules) else load_rules(rules)
     required = set(parse_phases(require, "the required phases", allow_empty=True))
     reference = _parse_reference(reference_time)
-    classes = {id(s): classify_stack(s, rules) for s in study.stacks}
+    shared = shared_phase_words(study.stacks, rules)
+    if shared:
+        logger.info("phase words in every series' description, read as a protocol name: %s", ", ".join(sorted(shared)))
+    classes = {id(s): classify_stack(s, rules, study.stacks, shared) for s in study.stacks}
     _exclude_non_axial(study.stacks, classes)
 
-    candidates = [Candidate(s, _text_for(s, rules), classes[id(s)].image_kind, classes[id(s)].plane)
-                  for s in study.stacks if classes[id(s)].kind == T1]
     agent_texts = [s.contrast_agent for s in study.stacks if s.contrast_agent]
     agent, agent_words = agent_class(agent_texts + [t for s in study.stacks for t in header_texts(s, rules)], rules)
-    assign_times(candidates)
-    items, left_out = group_items(candidates, rules)
-    injection = _injection(items, candidates, rules, reference)
-    for c in left_out:   # no time: the description alone, if it names a phase
-        c.label = ("late" if c.text.phase == "hbp" else c.text.phase) if c.text.phase in AGREES else None
+    three_d = [s for s in study.stacks if classes[id(s)].kind == T1]
+    dynamic = _Dynamic(three_d, classes, shared, agent, agent_words, rules, reference)
+    two_d = [s for s in study.stacks if classes[id(s)].two_d]
+    if two_d and dynamic.arterial_and_portal() < 2:
+        with_2d = _Dynamic(three_d + _axial_first(two_d, classes), classes, shared, agent, agent_words, rules,
+                           reference)
+        if with_2d.arterial_and_portal() > dynamic.arterial_and_portal():
+            logger.info("the 3D dynamic T1 stacks give no arterial or no portal venous phase: 2D T1 gradient-echo "
+                        "stacks are used")
+            dynamic = with_2d
+            used = {id(s) for s in with_2d.stacks}
+            for s in two_d:
+                cls = classes[id(s)]
+                cls.kind = T1 if id(s) in used else EXCLUDED
+                if cls.kind == EXCLUDED:
+                    cls.category = f"{PLANE_NAMES[cls.plane]} 2D T1 gradient echo"
+                    cls.reason = f"{cls.category} while an axial one exists ({cls.reason})"
+    candidates, left_out, injection = dynamic.candidates, dynamic.left_out, dynamic.injection
 
-    statuses: dict[int, tuple[str, str | None, str]] = {}
-    phases: dict[str, Any] = {}
+    statuses: dict[int, tuple[str, str | None, str]] = dict(dynamic.statuses)
+    phases: dict[str, Any] = dict(dynamic.phases)
     t2_pool = [(s, classes[id(s)]) for s in study.stacks if classes[id(s)].kind == T2]
     if t2_pool:
         choice, losers = choose_t2(t2_pool, rules)
         phases["t2"] = choice
         choice.alternatives = [{"stack": s, "reason": losers[id(s)]} for s, _ in t2_pool if id(s) in losers]
         statuses.update({k: ("alternative", "t2", v) for k, v in losers.items()})
-    _choose_dynamic(candidates, agent, agent_words, injection, rules, phases, statuses)
 
     for key in [p for p in PHASES if p in phases]:
         logger.info("%s: %s (confidence %.2f)", key, phases[key].reason, phases[key].confidence)
@@ -114,7 +143,7 @@ def identify_phases(study: Study, require: Sequence[str] | str,
     if absent:
         named = [f"{s.label} (its description names the {MESSAGE_NAMES[phase]}; {classes[id(s)].reason})"
                  for phase in absent for s in study.stacks
-                 if classes[id(s)].kind == EXCLUDED and _text_for(s, rules).phase == phase]  # fmt: skip
+                 if classes[id(s)].kind == EXCLUDED and _text_for(s, rules, shared).phase == phase]  # fmt: skip
         raise PhaseError(_message(absent, result.missing, [*study.rejected_series, *((n, "") for n in named)]),
                          absent, result)  # fmt: skip
     return result
@@ -160,16 +189,45 @@ def _exclude_non_axial(stacks: list[ImageStack], classes: dict) -> None:
                     cls.reason = f"{PLANE_NAMES[cls.plane]} {name} while an axial {name} exists ({cls.reason})"
 
 
-def _text_for(stack: ImageStack, rules: PhaseRules) -> TextPhase:
+class _Dynamic:
+    """Times, labels, injection time and choices of one set of dynamic T1 stacks."""
+
+    def __init__(self, stacks: list[ImageStack], classes: dict[int, Classification], shared: frozenset[str],
+                 agent: str, agent_words: str, rules: PhaseRules, reference: float | None) -> None:
+        self.stacks = stacks
+        self.candidates = [Candidate(s, _text_for(s, rules, shared), classes[id(s)].image_kind, classes[id(s)].plane,
+                                     two_d=classes[id(s)].two_d, few_slices=classes[id(s)].few_slices)
+                           for s in stacks]
+        assign_times(self.candidates)
+        items, self.left_out = group_items(self.candidates, rules)
+        self.injection = _injection(items, self.candidates, rules, reference)
+        for c in self.left_out:   # no time: the description alone, if it names a phase
+            c.label = ("late" if c.text.phase == "hbp" else c.text.phase) if c.text.phase in AGREES else None
+        self.phases: dict[str, Any] = {}
+        self.statuses: dict[int, tuple[str, str | None, str]] = {}
+        _choose_dynamic(self.candidates, agent, agent_words, self.injection, rules, self.phases, self.statuses)
+
+    def arterial_and_portal(self) -> int:
+        """How many of the arterial and portal venous phases were found."""
+        return sum(p in self.phases for p in ("ap", "pvp"))
+
+
+def _axial_first(stacks: list[ImageStack], classes: dict[int, Classification]) -> list[ImageStack]:
+    """The axial stacks, or all of them when none is axial."""
+    axial = [s for s in stacks if classes[id(s)].plane == "AX"]
+    return axial or stacks
+
+
+def _text_for(stack: ImageStack, rules: PhaseRules, shared: frozenset[str] = frozenset()) -> TextPhase:
     """The description's phase; a multi-phase series' description says only pre-then-post or post."""
     texts = header_texts(stack, rules)
     if stack.temporal_position is None or stack.temporal_positions <= 1:
-        return text_phase(texts, rules)
+        return text_phase(texts, rules, shared)
     words = {}
     for rule in rules.phase_text:
         if rule.label in ("pre", "post"):
             for text in texts:
-                match = rule.search(text)
+                match = next((m for m in rule.regex.finditer(text) if m.group(0).strip().lower() not in shared), None)
                 if match and rule.label not in words:
                     words[rule.label] = match.group(0)
     if "pre" in words and "post" in words:

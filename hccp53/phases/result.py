@@ -86,6 +86,11 @@ class PhaseChoice:
     alternatives: list[dict[str, Any]] = field(default_factory=list)
     seconds_after_injection: float | None = None
 
+    def identity(self) -> dict[str, Any]:
+        """Which stack was chosen (:func:`stack_record`: the series, and the time point of a multi-phase series)
+        and the confidence: a phase's entry in ``result.json``."""
+        return {**stack_record(self.stack), "confidence": round(self.confidence, 3)}
+
     def to_json(self) -> dict[str, Any]:
         seconds = self.seconds_after_injection
         return {

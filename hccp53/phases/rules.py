@@ -29,11 +29,15 @@ TEXT_PHASES = ("pre", "eap", "ap", "pvp", "dp", "hbp", "post")
 IMAGE_KINDS = ("fat_saturated", "dixon_water", "original", "derived")
 FIELDS = ("description", "protocol_name")
 SCORES = ("text_agrees", "text_related", "text_conflicts", "post_text", "post_text_on_pre", "timing", "timing_floor",
-          "contrast_module_on_pre", "new_phase", "repeat", "pre_repeat_same_geometry")
+          "contrast_module_on_pre", "new_phase", "new_pre", "repeat", "pre_repeat_same_geometry")
 CONFIDENCES = ("text_and_measured_timing", "text_and_estimated_timing", "text_only", "measured_timing_only",
                "estimated_timing_only", "order_only", "conflict", "close_runner_up", "close_margin",
                "unknown_agent_hbp", "t2_keyword_and_parameters", "t2_parameters_only", "t2_keyword_only",
-               "non_axial")
+               "non_axial", "two_d_dynamic", "few_slices")
+#: What may corroborate a weak exclusion by name (``corroborate:`` of an ``exclude`` rule).
+CORROBORATIONS = ("same_acquisition", "dixon_word", "image_type", "no_phase_named")
+#: Chemical-shift components whose names ``chemical_shift.components`` recognises.
+COMPONENTS = ("fat", "water", "in_phase", "opposed_phase")
 
 
 def normalise(text: str) -> str:
@@ -49,6 +53,7 @@ class Rule:
     regex: re.Pattern[str]
     priority: int = 0
     unit: float = 1.0          # times_in_text: seconds per unit
+    corroborate: frozenset[str] = frozenset()   # exclude: evidence the name needs (empty: the name decides)
 
     def search(self, text: str) -> re.Match[str] | None:
         return self.regex.search(text)
@@ -117,6 +122,28 @@ class SequenceRules:
     max_tr: float | None
     fat_sat_options: frozenset[str]
     fat_sat_pattern: re.Pattern[str]
+    not_fat_sat_pattern: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class TwoDRules:
+    """2D T1 gradient echo stacks, the dynamic phases of older protocols (``dynamic_t1.two_d``)."""
+
+    scanning_any: frozenset[str]
+    acquisition_type: str
+    max_tr: float
+    max_te: float
+    not_pattern: re.Pattern[str]
+    min_slices: int
+
+
+@dataclass(frozen=True)
+class ChemicalShiftRules:
+    """How a chemical-shift (Dixon, in/opposed-phase) name is corroborated (``chemical_shift``)."""
+
+    components: dict[str, re.Pattern[str]]
+    dixon_words: re.Pattern[str]
+    image_types: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -133,6 +160,8 @@ class PhaseRules:
     plane_names: tuple[Rule, ...]
     t2: SequenceRules
     t1: SequenceRules
+    two_d: TwoDRules
+    chemical_shift: ChemicalShiftRules
     dixon_water_pattern: re.Pattern[str]
     prefer_images: tuple[str, ...]
     phase_text: tuple[Rule, ...]
@@ -194,21 +223,22 @@ class _Reader:
         return tuple(value)
 
     def rules(self, value: Any, where: str, label_key: str, allowed: tuple[str, ...] | None = None,
-              priority: bool = False) -> tuple[Rule, ...]:
+              priority: bool = False, corroborate: bool = False) -> tuple[Rule, ...]:
         if not isinstance(value, list) or not value:
             raise self.fail(where, "must be a non-empty list of rules")
         out = []
         for i, item in enumerate(value):
             at = f"{where}[{i}]"
             keys = {label_key, "pattern"} | ({"priority"} if priority else set())
-            item = self.mapping(item, at, keys, {"case_sensitive"})
+            item = self.mapping(item, at, keys, {"case_sensitive"} | ({"corroborate"} if corroborate else set()))
             label = item[label_key]
             if not isinstance(label, str) or (allowed is not None and label not in allowed):
                 choices = f"; allowed: {', '.join(allowed)}" if allowed else ""
                 raise self.fail(f"{at}.{label_key}", f"has {label!r}{choices}")
             rank = int(self.number(item["priority"], f"{at}.priority", 0)) if priority else 0
             case = bool(item.get("case_sensitive", False))
-            out.append(Rule(label, self.regex(item["pattern"], f"{at}.pattern", case), rank))
+            evidence = frozenset(self.strings(item.get("corroborate", []), f"{at}.corroborate", CORROBORATIONS))
+            out.append(Rule(label, self.regex(item["pattern"], f"{at}.pattern", case), rank, corroborate=evidence))
         return tuple(out)
 
     def image_types(self, value: Any, where: str, with_reason: bool) -> tuple[ImageTypeRule, ...]:
@@ -226,14 +256,15 @@ class _Reader:
         return tuple(out)
 
     def sequence(self, value: Any, where: str, t2: bool) -> SequenceRules:
-        extra = {"dixon_water_pattern", "prefer_images"} if not t2 else set()
+        extra = {"dixon_water_pattern", "prefer_images", "two_d"} if not t2 else set()
         value = self.mapping(value, where, {"keywords", "parameters", "fat_saturated"} | extra)
         if t2:
             names = {"scanning_sequence_any", "scanning_sequence_none", "min_echo_time_ms", "min_repetition_time_ms"}
         else:
             names = {"scanning_sequence_any", "acquisition_type", "max_repetition_time_ms", "max_echo_time_ms"}
         params = self.mapping(value["parameters"], f"{where}.parameters", names)
-        fat = self.mapping(value["fat_saturated"], f"{where}.fat_saturated", {"scan_options_any", "pattern"})
+        fat = self.mapping(value["fat_saturated"], f"{where}.fat_saturated", {"scan_options_any", "pattern",
+                                                                               "not_pattern"})
         p = f"{where}.parameters"
         acquisition = params.get("acquisition_type")
         if acquisition is not None and acquisition not in ("2D", "3D"):
@@ -251,6 +282,32 @@ class _Reader:
             fat_sat_options=frozenset(v.upper() for v in self.strings(fat["scan_options_any"],
                                                                       f"{where}.fat_saturated.scan_options_any")),
             fat_sat_pattern=self.regex(fat["pattern"], f"{where}.fat_saturated.pattern"),
+            not_fat_sat_pattern=self.regex(fat["not_pattern"], f"{where}.fat_saturated.not_pattern"),
+        )
+
+    def two_d(self, value: Any, where: str) -> TwoDRules:
+        value = self.mapping(value, where, {"parameters", "not_pattern", "min_slices"})
+        p = f"{where}.parameters"
+        params = self.mapping(value["parameters"], p, {"scanning_sequence_any", "acquisition_type",
+                                                       "max_repetition_time_ms", "max_echo_time_ms"})
+        if params["acquisition_type"] not in ("2D", "3D"):
+            raise self.fail(f"{p}.acquisition_type", f"must be 2D or 3D, not {params['acquisition_type']!r}")
+        return TwoDRules(
+            scanning_any=frozenset(self.strings(params["scanning_sequence_any"], f"{p}.scanning_sequence_any")),
+            acquisition_type=params["acquisition_type"],
+            max_tr=float(self.number(params["max_repetition_time_ms"], f"{p}.max_repetition_time_ms", 0)),
+            max_te=float(self.number(params["max_echo_time_ms"], f"{p}.max_echo_time_ms", 0)),
+            not_pattern=self.regex(value["not_pattern"], f"{where}.not_pattern"),
+            min_slices=int(self.number(value["min_slices"], f"{where}.min_slices", 1)),
+        )
+
+    def chemical_shift(self, value: Any, where: str) -> ChemicalShiftRules:
+        value = self.mapping(value, where, {"components", "dixon_words", "image_types"})
+        components = self.mapping(value["components"], f"{where}.components", set(COMPONENTS))
+        return ChemicalShiftRules(
+            components={k: self.regex(components[k], f"{where}.components.{k}") for k in COMPONENTS},
+            dixon_words=self.regex(value["dixon_words"], f"{where}.dixon_words"),
+            image_types=frozenset(v.upper() for v in self.strings(value["image_types"], f"{where}.image_types")),
         )
 
     def windows(self, value: Any, where: str) -> dict[str, Window]:
@@ -302,7 +359,8 @@ def load_rules(path: str | Path | None = None) -> PhaseRules:
         raise ConfigError(f"The phase rules {path} are not valid YAML ({str(error).splitlines()[0]}); "
                           "fix the file.") from None
     r = _Reader(path)
-    top = {"version", "matching", "min_slices", "same_acquisition_s", "exclude", "image_type", "plane_names", "t2",
+    top = {"version", "matching", "min_slices", "same_acquisition_s", "exclude", "chemical_shift", "image_type",
+           "plane_names", "t2",
            "dynamic_t1", "phase_text", "times_in_text", "timing", "contrast_agents", "scoring", "confidence"}
     data = r.mapping(data, "", top)
     if data["version"] != 1:
@@ -332,12 +390,14 @@ def load_rules(path: str | Path | None = None) -> PhaseRules:
         fields=fields,
         min_slices=int(r.number(data["min_slices"], "min_slices", 1)),
         same_acquisition_s=float(r.number(data["same_acquisition_s"], "same_acquisition_s", 0)),
-        exclude=r.rules(data["exclude"], "exclude", "reason"),
+        exclude=r.rules(data["exclude"], "exclude", "reason", corroborate=True),
         image_type_exclude=r.image_types(image_type["exclude"], "image_type.exclude", True),
         dixon_water_types=r.image_types(image_type["dixon_water"], "image_type.dixon_water", False),
         plane_names=r.rules(data["plane_names"], "plane_names", "plane", ("AX", "COR", "SAG")),
         t2=r.sequence(data["t2"], "t2", t2=True),
         t1=t1,
+        two_d=r.two_d(dynamic["two_d"], "dynamic_t1.two_d"),
+        chemical_shift=r.chemical_shift(data["chemical_shift"], "chemical_shift"),
         dixon_water_pattern=r.regex(dynamic["dixon_water_pattern"], "dynamic_t1.dixon_water_pattern"),
         prefer_images=_complete(r, r.strings(dynamic["prefer_images"], "dynamic_t1.prefer_images", IMAGE_KINDS)),
         phase_text=r.rules(data["phase_text"], "phase_text", "phase", TEXT_PHASES, priority=True),

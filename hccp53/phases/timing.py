@@ -18,10 +18,11 @@ sum of scores is largest (weights in ``scoring:`` of the rules file):
 - timing: the fit of (time - injection) to the label's window: 1 inside, 0 at ``falloff_s``
   outside, lower further out down to ``timing_floor``;
 - the Contrast/Bolus module on a single-phase series labelled ``pre`` (-);
-- a bonus for each of ``pre ap pvp dp`` the labelling covers (every liver protocol has them;
-  ``eap`` and ``late`` are optional and must be earned by their timing and text), a penalty for
-  each repeated post-contrast label and for a further ``pre`` acquisition on the grid of an
-  earlier one.
+- a bonus for each of ``ap pvp dp`` the labelling covers (every liver protocol has them;
+  ``eap`` and ``late`` are optional and must be earned by their timing and text) and a smaller one
+  for ``pre`` (``new_pre``: the pre-contrast T1 is often a separate series, and some studies hold
+  only post-contrast series), a penalty for each repeated post-contrast label and for a further
+  ``pre`` acquisition on the grid of an earlier one.
 
 A known injection time (reference, or a believable Contrast/Bolus Start Time) fixes it;
 otherwise every injection time on a grid is tried (dynamic programming, vectorised over the
@@ -48,7 +49,7 @@ PRE, EAP, AP, PVP, DP, LATE = range(L)
 #: Which text phases agree with / are related to each label.
 AGREES = {"pre": PRE, "eap": EAP, "ap": AP, "pvp": PVP, "dp": DP, "hbp": LATE}
 RELATED = {"eap": (AP,), "ap": (EAP,), "dp": (LATE,)}
-#: Labels whose presence the model rewards: every liver protocol has them (eap and late are optional).
+#: Labels whose presence the model rewards (``new_phase``; ``new_pre`` for pre); eap and late are optional.
 COVERED = (PRE, AP, PVP, DP)
 
 
@@ -68,6 +69,8 @@ class Candidate:
     seconds: float | None = None      # time - injection
     margin: float | None = None       # score lost by the best labelling that changes this label
     in_model: bool = False
+    two_d: bool = False               # a 2D T1 gradient echo (dynamic_t1.two_d)
+    few_slices: bool = False          # fewer slices than min_slices
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -131,7 +134,7 @@ def text_scores(text: TextPhase, rules: PhaseRules) -> np.ndarray:
         out[PRE] = w["post_text_on_pre"]
         return out
     out[:] = w["text_conflicts"]
-    for label in RELATED.get(text.phase, ()):
+    for label in (*RELATED.get(text.phase, ()), *(AGREES[p] for p in text.related if p in AGREES)):
         out[label] = w["text_related"]
     out[AGREES[text.phase]] = w["text_agrees"]
     return out
@@ -149,7 +152,8 @@ class Labelling:
 def _transitions(rules: PhaseRules, same_geometry: bool) -> tuple[np.ndarray, np.ndarray]:
     """(start, step) score matrices; step[a, b] moves from label a to label b."""
     w = rules.scores
-    bonus = np.array([w["new_phase"] if label in COVERED else 0.0 for label in range(L)])
+    bonus = np.array([0.0 if label not in COVERED else w["new_pre"] if label == PRE else w["new_phase"]
+                      for label in range(L)])
     start = bonus.copy()
     step = np.full((L, L), -np.inf)
     for a in range(L):
@@ -212,7 +216,10 @@ def label_items(items: list[list[Candidate]], rules: PhaseRules, injection: floa
         grid = np.array([injection])
     elif known.size:
         step = rules.estimate_step_s
-        grid = np.arange(known.min() - 1200.0, known.max() + step, step)
+        # up to a full-fitting pre after the last timed acquisition (a multi-phase series whose only
+        # time is that of its first, pre-contrast, time point)
+        after = -rules.windows["pre"].high if rules.windows["pre"].high is not None else 0.0
+        grid = np.arange(known.min() - 1200.0, known.max() + max(after, 0.0) + step, step)
     else:
         grid = np.array([0.0])
     fits = np.zeros((n, grid.size, L))

@@ -62,7 +62,8 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     parser = verbs.add_parser("train", help="train the segmentation network or the P53 classifier",
                               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("task", choices=("classifier", "segmentation"), help="which network to train")
-    parser.add_argument("--datalist", type=Path, required=True, help="datalist JSON with training cases and folds")
+    parser.add_argument("--datalist", type=Path, required=True, help="datalist JSON with training cases (and their folds: "
+                        "without any, seeded folds stratified by label are assigned and written into --out)")
     parser.add_argument("--out", type=Path, required=True, help="output folder (checkpoints, logs, split.json)")
     parser.add_argument("--fold", default="0", help="validation fold: a number, or 'all' for every fold (default: 0)")
     parser.add_argument("--epochs", type=positive_int, help="maximum epochs (default: the config's max_epochs)")
@@ -111,7 +112,15 @@ def run(args: argparse.Namespace) -> int:
     if args.device:
         overrides["device"] = f"$torch.device({args.device!r})"
     overrides["progress"] = not args.no_progress
-    folds = _folds(args.fold, args.datalist)
+    from hccp53.data.datalist import with_folds
+
+    if args.fold != "all":
+        _folds(args.fold, args.datalist)  # a bad --fold is refused before the datalist is read
+    datalist = with_folds(args.datalist, args.out, seed=args.seed or 0)  # seeded folds where it has none
+    if datalist != args.datalist.resolve():
+        print(f"{args.datalist} has no folds: seeded cross-validation folds assigned, stratified by label where "
+              f"possible, in {datalist}")  # fmt: skip
+    folds = _folds(args.fold, datalist)
     results = []
     for fold in folds:
         out = args.out if len(folds) == 1 else args.out / f"fold_{fold}"
@@ -122,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         if state == "partial":
             logger.info("Resuming the interrupted run in %s from %s.", out, Path(latest_checkpoint(out)).name)
-        result = train(args.task, args.datalist, out, fold, {**overrides, "resume": state == "partial"}, args.config)
+        result = train(args.task, datalist, out, fold, {**overrides, "resume": state == "partial"}, args.config)
         results.append(result)
         print(f"fold {fold}: best validation {'AUC' if args.task == 'classifier' else 'Dice'} "
               f"{result['best_metric']:.4f} at epoch {result['best_epoch']} of {result['epochs_run']}; "

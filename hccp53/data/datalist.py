@@ -232,3 +232,55 @@ def image_cases(datalist: str | Path, phases: Sequence[str], part: str = "test")
     check_cases(cases, list(phases), labels=False)
     logger.info("%d %s cases to run inference on.", len(cases), part)
     return [{"case_id": c.get("case_id", ""), **{p: c[p] for p in phases}} for c in cases]
+
+
+def with_folds(datalist: str | Path, out: str | Path, folds: int = 5, seed: int = 0) -> Path:
+    """The datalist itself when every training case has a whole-number ``fold``; otherwise a copy in ``out``
+    (``datalist_with_folds.json``, paths made absolute) whose training cases get seeded cross-validation folds,
+    stratified by ``label`` when each label has at least 2 cases (then at most that many folds).
+
+    Cases that already carry a fold keep it only when all do: a datalist with some folds is refused instead,
+    as mixing a user's folds with ours would silently move cases between training and validation.
+
+    Raises
+    ------
+    InputError
+        The datalist is unreadable, has some cases with folds and some without, or fewer than 2 training cases.
+    """
+    path = Path(datalist).resolve()
+    cases = [c for c in _read(str(path)) if c["_section"] == "training"]
+    with_fold = [type(c.get("fold")) is int for c in cases]
+    if all(with_fold):
+        return path
+    if any(with_fold):
+        raise InputError(f"Datalist {path.name}: {with_fold.count(False)} of {len(cases)} training cases have no "
+                         "whole-number 'fold'; give every case a fold, or none (then `hccp53 train` assigns them).")  # fmt: skip
+    if len(cases) < 2:
+        raise InputError(f"Datalist {path.name} has {len(cases)} training case(s): too few for cross-validation.")
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    labels = np.asarray([int(c["label"]) if c.get("label") in (0, 1) else -1 for c in cases])
+    smallest = int(min(np.sum(labels == 0), np.sum(labels == 1)))
+    stratified = smallest >= 2 and not (labels < 0).any()
+    k = min(folds, smallest) if stratified else min(folds, len(cases))
+    splitter = StratifiedKFold(k, shuffle=True, random_state=seed) if stratified else KFold(k, shuffle=True,
+                                                                                          random_state=seed)  # fmt: skip
+    fold_of = np.zeros(len(cases), dtype=int)
+    for fold, (_, val) in enumerate(splitter.split(np.zeros(len(cases)), labels if stratified else None)):
+        fold_of[val] = fold
+    content = json.loads(path.read_text(encoding="utf-8"))
+    for section in ("training", "test"):
+        for case in content.get(section, []):
+            for key in (*PHASES, *_FILE_KEYS):
+                if isinstance(case.get(key), str):
+                    case[key] = str((path.parent / case[key]).resolve())
+    for case, fold in zip(content["training"], fold_of, strict=True):
+        case["fold"] = int(fold)
+    content["folds_assigned"] = {"by": "hccp53 train", "source": str(path), "folds": k, "seed": seed,
+                                 "stratified_by_label": stratified}  # fmt: skip
+    target = Path(out) / "datalist_with_folds.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+    logger.warning("Datalist %s has no folds: %d seeded%s folds (seed %d) assigned to its %d training cases, in %s.",
+                   path.name, k, " stratified" if stratified else "", seed, len(cases), target)  # fmt: skip
+    return target

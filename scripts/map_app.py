@@ -2,7 +2,8 @@
 
     python scripts/map_app.py build/map/app         # then: monai-deploy package build/map/app -c app.yaml ...
 
-The folder holds app.py, __main__.py, app.yaml, requirements.txt, the operators, the hccp53 library and
+The folder holds app.py, __main__.py, app.yaml, requirements.txt (requirements-map.txt: what the app
+imports at run time), the operators, the hccp53 library and
 its configs, and nothing else (no tests, virtual environment, runs or weights: the weights go to
 /opt/holoscan/models through `monai-deploy package -m models`). `make map` runs this and the packager;
 tests/test_map.py runs the assembled folder the way the MAP's container does, through HOLOSCAN_* variables.
@@ -16,7 +17,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FILES = ("app.py", "__main__.py", "app.yaml", "requirements.txt", "LICENSE")
+FILES = ("app.py", "__main__.py", "app.yaml", "LICENSE")
 FOLDERS = ("operators", "hccp53", "configs")
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
 
@@ -29,6 +30,7 @@ def assemble(target: Path) -> Path:
     for name in FILES:
         if (ROOT / name).is_file():
             shutil.copy2(ROOT / name, target / name)
+    shutil.copy2(ROOT / "requirements-map.txt", target / "requirements.txt")  # the run-time subset
     for name in FOLDERS:
         shutil.copytree(ROOT / name, target / name, ignore=IGNORE)
     return target

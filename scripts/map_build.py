@@ -19,9 +19,11 @@ Needs: scripts/setup_containers.sh (podman, runc, debootstrap and their configur
 from __future__ import annotations
 
 import argparse
+import compileall
 import configparser
 import json
 import os
+import py_compile
 import re
 import shutil
 import subprocess
@@ -35,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build" / "map"
 ROOTFS_IMAGE = "localhost/hccp53-map-rootfs:bookworm"
 BASE_IMAGE = "localhost/hccp53-map-base:bookworm"
-CONTAINER_USER = "holoscan"  # the packager's default --username
+BASE_PYTHON = "3.11"  # Debian bookworm's python3
 # what a MAP runner gives the container (holoscan run: nofile/nproc of this machine's containers.conf, and the
 # 64 MiB stack that `holoscan run` sets; a --ulimit replaces the configured defaults, so all are repeated)
 STACK = 64 * 2**20
@@ -159,7 +161,8 @@ def adapt_dockerfile(text: str) -> str:
 
     - the "Update NV GPG repo key" step downloads NVIDIA's keyring (there is no CUDA apt repository to use);
     - Python is pinned to Ubuntu 24.04's versions (python3=3.12.3-*, python3-pip=24.0+dfsg-*): unpinned;
-    - Ubuntu's EXTERNALLY-MANAGED marker path names python3.12: any python3.* instead.
+    - Ubuntu's EXTERNALLY-MANAGED marker path names python3.12: any python3.* instead;
+    - the Holoscan library folder on LD_LIBRARY_PATH names python3.12's user site: bookworm's Python instead.
     """
     keyring = re.compile(r"^# Update NV GPG repo key\n.*?\n\s*\n", re.MULTILINE | re.DOTALL)  # to the blank line
     text, removed = keyring.subn("", text)
@@ -167,12 +170,16 @@ def adapt_dockerfile(text: str) -> str:
         raise SystemExit("map_build: the packager's Dockerfile changed (no NVIDIA keyring step found); "
                          "check adapt_dockerfile against holoscan-cli's template.")  # fmt: skip
     text = re.sub(r"(python3(?:-minimal|-venv|-pip)?|libpython3-stdlib)=\$\{PYTHON(?:_PIP)?_VERSION\}", r"\1", text)
+    text = text.replace(".local/lib/python3.12/site-packages", f".local/lib/python{BASE_PYTHON}/site-packages")
     return text.replace("/usr/lib/python3.12/EXTERNALLY-MANAGED", "/usr/lib/python3*/EXTERNALLY-MANAGED")
 
 
 def podman_build(**builds) -> None:
     """Stands in for holoscan-cli's ``build_docker_image`` (docker buildx): the same build, by podman."""
     context, dockerfile = Path(builds["context_path"]), Path(builds["file"])
+    # bytecode for the application folder, which the container's user cannot write to: otherwise every start
+    # compiles hccp53 again (unchecked hashes: valid whatever the copied files' times)
+    compileall.compile_dir(context / "app", quiet=1, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
     text = adapt_dockerfile(dockerfile.read_text())
     dockerfile.write_text(text)
     BUILD.mkdir(parents=True, exist_ok=True)

@@ -48,6 +48,19 @@ def test_requirements_pin_cpu_torch_first_and_no_torchvision() -> None:
     assert not any(line.startswith(("torchvision", "timm")) for line in pins)
 
 
+def _pins(name: str) -> dict[str, str]:
+    lines = [line.split("#")[0].strip() for line in (ROOT / name).read_text().splitlines()]
+    return dict(line.split("==") for line in lines if line)
+
+
+def test_the_maps_requirements_are_a_subset_with_the_same_pins() -> None:
+    host, image = _pins("requirements.txt"), _pins("requirements-map.txt")
+    assert list(image)[0] == "torch" and set(image) <= set(host)
+    assert {name: host[name] for name in image} == image
+    left_out = {"pytorch-ignite", "scikit-learn", "pandas"}  # `import monai` skips its optional modules without them
+    assert not left_out & set(image)
+
+
 def test_version_is_the_same_everywhere() -> None:
     pyproject = (ROOT / "pyproject.toml").read_text()
     app_yaml = (ROOT / "app.yaml").read_text()

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from holoscan_cli.packager.config_reader import ApplicationConfiguration
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +53,39 @@ def test_the_packaged_folder_runs_through_the_holoscan_variables(vendor_cohorts:
     assert document["model"]["sha256"]["p53_classifier.pt"] and (opt / "output" / "p53_sr.dcm").is_file()
 
 
-def test_make_map_assembles_the_folder_and_calls_the_packager() -> None:
-    result = subprocess.run(["make", "-n", "map"], capture_output=True, text=True, check=False, cwd=ROOT)
-    assert result.returncode == 0 and "scripts/map_app.py build/map/app" in result.stdout
-    assert "monai-deploy\" package build/map/app -c app.yaml -m models" in result.stdout
+def _map_build():
+    spec = importlib.util.spec_from_file_location("map_build", ROOT / "scripts" / "map_build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_packagers_dockerfile_is_adapted_and_a_changed_template_is_noticed() -> None:
+    """scripts/map_build.py builds the packager's own Dockerfile, less NVIDIA's keyring and Ubuntu's pins."""
+    import holoscan_cli.packager.templates as templates
+
+    template = (Path(templates.__path__[0]) / "Dockerfile.jinja2").read_text()
+    map_build = _map_build()
+    adapted = map_build.adapt_dockerfile(template)
+    assert "developer.download.nvidia.com/compute/cuda/repos" in template
+    assert "cuda-keyring_1.1-1_all.deb" not in adapted and "${PYTHON_VERSION}" not in adapted
+    assert "/usr/lib/python3*/EXTERNALLY-MANAGED" in adapted and "python3.12/site-packages" not in adapted
+    assert adapted.count("\nRUN ") == template.count("\nRUN ") - 1  # only the keyring step is gone
+    with pytest.raises(SystemExit, match="no NVIDIA keyring step found"):
+        map_build.adapt_dockerfile(adapted)
+
+
+def test_the_local_manifest_names_the_base_image_for_every_platform(tmp_path: Path) -> None:
+    from holoscan_cli.common.artifact_sources import ArtifactSources
+
+    map_build = _map_build()
+    sources = ArtifactSources(13)
+    sources.load(str(map_build.artifacts_file(tmp_path, "4.2.0")))  # validates it as the packager does
+    assert set(sources.base_image("4.2.0").values()) == {map_build.BASE_IMAGE}
+
+
+def test_make_map_builds_with_podman_and_make_map_run_needs_a_study() -> None:
+    dry = subprocess.run(["make", "-n", "map"], capture_output=True, text=True, check=False, cwd=ROOT)
+    assert dry.returncode == 0 and "scripts/map_build.py base" in dry.stdout and "map_build.py package" in dry.stdout
+    refused = subprocess.run(["make", "map-run"], capture_output=True, text=True, check=False, cwd=ROOT)
+    assert refused.returncode != 0 and "give STUDY=<DICOM folder> and OUT=<new folder>" in refused.stderr

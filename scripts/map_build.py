@@ -227,7 +227,8 @@ def package(no_cache: bool = False) -> None:
     platforms.image_exists = image_exists
     argv = ["monai-deploy", "package", str(app), "--config", str(ROOT / "app.yaml"), "--models", str(ROOT / "models"),
             "--tag", map_tag(), "--platform", "x86_64", "--base-image", BASE_IMAGE,
-            "--source", str(artifacts_file(BUILD, holoscan_version)), *(["--no-cache"] if no_cache else [])]  # fmt: skip
+            "--source", str(artifacts_file(BUILD, holoscan_version)),
+            *(["--no-cache"] if no_cache else [])]  # fmt: skip
     sys.argv = argv  # the packager also reads the SDK from the program's name
     try:
         holoscan_main(argv)

@@ -163,9 +163,9 @@ def test_bad_input_leaves_no_output(vendor_cohorts: dict[str, Path], predictor: 
     assert not (tmp_path / "out2").exists() and not list(tmp_path.glob(".out2*"))
 
 
-def test_an_output_folder_that_is_a_mount_point_is_filled_in_place(vendor_cohorts: dict[str, Path],
-                                                                   predictor: Predictor, tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_an_output_folder_that_is_a_mount_point_is_filled_in_place(
+    vendor_cohorts: dict[str, Path], predictor: Predictor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A MAP runner mounts /var/holoscan/output: renaming it fails with EBUSY, as the old publish step did."""
     import errno
     import os

@@ -37,8 +37,9 @@ def test_a_new_folder_appears_whole(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("overwrite", [False, True])
-def test_an_existing_folder_that_cannot_be_renamed_is_filled_in_place(tmp_path: Path, overwrite: bool,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_an_existing_folder_that_cannot_be_renamed_is_filled_in_place(
+    tmp_path: Path, overwrite: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "out"
     out.mkdir()
     if overwrite:

@@ -62,8 +62,9 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     parser = verbs.add_parser("train", help="train the segmentation network or the P53 classifier",
                               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("task", choices=("classifier", "segmentation"), help="which network to train")
-    parser.add_argument("--datalist", type=Path, required=True, help="datalist JSON with training cases (and their folds: "
-                        "without any, seeded folds stratified by label are assigned and written into --out)")
+    parser.add_argument("--datalist", type=Path, required=True,
+                        help="datalist JSON with training cases (and their folds: without any, seeded folds "
+                             "stratified by label are assigned and written into --out)")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="output folder (checkpoints, logs, split.json)")
     parser.add_argument("--fold", default="0", help="validation fold: a number, or 'all' for every fold (default: 0)")
     parser.add_argument("--epochs", type=positive_int, help="maximum epochs (default: the config's max_epochs)")

@@ -253,8 +253,9 @@ def with_folds(datalist: str | Path, out: str | Path, folds: int = 5, seed: int 
     if all(with_fold):
         return path
     if any(with_fold):
-        raise InputError(f"Datalist {path.name}: {with_fold.count(False)} of {len(cases)} training cases have no "
-                         "whole-number 'fold'; give every case a fold, or none (then `hccp53 train` assigns them).")  # fmt: skip
+        raise InputError(f"Datalist {path.name}: {with_fold.count(False)} of {len(cases)} training cases have "
+                         "no whole-number 'fold'; give every case a fold, or none (then `hccp53 train` assigns "
+                         "them).")  # fmt: skip
     if len(cases) < 2:
         raise InputError(f"Datalist {path.name} has {len(cases)} training case(s): too few for cross-validation.")
     from sklearn.model_selection import KFold, StratifiedKFold
@@ -263,8 +264,8 @@ def with_folds(datalist: str | Path, out: str | Path, folds: int = 5, seed: int 
     smallest = int(min(np.sum(labels == 0), np.sum(labels == 1)))
     stratified = smallest >= 2 and not (labels < 0).any()
     k = min(folds, smallest) if stratified else min(folds, len(cases))
-    splitter = StratifiedKFold(k, shuffle=True, random_state=seed) if stratified else KFold(k, shuffle=True,
-                                                                                          random_state=seed)  # fmt: skip
+    kind = StratifiedKFold if stratified else KFold
+    splitter = kind(k, shuffle=True, random_state=seed)
     fold_of = np.zeros(len(cases), dtype=int)
     for fold, (_, val) in enumerate(splitter.split(np.zeros(len(cases)), labels if stratified else None)):
         fold_of[val] = fold

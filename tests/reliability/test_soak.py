@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
-from soak import Sample, count_files, memory_mib, open_fds, reset_peak, soak_run_study, summarize, verdict  # noqa: E402
+from soak import Sample, count_files, open_fds, soak_run_study, summarize, verdict  # noqa: E402
 
 STUDIES = 25  # 5 warm-up, then two windows of 10; 12 min measured on 2 cores at a load average of 6
 DISTINCT = 5  # cohort cases used in turn: each window holds every case twice

@@ -3,8 +3,10 @@
 Used by the bundle's ``inference.yaml`` and by the Deploy app, with the preprocessing of
 :mod:`hccp53.transforms` (the training definitions) so that both see what the networks were trained on.
 
-- :func:`segment`: sliding-window tumor segmentation, returned on the phases' own voxel grid.
-- :func:`find_lesions`: connected components of a mask, largest first, with volume and longest diameter.
+- :func:`segment`: sliding-window tumor segmentation, returned on the phases' own voxel grid;
+- :func:`segment_with_probability`: the same, with the network's tumor probability on that grid;
+- :func:`find_lesions`: connected components of a mask with volume, longest diameter and, given the
+  probability map, a confidence (the mean tumor probability over the lesion); the most confident first.
 - :class:`LesionClassifier`: the P53 classifier on a tumor-centred crop of each lesion.
 """
 
@@ -42,7 +44,12 @@ LESIONS = "lesions"
 
 @dataclass(frozen=True)
 class Lesion:
-    """One connected tumor component (``index`` 1 is the largest)."""
+    """One connected tumor component (``index`` 1 is the primary lesion: see :func:`find_lesions`).
+
+    ``confidence`` is the network's mean tumor probability over the lesion's voxels (None when the mask came
+    without probabilities): a lesion the network is unsure of, such as a blob on an image unlike its training
+    data, scores lower than a tumor it recognises.
+    """
 
     index: int
     voxels: int
@@ -50,6 +57,7 @@ class Lesion:
     longest_diameter_mm: float
     centre_ras_mm: tuple[float, float, float]
     p53_probability: float | None = None
+    confidence: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,8 +80,12 @@ def _longest_diameter(points_mm: np.ndarray) -> float:
     return float(pdist(points_mm).max())
 
 
-def find_lesions(mask: MetaTensor, min_volume_ml: float = 0.0) -> tuple[list[Lesion], np.ndarray]:
-    """Connected tumor components of ``mask`` (channel-first, on any grid), largest first.
+def find_lesions(mask: MetaTensor, min_volume_ml: float = 0.0, probability: torch.Tensor | np.ndarray | None = None
+                 ) -> tuple[list[Lesion], np.ndarray]:  # fmt: skip
+    """Connected tumor components of ``mask`` (channel-first, on any grid): the most confident first, then the
+    largest (without ``probability``: largest first). The first is the study's primary lesion, whose P53
+    probability the app reports: a false lesion larger than the tumor no longer takes the prediction merely by
+    its size.
 
     Parameters
     ----------
@@ -81,6 +93,8 @@ def find_lesions(mask: MetaTensor, min_volume_ml: float = 0.0) -> tuple[list[Les
         ``(1, X, Y, Z)`` tumor mask (non-zero = tumor) with its affine.
     min_volume_ml
         Components smaller than this are dropped (not returned, 0 in the label map).
+    probability
+        ``(1, X, Y, Z)`` tumor probability on the mask's grid (:func:`segment_with_probability`).
 
     Returns
     -------
@@ -90,18 +104,56 @@ def find_lesions(mask: MetaTensor, min_volume_ml: float = 0.0) -> tuple[list[Les
     affine = _affine(mask)
     voxel_ml = abs(np.linalg.det(affine[:3, :3])) / 1000.0
     components, sizes = connected_components(mask)
-    order = [int(i) + 1 for i in np.argsort(-sizes, kind="stable") if sizes[i] * voxel_ml >= min_volume_ml]
+    kept = [int(i) + 1 for i in np.argsort(-sizes, kind="stable") if sizes[i] * voxel_ml >= min_volume_ml]
+    confidence: dict[int, float | None] = dict.fromkeys(kept)
+    if probability is not None:
+        values = np.asarray(probability, dtype=np.float64).reshape(components.shape)
+        confidence = {old: float(values[components == old].mean()) for old in kept}
+        kept.sort(key=lambda old: -round(confidence[old], 2))  # stable: equal to 0.01, the larger first
     labels = np.zeros(components.shape, dtype=np.int32)
     lesions = []
-    for new, old in enumerate(order, start=1):
+    for new, old in enumerate(kept, start=1):
         voxels = np.argwhere(components == old)
         labels[tuple(voxels.T)] = new
         points = voxels @ affine[:3, :3].T + affine[:3, 3]
         centre = tuple(float(c) for c in points.mean(axis=0))
-        lesions.append(
-            Lesion(new, len(voxels), len(voxels) * voxel_ml, _longest_diameter(points), centre)  # type: ignore[arg-type]
-        )
+        lesions.append(Lesion(new, len(voxels), len(voxels) * voxel_ml, _longest_diameter(points), centre,
+                              confidence=confidence[old]))  # type: ignore[arg-type]  # fmt: skip
     return lesions, labels
+
+
+def segment_with_probability(
+    network: nn.Module,
+    phases: Mapping[str, MetaTensor],
+    phase_keys: Sequence[str],
+    spacing: Sequence[float],
+    patch_size: Sequence[int],
+    device: torch.device,
+    sw_batch_size: int = 4,
+    overlap: float = 0.25,
+    amp: bool = False,
+) -> tuple[MetaTensor, MetaTensor]:
+    """Tumor mask ``(1, X, Y, Z)`` (uint8) and tumor probability (float32, softmax) on the grid of
+    ``phases[phase_keys[0]]``; the mask is the argmax on the network's grid, resampled (nearest), as
+    :func:`segment` gives it, the probability resampled linearly.
+    """
+    data = segmentation_transforms(phase_keys, spacing, mode="infer")({k: phases[k] for k in phase_keys})
+    image = data[IMAGE].unsqueeze(0).to(device)
+    network.eval()
+    with torch.no_grad(), torch.autocast(device.type, enabled=amp and device.type == "cuda"):
+        logits = sliding_window_inference(image, tuple(patch_size), sw_batch_size, network, overlap=overlap)
+    labels = torch.argmax(logits, dim=1, keepdim=True)[0].float().cpu()
+    tumor = torch.softmax(logits.float(), dim=1)[0, 1:2].cpu()
+    native = phases[phase_keys[0]]
+
+    def on_native(values: torch.Tensor, mode: str) -> torch.Tensor:
+        values = MetaTensor(values, affine=data[IMAGE].affine, meta=dict(data[IMAGE].meta))
+        return torch.as_tensor(ResampleToMatch(mode=mode)(values, img_dst=native))
+
+    mask = on_native(labels, "nearest").round().to(torch.uint8)
+    probability = on_native(tumor, "bilinear").clamp(0, 1).float()
+    return (MetaTensor(mask, affine=native.affine, meta=dict(native.meta)),
+            MetaTensor(probability, affine=native.affine, meta=dict(native.meta)))  # fmt: skip
 
 
 def segment(
@@ -120,16 +172,8 @@ def segment(
     ``phases`` maps phase keys to channel-first MetaTensors on one grid (e.g. from
     :func:`hccp53.transforms.sitk_to_metatensor`); the network sees the training preprocessing.
     """
-    data = segmentation_transforms(phase_keys, spacing, mode="infer")({k: phases[k] for k in phase_keys})
-    image = data[IMAGE].unsqueeze(0).to(device)
-    network.eval()
-    with torch.no_grad(), torch.autocast(device.type, enabled=amp and device.type == "cuda"):
-        logits = sliding_window_inference(image, tuple(patch_size), sw_batch_size, network, overlap=overlap)
-    labels = torch.argmax(logits, dim=1, keepdim=True)[0].float().cpu()
-    labels = MetaTensor(labels, affine=data[IMAGE].affine, meta=dict(data[IMAGE].meta))
-    native = phases[phase_keys[0]]
-    resampled = ResampleToMatch(mode="nearest")(labels, img_dst=native)
-    return MetaTensor(torch.as_tensor(resampled).round().to(torch.uint8), affine=native.affine, meta=dict(native.meta))
+    return segment_with_probability(network, phases, phase_keys, spacing, patch_size, device, sw_batch_size,
+                                    overlap, amp)[0]  # fmt: skip
 
 
 class LesionClassifier:

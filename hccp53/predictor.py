@@ -33,7 +33,8 @@ ALGORITHM_NAME = "hccp53 P53 classifier"
 
 @dataclass
 class StudyPrediction:
-    """The result for one study: lesions (largest first) with their label map on the reference grid.
+    """The result for one study: lesions (the primary, most confident, first) with their label map on the
+    reference grid.
 
     ``tensors`` holds the phases as channel-first MetaTensors (:func:`hccp53.transforms.sitk_to_metatensor`)
     from :meth:`Predictor.segment` to :meth:`Predictor.classify`, which uses them and hands on none.
@@ -121,19 +122,19 @@ class Predictor:
         return self.model.record.threshold
 
     def segment(self, volumes: MultiphaseVolumes) -> StudyPrediction:
-        """Tumor segmentation split into lesions (largest first), not yet classified."""
+        """Tumor segmentation split into lesions (the most confident first), not yet classified."""
         images = volumes.images
         reference = images[volumes.reference_phase]
         tensors = {p: sitk_to_metatensor(images[p]) for p in self.phases}
-        mask = self.model.segment(tensors, self.settings.sw_batch_size, self.settings.sw_overlap)
-        lesions, labels = find_lesions(mask, self.settings.min_lesion_ml)
+        mask, probability = self.model.segment(tensors, self.settings.sw_batch_size, self.settings.sw_overlap)
+        lesions, labels = find_lesions(mask, self.settings.min_lesion_ml, probability)
         label_image = sitk.GetImageFromArray(np.ascontiguousarray(labels.transpose(2, 1, 0)).astype(np.uint8))
         label_image.CopyInformation(reference)
         return StudyPrediction(lesions, label_image, None, None, self.threshold, reference,
                                registration_report(volumes), tensors)  # fmt: skip
 
     def classify(self, segmented: StudyPrediction) -> StudyPrediction:
-        """The P53 probability of every lesion (one batch); the largest lesion's is the study's.
+        """The P53 probability of every lesion (one batch); the primary (first) lesion's is the study's.
 
         Raises
         ------

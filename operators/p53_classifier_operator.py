@@ -9,7 +9,7 @@ from operators.failures import reports_errors
 
 
 class P53ClassifierOperator(Operator):
-    """The classifier on a tumor-centred crop of each lesion (one batch); the largest lesion's is the study's.
+    """The classifier on a tumor-centred crop of each lesion (one batch); the primary (first) lesion's is the study's.
 
     The phases are the tensors the segmentation operator made (converted once per study).
 

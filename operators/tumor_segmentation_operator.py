@@ -9,7 +9,7 @@ from operators.failures import reports_errors
 
 
 class TumorSegmentationOperator(Operator):
-    """Sliding-window SegResNet on the registered phases, then connected components (largest first).
+    """Sliding-window SegResNet on the registered phases, then connected components (the most confident first).
 
     Named inputs:
         volumes: :class:`hccp53.volumes.multiphase.MultiphaseVolumes`.

@@ -12,7 +12,14 @@ import torch
 from monai.data import MetaTensor
 from monai.networks.nets import SegResNet
 
-from hccp53.inference import LESIONS, ClassifyLesionsd, LesionClassifier, find_lesions, segment
+from hccp53.inference import (
+    LESIONS,
+    ClassifyLesionsd,
+    LesionClassifier,
+    find_lesions,
+    segment,
+    segment_with_probability,
+)
 from hccp53.nets import build_classifier
 from hccp53.transforms import CENTRE, IMAGE, MASK, classifier_transforms, sitk_to_metatensor
 
@@ -37,6 +44,23 @@ def test_find_lesions_sorts_by_size_and_measures_in_mm() -> None:
     assert len(kept) == 1 and (kept_labels == 2).sum() == 0
 
 
+def test_with_probabilities_the_most_confident_lesion_comes_first() -> None:
+    """A large blob the network is unsure of no longer outranks a smaller tumor it is sure of."""
+    mask = _mask((40, 40, 20), (1.0, 1.0, 2.0))
+    mask[0, 5:15, 5:9, 5:7] = 1  # 80 voxels
+    mask[0, 25:28, 25:28, 10:11] = 1  # 9 voxels
+    probability = torch.zeros_like(mask)
+    probability[0, 5:15, 5:9, 5:7] = 0.6
+    probability[0, 25:28, 25:28, 10:11] = 0.95
+    lesions, labels = find_lesions(mask, probability=probability)
+    assert [(lesion.index, lesion.voxels) for lesion in lesions] == [(1, 9), (2, 80)]
+    assert [lesion.confidence for lesion in lesions] == pytest.approx([0.95, 0.6])
+    assert (labels == 1).sum() == 9 and (labels == 2).sum() == 80
+    probability[0, 25:28, 25:28, 10:11] = 0.604  # equal to 0.01: the larger first
+    assert [lesion.voxels for lesion in find_lesions(mask, probability=probability)[0]] == [80, 9]
+    assert find_lesions(mask)[0][0].confidence is None
+
+
 def test_no_lesion_is_an_empty_list() -> None:
     lesions, labels = find_lesions(_mask((8, 8, 8), (1.0, 1.0, 1.0)))
     assert lesions == [] and not labels.any()
@@ -57,6 +81,19 @@ def test_segment_returns_a_mask_on_the_phases_grid(phases: tuple[dict, dict]) ->
     assert mask.shape == images["pvp"].shape
     np.testing.assert_allclose(mask.affine.numpy(), images["pvp"].affine.numpy())
     assert set(torch.unique(mask).tolist()) <= {0, 1}
+
+
+def test_the_probability_map_agrees_with_the_mask(phases: tuple[dict, dict]) -> None:
+    images, _ = phases
+    torch.manual_seed(0)
+    net = SegResNet(spatial_dims=3, in_channels=3, out_channels=2, init_filters=8)
+    args = (net, images, PHASES, (4.0, 4.0, 4.0), (32, 32, 32), torch.device("cpu"))
+    mask, probability = segment_with_probability(*args)
+    assert torch.equal(mask, segment(*args)) and probability.shape == mask.shape
+    assert float(probability.min()) >= 0 and float(probability.max()) <= 1
+    inside, outside = probability[mask > 0], probability[mask == 0]
+    assert inside.numel() and outside.numel()  # this seeded random network marks some voxels, not all
+    assert float(inside.mean()) > 0.5 > float(outside.mean())
 
 
 def test_lesion_probabilities_equal_the_network_on_the_training_crop(phases: tuple[dict, dict]) -> None:

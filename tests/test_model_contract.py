@@ -191,6 +191,6 @@ def test_monai_labels_infer_task_proposes_the_apps_mask(folder: Path, predictor:
     volumes = _volumes(cohort / "cases" / case_id, predictor.phases)
     tensors = {p: sitk_to_metatensor(volumes.images[p]) for p in phases}
     settings = read_settings()
-    by_app = predictor.model.segment(tensors, settings.sw_batch_size, settings.sw_overlap)[0].numpy() > 0
+    by_app = predictor.model.segment(tensors, settings.sw_batch_size, settings.sw_overlap)[0][0].numpy() > 0
     assert proposed.shape == by_app.shape and proposed.any()
     assert int((proposed != by_app).sum()) == 0

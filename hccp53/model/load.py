@@ -17,7 +17,7 @@ import torch
 from monai.data import MetaTensor
 from torch import nn
 
-from hccp53.inference import LesionClassifier, segment
+from hccp53.inference import LesionClassifier, segment_with_probability
 from hccp53.model.record import (
     CLASSIFIER_WEIGHTS,
     SEGMENTATION_WEIGHTS,
@@ -83,12 +83,14 @@ class TrainedModel:
         """Every phase a case must have (:attr:`ModelRecord.phases`)."""
         return self.record.phases
 
-    def segment(self, phases: Mapping[str, MetaTensor], sw_batch_size: int, overlap: float) -> MetaTensor:
-        """The tumor mask ``(1, X, Y, Z)`` on the phases' own grid (:func:`hccp53.inference.segment`)."""
+    def segment(self, phases: Mapping[str, MetaTensor], sw_batch_size: int, overlap: float
+                ) -> tuple[MetaTensor, MetaTensor]:  # fmt: skip
+        """The tumor mask and tumor probability, each ``(1, X, Y, Z)`` on the phases' own grid
+        (:func:`hccp53.inference.segment_with_probability`)."""
         description = self.record.segmentation
-        return segment(self.segmentation, phases, self.record.segmentation_phases, description["spacing_mm"],
-                       description["patch_size"], self.device, sw_batch_size=sw_batch_size, overlap=overlap,
-                       amp=self.amp)  # fmt: skip
+        return segment_with_probability(self.segmentation, phases, self.record.segmentation_phases,
+                                        description["spacing_mm"], description["patch_size"], self.device,
+                                        sw_batch_size=sw_batch_size, overlap=overlap, amp=self.amp)  # fmt: skip
 
 
 def load_model(folder: str | Path, device: str | torch.device | None = None) -> TrainedModel:

@@ -1,9 +1,9 @@
 """The human-readable summary of one study's result: a one-page PDF with a key image of the tumor outline.
 
 The page shows the prediction (probability, status, threshold), the lesions (volume, longest diameter,
-probability), the phases used and the model, and an axial slice of the reference phase through the centre
-of the largest lesion with every lesion's outline. It says research use only. The app encapsulates it as
-DICOM with :func:`hccp53.dicomio.pdf.encapsulated_pdf`.
+probability, segmentation confidence), the phases used and the model, and an axial slice of the reference
+phase through the centre of the primary lesion (lesion 1, the most confident) with every lesion's outline.
+It says research use only. The app encapsulates it as DICOM with :func:`hccp53.dicomio.pdf.encapsulated_pdf`.
 """
 
 from __future__ import annotations
@@ -43,8 +43,10 @@ def summary_pdf(reference: sitk.Image, labels: sitk.Image, result: Mapping[str, 
                 f"Predicted status: {status}   (P53 mutation probability {probability:.3f}, threshold "
                 f"{result['threshold']:g})")  # fmt: skip
     fig.text(0.06, 0.91, headline, fontsize=11)
-    lines = [f"Lesion {lesion['index']}: {lesion['volume_ml']:.1f} mL, longest diameter "
-             f"{lesion['longest_diameter_mm']:.1f} mm, P53 probability {lesion['p53_probability']:.3f}"
+    lines = [f"Lesion {lesion['index']}{' (primary)' if lesion['index'] == 1 else ''}: {lesion['volume_ml']:.1f} mL, "
+             f"longest diameter {lesion['longest_diameter_mm']:.1f} mm, P53 probability "
+             f"{lesion['p53_probability']:.3f}"
+             + ("" if lesion.get("confidence") is None else f", segmentation confidence {lesion['confidence']:.2f}")
              for lesion in result.get("lesions", [])] or ["No lesion found."]  # fmt: skip
     model = result.get("model", {})
     phases = ", ".join(result.get("phases", {}))

@@ -102,10 +102,10 @@ def image_library(datasets: Sequence[Dataset]) -> hd.sr.ContainerContentItem:
 
     The group carries the TID 1602 / 1604 descriptors its images share (modality, frame of reference,
     rows, columns, pixel spacing, spacing between slices, slice thickness, orientation), made by highdicom
-    from the group's first image and put in template row order; each TID 1601 entry is the IMAGE reference with only its (0020,0032)
-    *Image Position (Patient)*. highdicom's own ``ImageLibrary`` repeats every descriptor on every entry:
-    on a full-size study (164 source images) that SR was 3.6 times larger and 4 times slower to build,
-    as highdicom deep-copies, re-parses and searches the whole content tree.
+    from the group's first image and put in template row order; each TID 1601 entry is the IMAGE reference
+    with only its (0020,0032) *Image Position (Patient)*. highdicom's own ``ImageLibrary`` repeats every
+    descriptor on every entry: on a full-size study (164 source images) that SR was 3.6 times larger and 4
+    times slower to build, as highdicom deep-copies, re-parses and searches the whole content tree.
     """
     groups: dict[tuple[Any, ...], list[Dataset]] = defaultdict(list)
     for dataset in datasets:

@@ -9,7 +9,7 @@ series (row 12), with finding "Neoplasm, Primary" (row 3b) and, in its TID 1419 
 site "Liver", volume (cm3 = mL) and longest diameter (mm), the P53 mutation probability (NUM, unit 1) and,
 for the lesion that carries the study's prediction (the largest), the decision threshold (NUM); each
 measurement carries the TID 4019 Algorithm Identification (name, version, parameters) of what made it.
-The predicted status of that lesion is a qualitative evaluation of the group (CODE, TID 1411 rows 16-17).
+The predicted status of that lesion is a qualitative evaluation of the group (a CODE item, TID 1411).
 When no lesion was found there is one TID 1501 group saying so (a qualitative evaluation), with the
 algorithm identification on the group (TID 1501 includes TID 4019). The codes and their context groups are
 listed in :mod:`hccp53.dicomio.codes`; the prediction concepts use the private scheme declared in

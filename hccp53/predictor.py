@@ -73,11 +73,12 @@ def registration_report(volumes: MultiphaseVolumes) -> dict[str, Any]:
 
 
 def algorithm_info(record: ModelRecord, device: str) -> AlgorithmInfo:
-    """TID 4019 / SEG algorithm identification: name, version and the parameters of this run."""
+    """TID 4019 / SEG algorithm identification: name, version and the parameters of this run; the model's UID
+    (new whenever the weights change) as the device UID of the contributing equipment (IHE AIR)."""
     parameters = {"phases": ",".join(record.phases), "threshold": f"{record.threshold:g}", "device": device,
                   "model_uid": record.uid, "classifier_sha256": record.sha256[CLASSIFIER_WEIGHTS][:16],
                   "segmentation_sha256": record.sha256[SEGMENTATION_WEIGHTS][:16]}  # fmt: skip
-    return AlgorithmInfo(ALGORITHM_NAME, __version__, parameters)
+    return AlgorithmInfo(ALGORITHM_NAME, __version__, parameters, device_uid=record.uid)
 
 
 class Predictor:

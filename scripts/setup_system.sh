@@ -8,9 +8,12 @@ set -euo pipefail
 
 # dicom3tools: dciodvfy (IOD validation of our SR/SEG); dcmtk: dcmdump, dsrdump (independent readers);
 # R with pROC, rms and MASS: the reference statistics the golden tests of hccp53.stats are checked against;
-# orthanc + orthanc-dicomweb: a real PACS on loopback for the `hccp53 serve` / pull / push round trips.
-SYSTEM_PACKAGES="dicom3tools dcmtk r-base-core r-cran-proc r-cran-rms r-cran-mass orthanc orthanc-dicomweb"
-REQUIRED_COMMANDS="dciodvfy dcmdump dsrdump Rscript Orthanc"
+# orthanc + orthanc-dicomweb: a real PACS on loopback for the `hccp53 serve` / pull / push round trips;
+# pixelmed-apps: PixelMed's DicomSRValidator (TID 1500 template and context-group checks of our SR), which the
+# tests run as `java -cp /usr/share/java/pixelmed.jar ...` (tests/conftest.py: the Debian wrapper script fails on
+# Java 17's XPath limits).
+SYSTEM_PACKAGES="dicom3tools dcmtk r-base-core r-cran-proc r-cran-rms r-cran-mass orthanc orthanc-dicomweb pixelmed-apps"
+REQUIRED_COMMANDS="dciodvfy dcmdump dsrdump Rscript Orthanc java DicomSRValidator"
 
 have_dpkg=false
 command -v dpkg-query >/dev/null 2>&1 && have_dpkg=true

@@ -1,8 +1,13 @@
-"""Shared fixtures: small seeded synthetic cohorts, generated once per test session."""
+"""Shared fixtures: small seeded synthetic cohorts, generated once per test session; PixelMed's SR validator."""
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -65,3 +70,53 @@ def vendor_cohorts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         generate_cohort(out[name], 2, seed=3, profile="small", config=config, workers=2, preview=False,
                         progress=False)
     return out
+
+
+#: Debian's pixelmed-apps (scripts/setup_system.sh); the jar's manifest names the libraries it needs.
+PIXELMED_JAR = Path("/usr/share/java/pixelmed.jar")
+#: Java 17's default XPath limits stop PixelMed's template stylesheets ("JAXP0801003 ... exceeds the '10,000'
+#: limit"), which is why the Debian wrapper `DicomSRValidator` fails; these lift them.
+_JAVA_XML_LIMITS = ("-Djdk.xml.xpathExprOpLimit=0", "-Djdk.xml.xpathExprGrpLimit=0", "-Djdk.xml.xpathTotalOpLimit=0")
+#: "Content Item not in template" on an item whose concept name is a private code (a 99-scheme): no template
+#: row names our private concepts, so PixelMed cannot place them.
+_PRIVATE_NOT_IN_TEMPLATE = re.compile(r'/[A-Z]+ \([^,()]+,99[A-Z0-9]+,"[^"]*"\): Content Item not in template$')
+
+
+@dataclass(frozen=True)
+class SRValidation:
+    """What PixelMed's DicomSRValidator said of one SR (template checking on)."""
+
+    output: str
+    errors: list[str]
+    warnings: list[str]
+
+    @property
+    def root_template_checked(self) -> bool:
+        return "Found Root Template TID_1500" in self.output
+
+    @property
+    def other_warnings(self) -> list[str]:
+        """The warnings other than those a private code must cause (see :data:`_PRIVATE_NOT_IN_TEMPLATE`)."""
+        return [line for line in self.warnings if not _PRIVATE_NOT_IN_TEMPLATE.search(line)]
+
+
+@pytest.fixture(scope="session")
+def validate_sr() -> Callable[[Path], SRValidation]:
+    """PixelMed's DicomSRValidator (TID 1500 and its context groups) on one SR file, 15 s and 2.5 GB a file."""
+    java = shutil.which("java")
+    if java is None or not PIXELMED_JAR.is_file():
+        pytest.skip(f"PixelMed's DicomSRValidator is not installed (no java or no {PIXELMED_JAR}): run `make setup` "
+                    "(scripts/setup_system.sh installs the Debian package pixelmed-apps).")
+
+    def run(path: Path) -> SRValidation:
+        result = subprocess.run([java, *_JAVA_XML_LIMITS, "-cp", str(PIXELMED_JAR),
+                                 "com.pixelmed.validate.DicomSRValidator", "-checktemplateid", str(path)],
+                                capture_output=True, text=True, check=False, timeout=600)  # fmt: skip
+        output = result.stdout + result.stderr
+        lines = output.splitlines()
+        errors = [line for line in lines if line.startswith("Error") or " ERROR " in line]
+        if result.returncode != 0:
+            errors.append(f"DicomSRValidator exited with {result.returncode}")
+        return SRValidation(output, errors, [line for line in lines if line.startswith("Warning")])
+
+    return run

@@ -2,7 +2,8 @@
 
 Checks the issue's list: the phases chosen, the SEG overlapping the true tumor (Dice >= 0.7), the
 probability equal to the library called directly on the same volumes, SR and SEG valid for dciodvfy and
-readable by dsrdump and highdicom, and bad input leaving the output folder empty.
+readable by dsrdump and highdicom, the SR valid for PixelMed's TID 1500 validator, the model's UID as the
+Device UID of every object's algorithm item, and bad input leaving the output folder empty.
 """
 
 from __future__ import annotations
@@ -143,6 +144,25 @@ def test_sr_and_seg_are_valid_and_read_back(runs: dict, style: str) -> None:
     seg = pydicom.dcmread(folder / SEG_FILE, stop_before_pixels=True)
     assert {lesion["referenced_seg_uid"] for lesion in back["lesions"]} == {seg.SOPInstanceUID}
     assert seg.StudyInstanceUID == back["study_instance_uid"] == result["study_instance_uid"]
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_pixelmed_finds_no_template_error_in_the_sr(runs: dict, style: str, validate_sr) -> None:
+    """PixelMed's DicomSRValidator with template checking: no error, and no warning but "not in template" on the
+    private-coded predicted status (issue 25)."""
+    _, folder, _ = runs[style]
+    report = validate_sr(folder / SR_FILE)
+    assert report.root_template_checked and report.errors == [], report.output
+    assert report.other_warnings == [] and len(report.warnings) <= 1, report.output
+
+
+@pytest.mark.parametrize("name", [SR_FILE, SEG_FILE, PDF_FILE])
+def test_every_object_names_the_model_as_contributing_equipment(runs: dict, predictor: Predictor, name: str) -> None:
+    _, folder, result = runs[STYLES[0]]
+    dataset = pydicom.dcmread(folder / name, stop_before_pixels=True)
+    (item,) = [item for item in dataset.ContributingEquipmentSequence
+               if item.PurposeOfReferenceCodeSequence[0].CodeValue == "1630"]  # IHE AIR "Processing Algorithm"
+    assert item.DeviceUID == result["model"]["uid"] == predictor.record.uid
 
 
 def test_bad_input_leaves_no_output(vendor_cohorts: dict[str, Path], predictor: Predictor, tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ Type* WSD (made by software), (0042,0012) *MIME Type of Encapsulated Document* a
 *Document Title*, (0040,A043) *Concept Name Code Sequence* LOINC 18748-4 "Diagnostic Imaging Report" (from
 CID 7020 Document Titles), (0028,0301) *Burned In Annotation* YES, (0040,A493) *Verification Flag*
 UNVERIFIED and (0042,0013) *Source Instance Sequence* listing the reference phase's images that the page
-shows.
+shows. Like the SR and SEG, it names the algorithm in (0018,A001) *Contributing Equipment Sequence* with the
+model's UID (:mod:`hccp53.dicomio.equipment`, IHE AIR).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pydicom.uid import EncapsulatedPDFStorage, ExplicitVRLittleEndian
 from pydicom.valuerep import DT
 
 from hccp53.dicomio.codes import AlgorithmInfo
+from hccp53.dicomio.equipment import add_algorithm_equipment
 from hccp53.dicomio.seg import source_datasets
 from hccp53.dicomio.stack import ImageStack, Study
 from hccp53.errors import InputError
@@ -61,7 +63,8 @@ def encapsulated_pdf(
         The loaded study and the stack the page was made from (the reference phase): its images are the
         source of the patient and study modules and are listed in the Source Instance Sequence.
     algorithm
-        Manufacturer, model name (``algorithm.name``) and software version of the new series.
+        Manufacturer, model name (``algorithm.name``) and software version of the new series; with the model's
+        UID, the contributing equipment.
     series_number, series_description, document_title
         Of the new series and document.
 
@@ -120,5 +123,6 @@ def encapsulated_pdf(
     document.MIMETypeOfEncapsulatedDocument = "application/pdf"
     document.EncapsulatedDocument = pdf
     document.EncapsulatedDocumentLength = len(pdf)
+    add_algorithm_equipment(document, algorithm)
     logger.info("Encapsulated PDF of %d bytes joining the study of %s.", len(pdf), stack.label)
     return document

@@ -1,10 +1,12 @@
 """The tumor DICOM SEG: one segment per lesion, on the reference phase's own slices.
 
 Written with highdicom (PS3.3 A.51 Segmentation IOD): BINARY segments, algorithm type AUTOMATIC with
-the algorithm identification, SCT "Morphologically abnormal structure" / "Hepatocellular carcinoma" as
-segmented property category / type, one frame per source slice of the reference series (a phase split
-out of a multi-phase series references only its own instances). Joins the source study: highdicom
-copies the patient and study modules from the source images.
+the algorithm identification, SCT "Morphologically Abnormal Structure" (CID 7150) / "Neoplasm, Primary"
+(CID 7194) as segmented property category / type and "Liver" (CID 4) as anatomic region (see
+:mod:`hccp53.dicomio.codes`), one frame per source slice of the reference series (a phase split out of a
+multi-phase series references only its own instances). The algorithm is also named in (0018,A001)
+*Contributing Equipment Sequence* with the model's UID (:mod:`hccp53.dicomio.equipment`, IHE AIR). Joins
+the source study: highdicom copies the patient and study modules from the source images.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import numpy as np
 import SimpleITK as sitk
 from pydicom.dataset import Dataset
 
-from hccp53.dicomio.codes import HCC, LIVER, TUMOR_CATEGORY, AlgorithmInfo
+from hccp53.dicomio.codes import LIVER, TUMOR_CATEGORY, TUMOR_TYPE, AlgorithmInfo
+from hccp53.dicomio.equipment import add_algorithm_equipment
 from hccp53.dicomio.stack import ImageStack, Study
 from hccp53.dicomio.volume import slice_layout
 from hccp53.errors import InputError
@@ -116,7 +119,7 @@ def build_seg(
             segment_number=k,
             segment_label=f"HCC lesion {k}",
             segmented_property_category=TUMOR_CATEGORY,
-            segmented_property_type=HCC,
+            segmented_property_type=TUMOR_TYPE,
             algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
             algorithm_identification=algorithm_id,
             tracking_uid=hd.UID(),
@@ -143,5 +146,6 @@ def build_seg(
         content_label="HCC",
         omit_empty_frames=True,
     )
+    add_algorithm_equipment(seg, algorithm)
     logger.info("DICOM SEG with %d lesion segment(s) on %s.", lesion_count, stack.label)
     return seg

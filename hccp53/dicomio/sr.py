@@ -1,17 +1,22 @@
 """The P53 result as a DICOM Comprehensive 3D SR: TID 1500 Measurement Report, as IHE AI Results expects.
 
-Content (PS3.16 TID 1500): a device observer (the algorithm), the procedure reported, an image library of
-the source images of every phase used (TID 1600: one Image Library Group per series, whose TID 1602
-descriptors shared by all its images are given once on the group, and an entry per image with only its
-position), and one TID 1411 Volumetric ROI Measurements group per lesion that
-references its segment of the DICOM SEG and the source series, with finding "Hepatocellular carcinoma",
-finding site "Liver", volume (mL) and longest diameter (mm), the P53 mutation probability (NUM, unit 1)
-and, for the lesion that carries the study's prediction (the largest), the predicted status (CODE) and
-the decision threshold (NUM); TID 4019 Algorithm Identification with the algorithm's parameters on each
-group. When no lesion was found there is one TID 1501 group saying so. The prediction concepts use the
-private scheme declared in (0008,0110) *Coding Scheme Identification Sequence* (see
-:mod:`hccp53.dicomio.codes`). The SR joins the source study (same Study Instance UID, patient module copied
-by highdicom from the evidence) as a new series whose description says research use.
+Content (PS3.16 TID 1500): a device observer (the algorithm, its UID the model's), the procedure reported
+(Multiparametric MRI), an image library of the source images of every phase used (TID 1600: one Image
+Library Group per series, whose TID 1602 / 1604 descriptors shared by all its images are given once on the
+group, in template row order, and an entry per image with only its position), and one TID 1411 Volumetric
+ROI Measurements group per lesion that references its segment of the DICOM SEG (row 7) and the source
+series (row 12), with finding "Neoplasm, Primary" (row 3b) and, in its TID 1419 ROI Measurements, finding
+site "Liver", volume (cm3 = mL) and longest diameter (mm), the P53 mutation probability (NUM, unit 1) and,
+for the lesion that carries the study's prediction (the largest), the decision threshold (NUM); each
+measurement carries the TID 4019 Algorithm Identification (name, version, parameters) of what made it.
+The predicted status of that lesion is a qualitative evaluation of the group (a CODE item, TID 1411).
+When no lesion was found there is one TID 1501 group saying so (a qualitative evaluation), with the
+algorithm identification on the group (TID 1501 includes TID 4019). The codes and their context groups are
+listed in :mod:`hccp53.dicomio.codes`; the prediction concepts use the private scheme declared in
+(0008,0110) *Coding Scheme Identification Sequence*. The algorithm is also named in (0018,A001)
+*Contributing Equipment Sequence* (:mod:`hccp53.dicomio.equipment`). The SR joins the source study (same
+Study Instance UID, patient module copied by highdicom from the evidence) as a new series whose description
+says research use.
 """
 
 from __future__ import annotations
@@ -26,24 +31,25 @@ from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 
 from hccp53.dicomio.codes import (
+    CUBIC_CENTIMETRE,
     DIAMETER,
-    HCC,
     LESION_PRESENCE,
     LIVER,
-    MILLILITRE,
     MILLIMETRE,
     NO_LESION,
     NO_UNITS,
     P53_PROBABILITY,
     P53_STATUS,
     PRIVATE_SCHEME,
-    PRIVATE_SCHEME_NAME,
     PROCEDURE,
     STATUS_CODES,
     THRESHOLD,
+    TUMOR_TYPE,
     VOLUME,
     AlgorithmInfo,
+    coding_schemes,
 )
+from hccp53.dicomio.equipment import add_algorithm_equipment
 from hccp53.dicomio.seg import source_datasets
 from hccp53.dicomio.stack import ImageStack, Study
 from hccp53.errors import InputError
@@ -58,10 +64,36 @@ _POSITION = (codes.DCM.ImagePositionPatientX, codes.DCM.ImagePositionPatientY, c
 _SHARED = ("SeriesInstanceUID", "SOPClassUID", "FrameOfReferenceUID", "Rows", "Columns", "PixelSpacing",
            "SliceThickness", "ImageOrientationPatient", "SpacingBetweenSlices")  # fmt: skip
 _SOURCE = hd.sr.CodedConcept(value="260753009", meaning="Source", scheme_designator="SCT")
+#: TID 1604 Image Library Entry Descriptors for Cross-Sectional Modalities, its rows in order (the order is
+#: significant; highdicom 0.28 appends "Spacing between slices" after the orientation, out of row order).
+_TID_1604_ROWS = (codes.DCM.HorizontalPixelSpacing, codes.DCM.VerticalPixelSpacing, codes.DCM.SpacingBetweenSlices,
+                  codes.DCM.SliceThickness, *_POSITION, codes.DCM.ImageOrientationPatientRowX,
+                  codes.DCM.ImageOrientationPatientRowY, codes.DCM.ImageOrientationPatientRowZ,
+                  codes.DCM.ImageOrientationPatientColumnX, codes.DCM.ImageOrientationPatientColumnY,
+                  codes.DCM.ImageOrientationPatientColumnZ)  # fmt: skip
 
 
 def _shared_key(dataset: Dataset) -> tuple[Any, ...]:
     return tuple(str(dataset.get(keyword)) for keyword in _SHARED)
+
+
+def _in_row_order(items: Sequence[hd.sr.ContentItem]) -> list[hd.sr.ContentItem]:
+    """TID 1602 descriptors as highdicom gives them, then the TID 1604 ones in the template's row order."""
+    rank = {(code.value, code.scheme_designator): k for k, code in enumerate(_TID_1604_ROWS)}
+
+    def key(item: hd.sr.ContentItem) -> tuple[str, str]:
+        return (item.name.value, item.name.scheme_designator)
+
+    general = [item for item in items if key(item) not in rank]
+    return general + sorted((item for item in items if key(item) in rank), key=lambda item: rank[key(item)])
+
+
+def _source_series(series_uid: str) -> hd.sr.SourceSeriesForSegmentation:
+    """TID 1411 row 12, with the concept's meaning as PS3.16 spells it ("Source series for segmentation");
+    highdicom 0.28 writes "Source Series for Segmentation", which validators report as a different meaning."""
+    item = hd.sr.SourceSeriesForSegmentation(series_uid)
+    item.ConceptNameCodeSequence = [hd.sr.CodedConcept.from_code(codes.DCM.SourceSeriesForSegmentation)]
+    return item
 
 
 def image_library(datasets: Sequence[Dataset]) -> hd.sr.ContainerContentItem:
@@ -69,11 +101,11 @@ def image_library(datasets: Sequence[Dataset]) -> hd.sr.ContainerContentItem:
     descriptors within it).
 
     The group carries the TID 1602 / 1604 descriptors its images share (modality, frame of reference,
-    rows, columns, pixel spacing, slice thickness, orientation, spacing between slices), made by highdicom
-    from the group's first image; each TID 1601 entry is the IMAGE reference with only its (0020,0032)
-    *Image Position (Patient)*. highdicom's own ``ImageLibrary`` repeats every descriptor on every entry:
-    on a full-size study (164 source images) that SR was 3.6 times larger and 4 times slower to build,
-    as highdicom deep-copies, re-parses and searches the whole content tree.
+    rows, columns, pixel spacing, spacing between slices, slice thickness, orientation), made by highdicom
+    from the group's first image and put in template row order; each TID 1601 entry is the IMAGE reference
+    with only its (0020,0032) *Image Position (Patient)*. highdicom's own ``ImageLibrary`` repeats every
+    descriptor on every entry: on a full-size study (164 source images) that SR was 3.6 times larger and 4
+    times slower to build, as highdicom deep-copies, re-parses and searches the whole content tree.
     """
     groups: dict[tuple[Any, ...], list[Dataset]] = defaultdict(list)
     for dataset in datasets:
@@ -85,7 +117,8 @@ def image_library(datasets: Sequence[Dataset]) -> hd.sr.ContainerContentItem:
     for members in groups.values():
         group = hd.sr.ContainerContentItem(name=codes.DCM.ImageLibraryGroup,
                                            relationship_type=hd.sr.RelationshipTypeValues.CONTAINS)  # fmt: skip
-        shared = [item for item in hd.sr.ImageLibraryEntryDescriptors(members[0]) if item.name not in _POSITION]
+        shared = _in_row_order([item for item in hd.sr.ImageLibraryEntryDescriptors(members[0])
+                                if item.name not in _POSITION])  # fmt: skip
         group.ContentSequence = hd.sr.ContentSequence(shared)
         for dataset in members:
             entry = hd.sr.ImageContentItem(name=_SOURCE, referenced_sop_class_uid=dataset.SOPClassUID,
@@ -153,13 +186,13 @@ def build_sr(
     device = hd.sr.ObserverContext(
         observer_type=codes.cid270.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
-            uid=hd.UID(), name=algorithm.name, manufacturer_name=algorithm.manufacturer,
+            uid=algorithm.device_uid or hd.UID(), name=algorithm.name, manufacturer_name=algorithm.manufacturer,
             model_name=f"{algorithm.name} {algorithm.version}"),
     )  # fmt: skip
     groups: list[Any] = []
     for rank, lesion in enumerate(lesions):
         measurements = [
-            hd.sr.Measurement(name=VOLUME, value=round(float(lesion.volume_ml), 3), unit=MILLILITRE,
+            hd.sr.Measurement(name=VOLUME, value=round(float(lesion.volume_ml), 3), unit=CUBIC_CENTIMETRE,
                               algorithm_id=algorithm_id),
             hd.sr.Measurement(name=DIAMETER, value=round(float(lesion.longest_diameter_mm), 2), unit=MILLIMETRE,
                               algorithm_id=algorithm_id),
@@ -176,17 +209,16 @@ def build_sr(
             tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier=f"HCC lesion {lesion.index}"),
             referenced_segment=hd.sr.ReferencedSegment(
                 sop_class_uid=seg.SOPClassUID, sop_instance_uid=seg.SOPInstanceUID, segment_number=lesion.index,
-                source_series=hd.sr.SourceSeriesForSegmentation(reference_stack.series_uid)),
-            finding_type=HCC,
+                source_series=_source_series(reference_stack.series_uid)),
+            finding_type=TUMOR_TYPE,
             finding_sites=[hd.sr.FindingSite(LIVER)],
-            algorithm_id=algorithm_id,
             measurements=measurements,
             qualitative_evaluations=evaluations or None,
         ))  # fmt: skip
     if not lesions:
         groups.append(hd.sr.MeasurementsAndQualitativeEvaluations(
             tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier="No lesion"),
-            finding_type=HCC,
+            finding_type=TUMOR_TYPE,
             finding_sites=[hd.sr.FindingSite(LIVER)],
             algorithm_id=algorithm_id,
             qualitative_evaluations=[hd.sr.QualitativeEvaluation(name=LESION_PRESENCE, value=NO_LESION)],
@@ -211,11 +243,8 @@ def build_sr(
         is_complete=True,
         series_description=series_description,
     )
-    scheme = Dataset()
-    scheme.CodingSchemeDesignator = PRIVATE_SCHEME
-    scheme.CodingSchemeName = PRIVATE_SCHEME_NAME
-    scheme.CodingSchemeResponsibleOrganization = "hccp53 project"
-    sr.CodingSchemeIdentificationSequence = [scheme]
+    sr.CodingSchemeIdentificationSequence = coding_schemes(PRIVATE_SCHEME)
+    add_algorithm_equipment(sr, algorithm)
     logger.info("DICOM SR with %d lesion group(s)%s.", len(lesions),
                 "" if primary_probability is None else f", P53 probability {primary_probability:.3f}")  # fmt: skip
     return sr

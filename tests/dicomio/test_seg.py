@@ -10,7 +10,7 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from dicom_outputs import ALGORITHM, Example, example
+from dicom_outputs import ALGORITHM, Example, check_algorithm_equipment, dciodvfy_messages, example
 
 from hccp53.dicomio.seg import build_seg, label_frames, load_standard_tables
 from hccp53.errors import InputError
@@ -27,7 +27,7 @@ def written(cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Exa
 def test_dciodvfy_finds_no_error_or_warning(written: tuple[Example, Path]) -> None:
     _, path = written
     result = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, check=False)
-    messages = [line for line in result.stderr.splitlines() if line.startswith(("Error", "Warning"))]
+    messages = dciodvfy_messages(result.stderr)  # all but the Device UID of the Contributing Equipment
     assert messages == [], messages
 
 
@@ -42,7 +42,11 @@ def test_highdicom_reads_back_the_lesions_on_their_source_slices(written: tuple[
     seg = hd.seg.segread(path)
     assert seg.number_of_segments == 2
     assert [seg.get_segment_description(k).segment_label for k in (1, 2)] == ["HCC lesion 1", "HCC lesion 2"]
-    assert seg.get_segment_description(1).segmented_property_type.value == "25370001"
+    description = seg.get_segment_description(1)
+    assert (description.segmented_property_category.value, description.segmented_property_type.value) == (
+        "49755003", "372087000")  # CID 7150 Morphologically Abnormal Structure / CID 7194 Neoplasm, Primary
+    assert [region.value for region in description.anatomic_regions] == ["10200004"]  # CID 4 Liver
+    assert description.algorithm_identification[0].AlgorithmFamilyCodeSequence[0].CodeValue == "123110"  # CID 7162
     sources = [i.sop_instance_uid for i in case.stack.instances]
     masks = seg.get_pixels_by_source_instance(source_sop_instance_uids=sources, segment_numbers=[1, 2],
                                               combine_segments=True, relabel=False)  # fmt: skip
@@ -51,6 +55,10 @@ def test_highdicom_reads_back_the_lesions_on_their_source_slices(written: tuple[
     assert seg.StudyInstanceUID == source.StudyInstanceUID and seg.PatientID == source.PatientID
     assert seg.SeriesInstanceUID != source.SeriesInstanceUID and "research use" in seg.SeriesDescription
     assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == case.stack.series_uid
+
+
+def test_the_algorithm_is_contributing_equipment(written: tuple[Example, Path]) -> None:
+    check_algorithm_equipment(pydicom.dcmread(written[1], stop_before_pixels=True))
 
 
 def test_no_lesion_means_no_seg(written: tuple[Example, Path]) -> None:

@@ -1,4 +1,5 @@
-"""The TID 1500 SR: valid for dciodvfy and DCMTK's dsrdump, and our reader gets back what was written."""
+"""The TID 1500 SR: valid for dciodvfy, PixelMed's template validator and DCMTK's dsrdump, and our reader gets back
+what was written."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from dicom_outputs import ALGORITHM, Example, example
+from dicom_outputs import ALGORITHM, Example, check_algorithm_equipment, dciodvfy_messages, example
 
 from hccp53.dicomio.seg import build_seg
 from hccp53.dicomio.sr import build_sr, read_result
@@ -30,8 +31,9 @@ def written(cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Exa
 @pytest.mark.parametrize("which", [1, 3])
 def test_dciodvfy_finds_no_error(written: tuple, which: int) -> None:
     result = subprocess.run(["dciodvfy", str(written[which])], capture_output=True, text=True, check=False)
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
-    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning")]
+    messages = dciodvfy_messages(result.stderr)  # all but the Device UID of the Contributing Equipment
+    errors = [line for line in messages if line.startswith("Error")]
+    warnings = [line for line in messages if line.startswith("Warning")]
     assert errors == [], errors
     assert all("99HCCP53" in line or "Coding Scheme" in line for line in warnings), warnings
 
@@ -42,8 +44,39 @@ def test_dsrdump_shows_the_prediction(written: tuple) -> None:
     text = result.stdout
     assert '"Probability of TP53 mutation")="0.734512"' in text
     assert '(P53MUT,99HCCP53,"TP53 mutated")' in text
-    assert '(25370001,SCT,"Hepatocellular carcinoma")' in text and '(10200004,SCT,"Liver")' in text
+    assert '(372087000,SCT,"Neoplasm, Primary")' in text and '(10200004,SCT,"Liver")' in text
+    assert '(126020,DCM,"Multiparametric MRI")' in text and '(cm3,UCUM,"cubic centimeter")' in text
     assert 'Algorithm Parameters")="phases=t2,ap,pvp"' in text
+
+
+@pytest.mark.parametrize("which", [1, 3])
+def test_pixelmed_finds_no_template_error_or_warning(written: tuple, which: int, validate_sr) -> None:
+    """TID 1500 and its context groups (PixelMed's DicomSRValidator, template checking on): no error, and no
+    warning apart from "not in template" on our private-coded qualitative evaluation (PixelMed's encoding of TID
+    1411 / 1501 has no row for qualitative evaluations, and no template names a private concept)."""
+    report = validate_sr(written[which])
+    assert report.root_template_checked, report.output
+    assert report.errors == [], report.output
+    assert report.other_warnings == [], report.output
+    assert len(report.warnings) <= 1, report.output
+
+
+def test_the_algorithm_is_contributing_equipment_and_the_device_observer(written: tuple) -> None:
+    sr = pydicom.dcmread(written[1])
+    check_algorithm_equipment(sr)
+    observer = [item for item in sr.ContentSequence if item.ConceptNameCodeSequence[0].CodeValue == "121012"]
+    assert [item.UID for item in observer] == [ALGORITHM.device_uid]  # TID 1004 Device Observer UID
+
+
+def test_the_measurement_groups_carry_only_rows_of_tid_1411(written: tuple) -> None:
+    """The algorithm identification sits on each measurement (TID 1419 / 300), not on the TID 1411 group."""
+    (measurements,) = _named(pydicom.dcmread(written[1]).ContentSequence, "126010")
+    for group in measurements.ContentSequence:
+        assert not _named(group.ContentSequence, "111001")  # Algorithm Name
+        (volume,) = _named(group.ContentSequence, "118565006")
+        assert [item.TextValue for item in _named(volume.ContentSequence, "111001")] == [ALGORITHM.name]
+        (source_series,) = _named(group.ContentSequence, "121232")
+        assert source_series.ConceptNameCodeSequence[0].CodeMeaning == "Source series for segmentation"
 
 
 def test_read_result_recovers_what_was_written(written: tuple) -> None:
@@ -97,6 +130,10 @@ def test_the_image_library_lists_every_source_image_once_per_series_group(writte
                   if item.ValueType != "IMAGE"}  # fmt: skip
         assert {"Modality", "Frame of Reference UID", "Pixel Data Rows", "Slice Thickness",
                 "Image Orientation (Patient) Row X"} <= shared  # fmt: skip
+        descriptors = [item.ConceptNameCodeSequence[0].CodeMeaning for item in group.ContentSequence
+                       if item.ValueType != "IMAGE"]  # fmt: skip
+        if "Spacing between slices" in descriptors:  # TID 1604 row 3, before Slice Thickness (row 4)
+            assert descriptors.index("Spacing between slices") < descriptors.index("Slice Thickness")
         assert not any("Image Position" in meaning for meaning in shared)
         entries = [item for item in group.ContentSequence if item.ValueType == "IMAGE"]
         uids = [entry.ReferencedSOPSequence[0].ReferencedSOPInstanceUID for entry in entries]

@@ -242,19 +242,23 @@ class LesionClassifier:
 class ClassifyLesionsd(MapTransform):
     """Post-processing step of ``inference.yaml``: lesions of the predicted mask with their P53 probability.
 
-    Reads the mask under ``mask_key`` (on the phases' grid) and the phases under their own keys; writes
-    a list of :meth:`Lesion.to_json` dicts under ``lesions``.
+    Reads the mask under ``mask_key`` (on the phases' grid), the tumor probability under ``probability_key``
+    (on the same grid; without it the lesions have no confidence and come largest first) and the phases under
+    their own keys; writes a list of :meth:`Lesion.to_json` dicts under ``lesions``.
     """
 
-    def __init__(self, classifier: LesionClassifier, mask_key: str = "pred", min_volume_ml: float = 0.1) -> None:
+    def __init__(self, classifier: LesionClassifier, mask_key: str = "pred", min_volume_ml: float = 0.1,
+                 probability_key: str | None = None) -> None:  # fmt: skip
         super().__init__(keys=[mask_key])
         self.classifier = classifier
         self.mask_key = mask_key
+        self.probability_key = probability_key
         self.min_volume_ml = float(min_volume_ml)
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
-        lesions, labels = find_lesions(d[self.mask_key], self.min_volume_ml)
+        probability = None if self.probability_key is None else d[self.probability_key].clamp(0, 1)
+        lesions, labels = find_lesions(d[self.mask_key], self.min_volume_ml, probability)
         probabilities = self.classifier(d, labels, len(lesions))
         d[LESIONS] = [
             Lesion(**{**lesion.to_json(), "p53_probability": p}).to_json()

@@ -129,6 +129,7 @@ def test_the_bundle_inference_config_gives_the_predictor_probabilities(
             round(lesion["volume_ml"], 3) for lesion in lesions]
         for lesion, expected in zip(direct.lesions, lesions, strict=True):
             assert lesion.p53_probability == pytest.approx(expected["p53_probability"], abs=1e-6)
+            assert lesion.confidence == pytest.approx(expected["confidence"], abs=1e-4)
             compared += 1
         mask = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / f"{case_id}_tumor.nii.gz"))) > 0
         labels = sitk.GetArrayFromImage(direct.labels) > 0  # the lesions: components of at least min_lesion_ml

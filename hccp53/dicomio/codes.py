@@ -83,6 +83,8 @@ P53_WILD_TYPE = CodedConcept("P53WT", PRIVATE_SCHEME, "TP53 wild-type")
 THRESHOLD = CodedConcept("P53THR", PRIVATE_SCHEME, "Decision threshold of TP53 mutation probability")
 NO_LESION = CodedConcept("NOLESION", PRIVATE_SCHEME, "No liver tumor found")
 LESION_PRESENCE = CodedConcept("LESIONS", PRIVATE_SCHEME, "Liver tumor detection")
+#: The segmentation network's mean tumor probability over the lesion (hccp53.inference.Lesion.confidence).
+SEGMENTATION_CONFIDENCE = CodedConcept("SEGCONF", PRIVATE_SCHEME, "Mean tumor probability of the segmentation")
 
 STATUS_CODES = {"mutated": P53_MUTATED, "wild-type": P53_WILD_TYPE}
 

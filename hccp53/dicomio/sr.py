@@ -6,8 +6,9 @@ Library Group per series, whose TID 1602 / 1604 descriptors shared by all its im
 group, in template row order, and an entry per image with only its position), and one TID 1411 Volumetric
 ROI Measurements group per lesion that references its segment of the DICOM SEG (row 7) and the source
 series (row 12), with finding "Neoplasm, Primary" (row 3b) and, in its TID 1419 ROI Measurements, finding
-site "Liver", volume (cm3 = mL) and longest diameter (mm), the P53 mutation probability (NUM, unit 1) and,
-for the lesion that carries the study's prediction (the largest), the decision threshold (NUM); each
+site "Liver", volume (cm3 = mL) and longest diameter (mm), the segmentation's confidence (its mean tumor
+probability over the lesion, NUM, unit 1), the P53 mutation probability (NUM, unit 1) and, for the lesion
+that carries the study's prediction (lesion 1, the most confident), the decision threshold (NUM); each
 measurement carries the TID 4019 Algorithm Identification (name, version, parameters) of what made it.
 The predicted status of that lesion is a qualitative evaluation of the group (a CODE item, TID 1411).
 When no lesion was found there is one TID 1501 group saying so (a qualitative evaluation), with the
@@ -42,6 +43,7 @@ from hccp53.dicomio.codes import (
     P53_STATUS,
     PRIVATE_SCHEME,
     PROCEDURE,
+    SEGMENTATION_CONFIDENCE,
     STATUS_CODES,
     THRESHOLD,
     TUMOR_TYPE,
@@ -167,9 +169,9 @@ def build_sr(
     seg
         The DICOM SEG (None when no lesion was found).
     lesions
-        :class:`hccp53.inference.Lesion` objects, the largest first; their ``index`` is the segment number.
+        :class:`hccp53.inference.Lesion` objects, the primary first; their ``index`` is the segment number.
     primary_probability, status
-        The study's prediction (that of the largest lesion), None when no lesion was found.
+        The study's prediction (that of the primary lesion), None when no lesion was found.
     threshold
         The decision threshold applied to the probability.
     """
@@ -198,6 +200,10 @@ def build_sr(
                               algorithm_id=algorithm_id),
         ]  # fmt: skip
         evaluations = []
+        if getattr(lesion, "confidence", None) is not None:
+            measurements.append(hd.sr.Measurement(name=SEGMENTATION_CONFIDENCE, unit=NO_UNITS,
+                                                  value=round(float(lesion.confidence), 4),
+                                                  algorithm_id=algorithm_id))  # fmt: skip
         if lesion.p53_probability is not None:
             measurements.append(hd.sr.Measurement(name=P53_PROBABILITY, value=round(float(lesion.p53_probability), 6),
                                                   unit=NO_UNITS, algorithm_id=algorithm_id))  # fmt: skip
@@ -267,6 +273,7 @@ def read_result(dataset: Dataset) -> dict[str, Any]:
             "volume_ml": _value(group, VOLUME),
             "longest_diameter_mm": _value(group, DIAMETER),
             "p53_probability": _value(group, P53_PROBABILITY),
+            "confidence": _value(group, SEGMENTATION_CONFIDENCE),
             "segment_number": int(segment.referenced_segment_numbers[0]) if segment is not None else None,
             "referenced_seg_uid": segment.referenced_sop_instance_uid if segment is not None else None,
             "source_series_uid": str(segment.source_series_for_segmentation.value)

@@ -9,7 +9,7 @@ set -euo pipefail
 # dicom3tools: dciodvfy (IOD validation of our SR/SEG); dcmtk: dcmdump, dsrdump (independent readers);
 # R with pROC, rms and MASS: the reference statistics the golden tests of hccp53.stats are checked against;
 # orthanc + orthanc-dicomweb: a real PACS on loopback for the `hccp53 serve` / pull / push round trips.
-SYSTEM_PACKAGES="dicom3tools dcmtk r-base-core r-cran-proc r-cran-rms r-cran-mass orthanc orthanc-dicomweb"
+SYSTEM_PACKAGES="dicom3tools dcmtk r-base-core r-cran-proc r-cran-rms r-cran-mass orthanc orthanc-dicomweb chromium chromium-driver"
 REQUIRED_COMMANDS="dciodvfy dcmdump dsrdump Rscript Orthanc"
 
 have_dpkg=false

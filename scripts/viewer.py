@@ -34,6 +34,7 @@ LABEL_PYTHON = REPOSITORY / "label" / ".venv" / "bin" / "python"
 ORTHANC = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
 DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 CASE = "SYN0001"
+PROXY_ROOT = "/proxy/dicom"  # MONAI Label's DICOMweb proxy (monailabel/endpoints/proxy.py)
 
 logger = logging.getLogger("viewer")
 
@@ -133,7 +134,10 @@ class ViewerSetup:
         self.orthanc_port = orthanc_port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.orthanc_url = f"http://127.0.0.1:{self.orthanc_port}"
-        self.dicomweb = f"{self.orthanc_url}/dicom-web"
+        # Orthanc's DICOMweb root is MONAI Label's proxy path and its Host header MONAI Label's address, so the
+        # BulkDataURIs in its metadata (the PDF's EncapsulatedDocument) point at the proxy: the browser
+        # reaches Orthanc only through MONAI Label (another origin would be refused, CORS)
+        self.dicomweb = f"{self.orthanc_url}{PROXY_ROOT}"
         self.orthanc: Process | None = None
         self.label: Process | None = None
         self.result: dict[str, Any] = {}
@@ -169,7 +173,8 @@ class ViewerSetup:
             "Name": "hccp53-viewer", "StorageDirectory": str(root / "storage"), "IndexDirectory": str(root / "storage"),
             "HttpPort": self.orthanc_port, "DicomPort": free_port(), "RemoteAccessAllowed": False,
             "AuthenticationEnabled": False, "Plugins": [str(DICOMWEB_PLUGIN)],
-            "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "StudiesMetadata": "Full", "SeriesMetadata": "Full"},
+            "DicomWeb": {"Enable": True, "Root": f"{PROXY_ROOT}/", "Host": f"127.0.0.1:{self.port}",
+                         "StudiesMetadata": "Full", "SeriesMetadata": "Full"},
         }
         (root / "orthanc.json").write_text(json.dumps(config, indent=2))
         self.orthanc = Process([ORTHANC, str(root / "orthanc.json")], root / "orthanc.log",

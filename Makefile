@@ -32,7 +32,7 @@ RAISE_STACK := s=$$(ulimit -s); if [[ $$s != unlimited && $$s -lt 32768 ]]; then
 PYTEST_EXIT := if [[ $$rc -eq 5 ]]; then \
 	echo "pytest: no tests were collected (exit code 5); counted as success."; rc=0; fi; exit $$rc
 
-.PHONY: help setup system test test-slow demo bench weights evaluation map map-run map-test lint clean distclean label-setup label
+.PHONY: help setup system test test-slow demo bench weights evaluation map map-run map-test lint clean distclean label-setup label viewer
 
 help: ## list the targets
 	@echo "hccp53 make targets (variables: PYTHON=$(PYTHON) VENV=$(VENV) PYTEST_ARGS=...):"
@@ -147,6 +147,9 @@ label: setup label-setup ## start the MONAI Label server (127.0.0.1:8000; LABEL_
 	@echo "label: datastore $(LABEL_DATA)/studies; connect 3D Slicer to http://$(LABEL_HOST):$(LABEL_PORT) (docs/label.md)"
 	"$(LABEL_PY)" -m monailabel.main start_server --app label --studies "$(LABEL_DATA)/studies" \
 		--host "$(LABEL_HOST)" --port "$(LABEL_PORT)"
+
+viewer: setup label-setup ## Orthanc with a synthetic study and the app's SR/SEG/PDF, MONAI Label's OHIF on it (127.0.0.1:8000/ohif/; docs/viewer.md)
+	@$(RAISE_STACK); "$(VPY)" scripts/viewer.py --port "$(LABEL_PORT)"
 
 lint: setup ## ruff check
 	"$(VENV)/bin/ruff" check .

@@ -4,9 +4,9 @@ the same ones in the same order, so the app and ``hccp53 serve`` write the same 
 =======================  =========================================  ==============================
 step (operator name)     function                                   hands on
 =======================  =========================================  ==============================
-``study_loader``         :func:`load`                               :class:`~hccp53.dicomio.Study`
-``phase_selector``       :func:`select_phases`                      phases found
-``multiphase_volumes``   :func:`build_volumes`                      registered volumes
+``study_loader``         :func:`~hccp53.steps.load`                 :class:`~hccp53.dicomio.Study`
+``phase_selector``       :func:`~hccp53.steps.select_phases`        phases found
+``multiphase_volumes``   :func:`~hccp53.steps.build_volumes`        registered volumes
 ``tumor_segmentation``   :meth:`Predictor.segment`                  lesions, unclassified
 ``p53_classifier``       :meth:`Predictor.classify`                 P53 probability per lesion
 ``dicom_seg``            :func:`dicom_seg`                          DICOM SEG (built)
@@ -16,8 +16,10 @@ step (operator name)     function                                   hands on
 
 ``result.json``'s ``timings_s`` holds ``<step>_s`` for every step before the writer. The phases, reference
 phase and threshold come from the trained-model folder (:class:`~hccp53.predictor.Predictor`); the run
-settings from ``configs/inference.yaml`` (:mod:`hccp53.settings`). Nothing here needs MONAI or the Deploy SDK
-(the networks live in :mod:`hccp53.predictor`), so importing this module loads neither.
+settings from ``configs/inference.yaml`` (:mod:`hccp53.settings`). The first three steps live in
+:mod:`hccp53.steps` (no highdicom there, so that the MONAI Label app runs them too) and are re-exported here.
+Nothing here needs MONAI or the Deploy SDK (the networks live in :mod:`hccp53.predictor`), so importing this
+module loads neither.
 """
 
 from __future__ import annotations
@@ -32,17 +34,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import highdicom as hd
 
 from hccp53 import __version__
-from hccp53.dicomio import ImageStack, Study, load_study
+from hccp53.dicomio import ImageStack, Study
 from hccp53.dicomio.codes import AlgorithmInfo
 from hccp53.dicomio.pdf import encapsulated_pdf
 from hccp53.dicomio.seg import build_seg
 from hccp53.dicomio.sr import build_sr
-from hccp53.phases import PhaseResult, identify_phases
+from hccp53.phases import PhaseResult
 from hccp53.report.summary import summary_pdf
-from hccp53.settings import Settings
 from hccp53.staging import check_output, staged_output
-from hccp53.volumes.multiphase import MultiphaseVolumes
-from hccp53.volumes.study import study_volumes
+from hccp53.steps import build_volumes, load, load_volumes, select_phases  # noqa: F401 (the operators' steps)
 
 if TYPE_CHECKING:  # the networks import MONAI; the steps only pass them on
     from hccp53.predictor import Predictor, StudyPrediction
@@ -59,22 +59,6 @@ STEPS = ("study_loader", "phase_selector", "multiphase_volumes", "tumor_segmenta
          "dicom_seg", "dicom_sr", "result_writer")  # fmt: skip
 
 T = TypeVar("T")
-
-
-def load(study_dir: str | Path, settings: Settings) -> Study:
-    """The study in a folder, series larger than ``max_voxels_per_series`` refused before their pixels are read."""
-    return load_study(Path(study_dir), max_voxels=settings.max_voxels_per_series)
-
-
-def select_phases(study: Study, predictor: Predictor) -> PhaseResult:
-    """The series of each phase; every phase the model needs must be there (:class:`~hccp53.phases.PhaseError`)."""
-    return identify_phases(study, require=predictor.phases)
-
-
-def build_volumes(study: Study, found: PhaseResult, predictor: Predictor) -> MultiphaseVolumes:
-    """The model's phases on its reference phase's grid, registered when the settings say so."""
-    return study_volumes(study, found, phases=predictor.phases, reference_phase=predictor.reference_phase,
-                         register=predictor.settings.register)  # fmt: skip
 
 
 def dicom_seg(study: Study, found: PhaseResult, prediction: StudyPrediction, predictor: Predictor
@@ -137,13 +121,6 @@ def write_outputs(out: Path, study: Study, found: PhaseResult, prediction: Study
         (staging / RESULT_FILE).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     logger.info("Result written to %s: %s.", out, result["p53_status"])
     return result
-
-
-def load_volumes(study_dir: str | Path, predictor: Predictor) -> tuple[Study, PhaseResult, MultiphaseVolumes]:
-    """The first three steps: the study, its phases (the model's must be there) and the registered volumes."""
-    study = load(study_dir, predictor.settings)
-    found = select_phases(study, predictor)
-    return study, found, build_volumes(study, found, predictor)
 
 
 def run_study(study_dir: str | Path, out_dir: str | Path, predictor: Predictor) -> dict[str, Any]:

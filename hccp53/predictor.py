@@ -10,14 +10,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import SimpleITK as sitk
 
 from hccp53 import __version__
-from hccp53.dicomio.codes import AlgorithmInfo
-from hccp53.dicomio.seg import load_standard_tables
 from hccp53.errors import InputError
 from hccp53.inference import Lesion, find_lesions
 from hccp53.model import CLASSIFIER_WEIGHTS, SEGMENTATION_WEIGHTS, ModelRecord
@@ -25,6 +23,9 @@ from hccp53.model.load import load_model
 from hccp53.settings import Settings
 from hccp53.transforms import sitk_to_metatensor
 from hccp53.volumes.multiphase import MultiphaseVolumes
+
+if TYPE_CHECKING:  # highdicom, imported only where DICOM is written (the MONAI Label environment has none)
+    from hccp53.dicomio.codes import AlgorithmInfo
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,8 @@ def registration_report(volumes: MultiphaseVolumes) -> dict[str, Any]:
 def algorithm_info(record: ModelRecord, device: str) -> AlgorithmInfo:
     """TID 4019 / SEG algorithm identification: name, version and the parameters of this run; the model's UID
     (new whenever the weights change) as the device UID of the contributing equipment (IHE AIR)."""
+    from hccp53.dicomio.codes import AlgorithmInfo
+
     parameters = {"phases": ",".join(record.phases), "threshold": f"{record.threshold:g}", "device": device,
                   "model_uid": record.uid, "classifier_sha256": record.sha256[CLASSIFIER_WEIGHTS][:16],
                   "segmentation_sha256": record.sha256[SEGMENTATION_WEIGHTS][:16]}  # fmt: skip
@@ -86,7 +89,9 @@ class Predictor:
 
     Construction also has highdicom read its tables of the DICOM standard
     (:func:`hccp53.dicomio.seg.load_standard_tables`), which it would otherwise do while writing the
-    first study's SEG.
+    first study's SEG; ``dicom=False`` leaves highdicom out altogether, for an environment that only segments
+    and classifies (the MONAI Label app's, where highdicom cannot be installed): :attr:`algorithm` is then
+    unset and :mod:`hccp53.deploy`'s DICOM writers cannot be given this predictor.
 
     Parameters
     ----------
@@ -96,14 +101,22 @@ class Predictor:
         :func:`hccp53.settings.read_settings`.
     device
         ``"cuda"``, ``"cpu"`` ...; default: CUDA when torch sees a GPU (logged, and written into the result).
+    dicom
+        Whether DICOM will be written with this predictor (default): the algorithm identification and
+        highdicom's tables are prepared at construction.
     """
 
-    def __init__(self, models_dir: str | Path, settings: Settings, device: str | None = None) -> None:
+    def __init__(self, models_dir: str | Path, settings: Settings, device: str | None = None,
+                 dicom: bool = True) -> None:  # fmt: skip
         self.model = load_model(models_dir, device)
         self.settings = settings
         self.device = self.model.device
-        self.algorithm = algorithm_info(self.model.record, str(self.device))  # fixed for the process
-        load_standard_tables()
+        self.algorithm: AlgorithmInfo | None = None
+        if dicom:
+            from hccp53.dicomio.seg import load_standard_tables
+
+            self.algorithm = algorithm_info(self.model.record, str(self.device))  # fixed for the process
+            load_standard_tables()
 
     @property
     def record(self) -> ModelRecord:

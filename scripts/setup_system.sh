@@ -11,9 +11,9 @@ set -euo pipefail
 # orthanc + orthanc-dicomweb: a real PACS on loopback for the `hccp53 serve` / pull / push round trips;
 # pixelmed-apps: PixelMed's DicomSRValidator (TID 1500 template and context-group checks of our SR), which the
 # tests run as `java -cp /usr/share/java/pixelmed.jar ...` (tests/conftest.py: the Debian wrapper script fails on
-# Java 17's XPath limits).
-SYSTEM_PACKAGES="dicom3tools dcmtk r-base-core r-cran-proc r-cran-rms r-cran-mass orthanc orthanc-dicomweb pixelmed-apps"
-REQUIRED_COMMANDS="dciodvfy dcmdump dsrdump Rscript Orthanc java DicomSRValidator"
+# Java 17's XPath limits); chromium + chromium-driver: the headless browser of the viewer test (OHIF).
+SYSTEM_PACKAGES="dicom3tools dcmtk r-base-core r-cran-proc r-cran-rms r-cran-mass orthanc orthanc-dicomweb pixelmed-apps chromium chromium-driver"
+REQUIRED_COMMANDS="dciodvfy dcmdump dsrdump Rscript Orthanc java DicomSRValidator chromium"
 
 have_dpkg=false
 command -v dpkg-query >/dev/null 2>&1 && have_dpkg=true

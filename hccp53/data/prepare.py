@@ -52,7 +52,7 @@ class PrepareSummary:
 class CaseRequest:
     case_id: str
     folder: Path
-    label: int
+    label: int | None  # None: not known (a mask saved by an annotator); the entry then has no ``label``
     clinical: dict[str, Any]
     mask: Path | None
 
@@ -202,7 +202,8 @@ def prepare_case(request: CaseRequest, staging: Path, required: tuple[str, ...],
             raise InputError(f"The tumor mask of {request.case_id} does not overlap the study's reference phase.")
         sitk.WriteImage(mask, str(folder / "mask.nii.gz"), useCompression=True)
         entry["mask"] = f"cases/{request.case_id}/mask.nii.gz"
-    entry["label"] = request.label
+    if request.label is not None:
+        entry["label"] = request.label
     entry["clinical"] = request.clinical
     (folder / "phases.json").write_text(json.dumps(found.to_json(), indent=2) + "\n", encoding="utf-8")
     return entry

@@ -108,6 +108,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                "--studies", str(studies), "--host", "127.0.0.1", "--port", str(port),
                "--conf", "model_dir", str(model_dir), "--conf", "tta_candidates", "2"]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PYTHONPATH"] = str(REPOSITORY)  # this checkout's hccp53, whichever checkout label/.venv was built from
     with open(log, "wb") as out:
         # its own session: the training processes it starts can be ended with it (process group = its PID)
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=root, env=env,

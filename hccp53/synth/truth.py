@@ -23,6 +23,7 @@ from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 
 from hccp53 import PHASES, __version__
+from hccp53.dicomio.codes import LIVER, TUMOR_CATEGORY, TUMOR_TYPE
 from hccp53.synth import render
 from hccp53.synth.anatomy import Anatomy
 from hccp53.synth.dicom_writer import Uids
@@ -33,9 +34,8 @@ from hccp53.synth.protocol import ImageGroup, SeriesPlan, StudyPlan
 DATALIST_PHASES: tuple[str, ...] = PHASES
 
 ANATOMICAL_STRUCTURE = CodedConcept("91723000", "SCT", "Anatomical Structure")
-LIVER = CodedConcept("10200004", "SCT", "Liver")
-ALTERED_STRUCTURE = CodedConcept("49755003", "SCT", "Morphologically Altered Structure")
-HCC = CodedConcept("25370001", "SCT", "Hepatocellular carcinoma")
+# the tumor segment is coded as the app's SEG codes it (CID 7150 / 7194; see hccp53.dicomio.codes: HCC itself,
+# SCT 25370001, is in none of the context groups a SEG's segmented property may take its codes from)
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def _write_seg(writer: RenderedCase, series_number: int, group_index: int, liver
         hd.seg.SegmentDescription(1, "Liver", ANATOMICAL_STRUCTURE, LIVER,
                                   hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC, algorithm,
                                   tracking_uid=writer.uids("tracking", "liver"), tracking_id="liver"),
-        hd.seg.SegmentDescription(2, "Tumor", ALTERED_STRUCTURE, HCC,
+        hd.seg.SegmentDescription(2, "Tumor", TUMOR_CATEGORY, TUMOR_TYPE,
                                   hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC, algorithm,
                                   tracking_uid=writer.uids("tracking", "tumor"), tracking_id="tumor"),
     ]

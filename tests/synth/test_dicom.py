@@ -90,7 +90,7 @@ def test_seg_reads_with_highdicom_and_matches_the_nifti_masks(cohort: Path) -> N
     for case in sorted((cohort / "cases").iterdir()):
         seg = hd.seg.segread(case / "truth" / "seg.dcm")
         assert [s.SegmentLabel for s in seg.SegmentSequence] == ["Liver", "Tumor"]
-        assert seg.SegmentSequence[1].SegmentedPropertyTypeCodeSequence[0].CodeValue == "25370001"
+        assert seg.SegmentSequence[1].SegmentedPropertyTypeCodeSequence[0].CodeValue == "372087000"  # Neoplasm, Primary
         sources = [uid for _, _, uid in seg.get_source_image_uids()]
         pixels = seg.get_pixels_by_source_instance(sources, segment_numbers=[1, 2],
                                                    assert_missing_frames_are_empty=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -120,3 +121,22 @@ def validate_sr() -> Callable[[Path], SRValidation]:
         return SRValidation(output, errors, [line for line in lines if line.startswith("Warning")])
 
     return run
+
+
+@pytest.fixture
+def mount_point_stand_in(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], None]:
+    """Make a folder behave like a mount point (a MAP runner's output folder): renaming it fails with EBUSY, as
+    the kernel fails it."""
+    import errno
+
+    rename = Path.rename
+
+    def busy_when_renamed(folder: Path) -> None:
+        def refuse(self: Path, target: str | Path) -> Path:
+            if Path(self).absolute() == folder.absolute():
+                raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), str(self))
+            return rename(self, target)
+
+        monkeypatch.setattr(Path, "rename", refuse)
+
+    return busy_when_renamed

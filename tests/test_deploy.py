@@ -187,22 +187,12 @@ def test_bad_input_leaves_no_output(vendor_cohorts: dict[str, Path], predictor: 
 
 
 def test_an_output_folder_that_is_a_mount_point_is_filled_in_place(
-    vendor_cohorts: dict[str, Path], predictor: Predictor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    vendor_cohorts: dict[str, Path], predictor: Predictor, tmp_path: Path, mount_point_stand_in
 ) -> None:
     """A MAP runner mounts /var/holoscan/output: renaming it fails with EBUSY, as the old publish step did."""
-    import errno
-    import os
-
     out = tmp_path / "output"
     out.mkdir()
-    rename = Path.rename
-
-    def busy(self: Path, target: str | Path) -> Path:
-        if Path(self).absolute() == out.absolute():
-            raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), str(self))
-        return rename(self, target)
-
-    monkeypatch.setattr(Path, "rename", busy)
+    mount_point_stand_in(out)
     case = sorted((vendor_cohorts["siemens"] / "cases").iterdir())[0]
     result = run_study(case / "dicom", out, predictor)
     assert sorted(p.name for p in out.iterdir()) == sorted([RESULT_FILE, SEG_FILE, SR_FILE, PDF_FILE])

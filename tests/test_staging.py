@@ -4,8 +4,6 @@ it and its entries moved in."""
 
 from __future__ import annotations
 
-import errno
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,18 +12,6 @@ import pytest
 
 from hccp53.errors import OutputError
 from hccp53.staging import staged_output
-
-
-def _busy_when_renamed(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
-    """Make ``folder`` behave like a mount point: renaming it fails as the kernel fails it."""
-    rename = Path.rename
-
-    def refuse(self: Path, target: str | Path) -> Path:
-        if Path(self).absolute() == folder.absolute():
-            raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), str(self))
-        return rename(self, target)
-
-    monkeypatch.setattr(Path, "rename", refuse)
 
 
 def test_a_new_folder_appears_whole(tmp_path: Path) -> None:
@@ -38,14 +24,14 @@ def test_a_new_folder_appears_whole(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("overwrite", [False, True])
 def test_an_existing_folder_that_cannot_be_renamed_is_filled_in_place(
-    tmp_path: Path, overwrite: bool, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, overwrite: bool, mount_point_stand_in
 ) -> None:
     out = tmp_path / "out"
     out.mkdir()
     if overwrite:
         (out / "old.txt").write_text("old")
         (out / "old").mkdir()
-    _busy_when_renamed(monkeypatch, out)
+    mount_point_stand_in(out)
     with staged_output(out, overwrite=overwrite) as staging:
         (staging / "sub").mkdir()
         (staging / "sub" / "b.txt").write_text("b")
@@ -67,10 +53,10 @@ def test_the_named_last_entry_arrives_after_the_others(tmp_path: Path, monkeypat
     assert moved == ["a.dcm", "z.pdf", "result.json"]
 
 
-def test_a_failure_leaves_an_existing_folder_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failure_leaves_an_existing_folder_as_it_was(tmp_path: Path, mount_point_stand_in) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    _busy_when_renamed(monkeypatch, out)
+    mount_point_stand_in(out)
     with pytest.raises(RuntimeError, match="boom"), staged_output(out, overwrite=False) as staging:
         (staging / "half.dcm").write_text("half")
         raise RuntimeError("boom")

@@ -19,9 +19,16 @@ import numpy as np
 
 from hccp53 import PHASES
 from hccp53.synth import render
-from hccp53.synth.appearance import Appearance, acquisition_blur, add_noise, apply_to_anatomy, contrast_curve, \
-    draw_appearance, style_record
 from hccp53.synth.anatomy import Anatomy, sample_anatomy
+from hccp53.synth.appearance import (
+    Appearance,
+    acquisition_blur,
+    add_noise,
+    apply_to_anatomy,
+    contrast_curve,
+    draw_appearance,
+    style_record,
+)
 from hccp53.synth.dicom_writer import MAX_STORED, StudyInfo, Uids, write_series
 from hccp53.synth.geometry import Grid
 from hccp53.synth.mechanism import Mechanism

@@ -18,6 +18,7 @@ from scipy import ndimage
 from hccp53.cli import main
 from hccp53.errors import ConfigError
 from hccp53.synth import render
+from hccp53.synth.anatomy import sample_anatomy
 from hccp53.synth.appearance import (
     ENHANCED,
     NOISE_TYPES,
@@ -28,7 +29,6 @@ from hccp53.synth.appearance import (
     apply_to_anatomy,
     draw_appearance,
 )
-from hccp53.synth.anatomy import sample_anatomy
 from hccp53.synth.cohort import generate_cohort
 from hccp53.synth.config import default_config, load_config
 from hccp53.synth.dicom_writer import MAX_STORED

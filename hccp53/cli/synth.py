@@ -28,7 +28,7 @@ Examples:
   hccp53 synth --cases 50 --style heldout --seed 9 --out gen/ # a look never trained on: test generalisation
 
 Styles (appearance.styles in --print-config holds their ranges; docs/synth.md "Appearance styles"):
-  phantom   the generator's fixed look (default; the same seed gives the same files as before styles)
+  phantom   the fixed look (default; a seed gives the same images and cohort.csv as before styles existed)
   varied    per-case bias field, noise level and type, enhancement, contrast curve, texture, tumor lobes,
             resolution and slice profile drawn from the training ranges
   heldout   ranges that varied never reaches (stronger bias field, multi-coil noise at lower SNR, weaker

@@ -267,6 +267,7 @@ def segmentation_transforms(
     patch_size: Sequence[int] = (48, 48, 32),
     samples_per_case: int = 2,
     keep_phases: bool = False,
+    augmentation: str = "standard",
 ) -> Compose:
     """Pipeline of the tumor segmentation network.
 
@@ -283,8 +284,18 @@ def segmentation_transforms(
         Training patches drawn from each case (half centred on tumor, half on background).
     keep_phases
         Keep the phase tensors beside ``image`` (see :func:`phase_preprocessing`).
+    augmentation
+        Training augmentation (:data:`AUGMENTATIONS`): ``standard`` (flips, rotations, intensity scale and
+        shift) or ``strong`` (adds noise, bias field, gamma and blur on the image, never on the mask).
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``mode`` or ``augmentation``.
     """
     _check_mode(mode)
+    if augmentation not in AUGMENTATIONS:
+        raise ValueError(f"augmentation must be one of {', '.join(AUGMENTATIONS)}, got {augmentation!r}.")
     with_mask = mode != "infer"
     steps: list[Any] = [] if mode == "infer" else [load_phases(phases, with_mask=True, mask_key=LABEL)]
     steps += phase_preprocessing(phases, spacing, with_mask=with_mask, mask_key=LABEL, keep_phases=keep_phases)
@@ -301,7 +312,7 @@ def segmentation_transforms(
                 image_key=IMAGE,
                 image_threshold=0.0,
             ),  # fmt: skip
-            *_augmentation([IMAGE, LABEL]),
+            *_augmentation([IMAGE, LABEL], augmentation),
         ]
     return Compose(steps)
 
@@ -387,10 +398,10 @@ def _check_mode(mode: str) -> None:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}.")
 
 
-#: Training augmentations of the classifier. ``standard``: flips, axial 90-degree rotations, per-channel
-#: intensity scale and shift. ``strong`` adds what differs between scanners and protocols: noise, a smooth
-#: bias field, contrast (gamma) changes and blur (thicker slices, a coarser matrix), each on a third of the
-#: crops; never a change of scale, since the tumor's size is itself a sign.
+#: Training augmentations of the classifier and the segmentation network. ``standard``: flips, axial 90-degree
+#: rotations, per-channel intensity scale and shift. ``strong`` adds what differs between scanners and
+#: protocols: noise, a smooth bias field, contrast (gamma) changes and blur (thicker slices, a coarser matrix),
+#: each on a third of the crops; never a change of scale, since the tumor's size is itself a sign.
 AUGMENTATIONS = ("standard", "strong")
 
 

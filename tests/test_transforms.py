@@ -223,3 +223,19 @@ def test_a_study_tilted_as_a_whole_gives_the_same_box() -> None:
             for a in (straight, tilted)]  # fmt: skip
     torch.testing.assert_close(torch.as_tensor(outs[1][IMAGE]), torch.as_tensor(outs[0][IMAGE]), rtol=0, atol=1e-5)
     torch.testing.assert_close(torch.as_tensor(outs[1][MASK]), torch.as_tensor(outs[0][MASK]), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("augmentation", ["standard", "strong"])
+def test_segmentation_training_augmentation_keeps_the_label_binary(cohort: Path, augmentation: str) -> None:
+    """``augmentation`` of train_segmentation.yaml: ``standard`` (the default) or ``strong`` (noise, bias field,
+    gamma, blur on the image); either way the label stays a 0/1 mask of the patch and the image finite."""
+    case = _case(cohort)
+    steps = segmentation_transforms(PHASES, (3.0, 3.0, 3.0), mode="train", patch_size=(32, 32, 16),
+                                    samples_per_case=2, augmentation=augmentation)
+    steps.set_random_state(1)
+    for sample in steps({**case, LABEL: case["mask"]}):
+        image, label = torch.as_tensor(sample[IMAGE]), torch.as_tensor(sample[LABEL])
+        assert image.shape == (len(PHASES), 32, 32, 16) and bool(torch.isfinite(image).all())
+        assert set(torch.unique(label).tolist()) <= {0.0, 1.0}
+    with pytest.raises(ValueError, match="augmentation must be one of standard, strong"):
+        segmentation_transforms(PHASES, (3.0, 3.0, 3.0), mode="train", augmentation="heavy")

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from hccp53.cli.arguments import non_negative_int, positive_int
+from hccp53.synth.appearance import STYLES
 from hccp53.synth.config import PROFILES, dump_config, load_config
 
 logger = logging.getLogger(__name__)
@@ -23,6 +24,15 @@ Examples:
   hccp53 synth --cases 2 --profile full --out demo/           # scanner-sized images
   hccp53 synth --cases 2000 --no-images --out big/            # labels + clinical data only
   hccp53 synth --print-config > my.yaml; hccp53 synth --config my.yaml --cases 50 --out c/
+  hccp53 synth --cases 200 --style varied --out train/        # appearance varied per case, for training
+  hccp53 synth --cases 50 --style heldout --seed 9 --out gen/ # a look never trained on: test generalisation
+
+Styles (appearance.styles in --print-config holds their ranges; docs/synth.md "Appearance styles"):
+  phantom   the fixed look (default; a seed gives the same images and cohort.csv as before styles existed)
+  varied    per-case bias field, noise level and type, enhancement, contrast curve, texture, tumor lobes,
+            resolution and slice profile drawn from the training ranges
+  heldout   ranges that varied never reaches (stronger bias field, multi-coil noise at lower SNR, weaker
+            enhancement, steeper contrast): for testing generalisation only, never for training
 """
 
 
@@ -40,6 +50,9 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=positive_int, default=max(1, min(4, os.cpu_count() or 1)),
                         help="parallel processes (default: number of cores, at most 4)")
     parser.add_argument("--config", type=Path, help="YAML file overriding generator settings")
+    parser.add_argument("--style", choices=STYLES,
+                        help="appearance style: phantom, varied (training) or heldout (testing only) "
+                             "(default from the config: phantom)")
     parser.add_argument("--target-auc", type=float, dest="target_auc",
                         help="Bayes-optimal AUC of the P53 mechanism (default from the config: 0.825)")
     parser.add_argument("--prevalence", type=float, help="fraction of P53-mutated cases (default: 0.57)")
@@ -58,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from hccp53.synth.cohort import generate_cohort
 
     config = load_config(args.config, mechanism__target_bayes_auc=args.target_auc,
-                         mechanism__prevalence=args.prevalence)
+                         mechanism__prevalence=args.prevalence, appearance__style=args.style)
     if args.print_config:
         sys.stdout.write(dump_config(config))
         return 0

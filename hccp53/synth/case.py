@@ -20,6 +20,15 @@ import numpy as np
 from hccp53 import PHASES
 from hccp53.synth import render
 from hccp53.synth.anatomy import Anatomy, sample_anatomy
+from hccp53.synth.appearance import (
+    Appearance,
+    acquisition_blur,
+    add_noise,
+    apply_to_anatomy,
+    contrast_curve,
+    draw_appearance,
+    style_record,
+)
 from hccp53.synth.dicom_writer import MAX_STORED, StudyInfo, Uids, write_series
 from hccp53.synth.geometry import Grid
 from hccp53.synth.mechanism import Mechanism
@@ -49,7 +58,9 @@ def case_id_of(index: int) -> str:
 
 
 def _streams(seed: int, index: int) -> dict[str, np.random.Generator]:
-    names = ("latents", "anatomy", "protocol", "noise", "identity", "lesions", "reader")  # appended: earlier unchanged
+    # appended, never inserted: SeedSequence.spawn gives child i the same seed whatever the count, so the earlier
+    # streams (and every earlier value of a seed) are unchanged
+    names = ("latents", "anatomy", "protocol", "noise", "identity", "lesions", "reader", "appearance")
     children = np.random.SeedSequence([seed, index]).spawn(len(names))
     return {name: np.random.default_rng(child) for name, child in zip(names, children, strict=True)}
 
@@ -133,13 +144,17 @@ def generate_case(
         satellites=satellites, cirrhosis=bool(latent["cirrhosis"]),
         texture_config=config["image"]["texture"],
     )
+    appearance = draw_appearance(streams["appearance"], config["appearance"])
+    if appearance is not None:
+        anatomy = apply_to_anatomy(anatomy, appearance)
     plan = plan_study(streams["protocol"], config, profile, anatomy.liver_centre, anatomy.body_radii)
     clinical = _clinical(streams["identity"], latent, values, len(anatomy.lesions),
                          _read_signs(streams["reader"], latent, values, config["reader"]))
     row.update(clinical)
     timings = {"latents_anatomy": time.perf_counter() - clock}
 
-    writer = _CaseWriter(out_root / "cases" / case_id, case_id, seed, config, plan, anatomy, streams, clinical)
+    writer = _CaseWriter(out_root / "cases" / case_id, case_id, seed, config, plan, anatomy, streams, clinical,
+                         appearance)
     entry = writer.run(preview, timings)
     entry.update({"case_id": case_id, "label": int(latent["label"]), "clinical": clinical})
     row.update({
@@ -148,6 +163,8 @@ def generate_case(
         "lesions": len(anatomy.lesions), "steatosis": round(anatomy.steatosis, 3),
         "series": len(plan.series), "instances": writer.instances,
     })
+    if appearance is not None:  # the phantom's rows keep their columns (and bytes)
+        row["style"] = appearance.style
     return CaseResult(case_id, row, entry, timings)
 
 
@@ -155,12 +172,14 @@ class _CaseWriter:
     """Renders and writes one case; holds the per-case caches that rendering shares."""
 
     def __init__(self, folder: Path, case_id: str, seed: int, config: dict[str, Any], plan: StudyPlan,
-                 anatomy: Anatomy, streams: dict[str, np.random.Generator], clinical: dict[str, Any]) -> None:
+                 anatomy: Anatomy, streams: dict[str, np.random.Generator], clinical: dict[str, Any],
+                 appearance: Appearance | None = None) -> None:
         self.folder = folder
         self.case_id = case_id
         self.config = config
         self.plan = plan
         self.anatomy = anatomy
+        self.appearance = appearance
         self.noise_rng = streams["noise"]
         self.uids = Uids(seed, case_id)
         self.instances = 0
@@ -229,14 +248,26 @@ class _CaseWriter:
             pre = self._rendered[(pre_series.number, pre_group)]
             return grid, np.clip(post - pre, 0.0, None)
         clean, liver_signal = self._clean(series, group, grid)
+        look = self.appearance
+        if look is not None:
+            if group.contrast != "adc":  # the ADC map is computed, not weighted
+                clean = contrast_curve(clean, liver_signal, look.gamma)
+            clean = acquisition_blur(clean, look.resolution_scale, look.thickness_scale)
         snr_range = self.config["image"]["snr"][series.noise]
         snr = float(self.noise_rng.uniform(*snr_range)) * (1.2 if self.plan.field_strength == 3.0 else 1.0)
+        if look is not None:
+            snr *= look.snr_scale
         sigma = max(liver_signal, 1.0) / snr
         if group.contrast == "adc":
             sigma = 60.0
-        bias = render.bias_field(self.noise_rng, grid, self.config["image"]["bias_field_amplitude"])
+        amplitude = self.config["image"]["bias_field_amplitude"] if look is None else look.bias_field
+        bias = render.bias_field(self.noise_rng, grid, amplitude)
         gain = self._gain(series)
-        image = render.rician(self.noise_rng, clean * bias, sigma) * np.float32(gain)
+        if look is None:
+            noisy = render.rician(self.noise_rng, clean * bias, sigma)
+        else:
+            noisy = add_noise(self.noise_rng, clean * bias, sigma, look.noise_type, look.chi_coils)
+        image = noisy * np.float32(gain)
         self._rendered[(series.number, g)] = image
         return grid, image
 
@@ -281,5 +312,6 @@ class _CaseWriter:
 
     def _ground_truth(self, preview: bool) -> dict[str, Any]:
         rendered = RenderedCase(self.folder, self.case_id, self.plan, self.anatomy, self.uids, self.shifts,
-                                self.phase_groups, self._rendered, self._datasets, self._layers)  # fmt: skip
+                                self.phase_groups, self._rendered, self._datasets, self._layers,
+                                style_record(self.appearance))  # fmt: skip
         return write_ground_truth(rendered, preview)

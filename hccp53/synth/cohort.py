@@ -153,7 +153,8 @@ def generate_cohort(
                 timings[key] = timings.get(key, 0.0) + value
         summary = {
             "generator": f"hccp53 {__version__}", "seed": seed, "profile": profile, "cases": cases,
-            "images": images, "mutated": int(sum(labels)), "prevalence": sum(labels) / cases,
+            "images": images, "style": config["appearance"]["style"], "mutated": int(sum(labels)),
+            "prevalence": sum(labels) / cases,
             "bayes_auc": bayes, "mechanism_scale": mechanism.scale,
             "vendors": {v: sum(1 for r in rows if r.get("vendor") == v) for v in config["protocol"]["vendors"]}
             if images else None,

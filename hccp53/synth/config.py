@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from hccp53.errors import ConfigError
+from hccp53.synth.appearance import NOISE_TYPES, RANGES, STYLES
 
 PROFILES = ("small", "full")
 
@@ -37,7 +38,8 @@ def _merge(base: dict[str, Any], override: dict[str, Any], where: str) -> None:
 
 
 # Mappings whose keys the user may replace wholesale (e.g. a vendor mix without Canon).
-_FREE_MAPPINGS = {"protocol.vendors"}
+_FREE_MAPPINGS = {"protocol.vendors", "appearance.styles.varied.noise_types",
+                  "appearance.styles.heldout.noise_types"}
 
 
 def load_config(path: str | Path | None = None, **overrides: Any) -> dict[str, Any]:
@@ -143,6 +145,58 @@ def validate_config(config: dict[str, Any]) -> None:
     for profile in PROFILES:
         if profile not in config["profiles"]:
             raise ConfigError(f"Profile '{profile}' is missing from 'profiles'.")
+    _validate_appearance(config["appearance"])
+
+
+def _range(spec: dict[str, Any], where: str, name: str) -> tuple[float, float]:
+    low_bound, high_bound = RANGES[name]
+    value = spec[name]
+    if (not isinstance(value, (list, tuple)) or len(value) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+            or not low_bound <= value[0] <= value[1] <= high_bound):
+        raise ConfigError(f"Setting '{where}.{name}' must be [low, high] with {low_bound} <= low <= high <= "
+                          f"{high_bound}, got {value!r}.")
+    if name == "chi_coils" and not all(isinstance(v, int) for v in value):
+        raise ConfigError(f"Setting '{where}.chi_coils' must be two whole numbers of channels, got {value!r}.")
+    return float(value[0]), float(value[1])
+
+
+def _noise_types(spec: dict[str, Any], where: str) -> set[str]:
+    weights = spec["noise_types"]
+    unknown = set(weights) - set(NOISE_TYPES)
+    if unknown:
+        raise ConfigError(f"Unknown noise type(s) {sorted(unknown)} in '{where}.noise_types'; use "
+                          f"{', '.join(NOISE_TYPES)}.")
+    if any(not isinstance(w, (int, float)) or w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+        raise ConfigError(f"Setting '{where}.noise_types' needs non-negative weights, at least one positive.")
+    return {t for t, w in weights.items() if w > 0}
+
+
+def _validate_appearance(appearance: dict[str, Any]) -> None:
+    if appearance["style"] not in STYLES:
+        raise ConfigError(f"Unknown style {appearance['style']!r} in 'appearance.style'; choose one of: "
+                          f"{', '.join(STYLES)}.")
+    for style, spec in appearance["styles"].items():
+        where = f"appearance.styles.{style}"
+        for name in RANGES:
+            _range(spec, where, name)
+        _noise_types(spec, where)
+    varied, heldout = appearance["styles"]["varied"], appearance["styles"]["heldout"]
+    for name in heldout["holds_out"]:
+        where = "appearance.styles"
+        if name == "noise_types":
+            shared = _noise_types(varied, where) & _noise_types(heldout, where)
+            if shared:
+                raise ConfigError(f"The heldout style must not use a noise type that varied uses; both use "
+                                  f"{sorted(shared)}.")
+        elif name in RANGES:
+            (vl, vh), (hl, hh) = _range(varied, f"{where}.varied", name), _range(heldout, f"{where}.heldout", name)
+            if not (hh < vl or vh < hl):
+                raise ConfigError(f"The heldout range of '{name}' {heldout[name]} overlaps the varied range "
+                                  f"{varied[name]}; a held-out parameter needs a range training never sees.")
+        else:
+            raise ConfigError(f"Unknown parameter {name!r} in 'appearance.styles.heldout.holds_out'; use "
+                              f"{', '.join([*RANGES, 'noise_types'])}.")
 
 
 def dump_config(config: dict[str, Any]) -> str:

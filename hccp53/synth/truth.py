@@ -60,6 +60,8 @@ class RenderedCase:
         Series number -> the written instances as (dataset, group index, slice index).
     layers:
         The tissue memberships of a group on a grid (the writer's cached :func:`render.memberships`).
+    appearance:
+        The case's appearance style and its drawn values (:func:`hccp53.synth.appearance.style_record`).
     """
 
     folder: Path
@@ -72,6 +74,7 @@ class RenderedCase:
     rendered: Mapping[tuple[int, int], np.ndarray]
     datasets: Mapping[int, Sequence[tuple[Dataset, int, int]]]
     layers: Callable[[SeriesPlan, ImageGroup, Grid], list[render.Membership]]
+    appearance: Mapping[str, Any]
 
 
 def _write_nifti(image: sitk.Image, path: Path) -> None:
@@ -209,6 +212,7 @@ def _truth_record(writer: RenderedCase, ref_grid: Any, tumor: np.ndarray) -> dic
             for lesion in writer.anatomy.lesions
         ],
         "tumor_volume_ml": round(float(tumor.sum()) * voxel_ml, 3),
+        "appearance": dict(writer.appearance),
         "reference_grid": {"shape": list(ref_grid.shape), "spacing": list(ref_grid.spacing),
                            "origin": [round(v, 4) for v in ref_grid.origin]},
     }

@@ -93,6 +93,7 @@ bench: setup ## run every bench/bench_*.py, then write docs/performance.md from 
 			bench_train) args=(--cases 32 --epochs 1);; \
 			bench_stats) args=(--resamples 1000 --loop-resamples 100);; \
 			bench_recipes) args=(--only mc3d);; \
+			bench_generalisation) args=(--cases 2);; \
 		esac; fi; \
 		echo "bench: $$f $${args[*]}"; "$(VPY)" "$$f" "$${args[@]}" || failed+=("$$f"); done; \
 	"$(VPY)" bench/performance_table.py; \

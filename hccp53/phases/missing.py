@@ -47,8 +47,9 @@ def missing_reasons(result: PhaseResult, candidates: list[Candidate], left_out: 
                           f"or a T2 name) among the {len(stacks)} stacks{_excluded_summary(stacks, classes)}")
             continue
         if not candidates:
-            out[phase] = (f"the study has no 3D T1 gradient-echo series (TR < {t1.max_tr:g} ms, TE < {t1.max_te:g} ms, "
-                          f"or a dynamic T1 name) among its {len(stacks)} stacks{_excluded_summary(stacks, classes)}")
+            out[phase] = (f"the study has no T1 gradient-echo dynamic series (3D, or 2D where no 3D one exists; TR < "
+                          f"{t1.max_tr:g} ms, TE < {t1.max_te:g} ms, or a dynamic T1 name) among its {len(stacks)} "
+                          f"stacks{_excluded_summary(stacks, classes)}")
             continue
         if phase == "hbp" and late_as != "hbp":
             if agent == "extracellular":
@@ -63,12 +64,12 @@ def missing_reasons(result: PhaseResult, candidates: list[Candidate], left_out: 
         label = "late" if phase == "hbp" else phase
         window = rules.windows[label].text()
         if injection.seconds is None:
-            text = f"no 3D T1 series is labelled {NAMES[phase]} by its description or its place in the time order"
+            text = f"no T1 dynamic series is labelled {NAMES[phase]} by its description or its place in the time order"
         elif phase == "pre":
-            text = (f"no 3D T1 series was acquired before the injection ({injection.source} "
+            text = (f"no T1 dynamic series was acquired before the injection ({injection.source} "
                     f"{injection.to_json()['time']})")
         else:
-            text = (f"no 3D T1 series falls in the {NAMES[label]} window ({window} after the injection, "
+            text = (f"no T1 dynamic series falls in the {NAMES[label]} window ({window} after the injection, "
                     f"{injection.source} {injection.to_json()['time']})")
         timed = [c for c in candidates if c.seconds is not None and c.label != "pre"]
         if timed and injection.seconds is not None:

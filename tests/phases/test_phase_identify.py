@@ -270,8 +270,9 @@ def test_several_missing_phases_are_named_in_one_sentence() -> None:
     with pytest.raises(PhaseError) as caught:
         identify_phases(study, require="t2,ap,pvp")
     assert str(caught.value) == (
-        "No arterial phase and no portal venous phase: the study has no 3D T1 gradient-echo series (TR < 10 ms, "
-        "TE < 5 ms, or a dynamic T1 name) among its 2 stacks, excluded: 1 diffusion (DWI/ADC).")
+        "No arterial phase and no portal venous phase: the study has no T1 gradient-echo dynamic series (3D, or 2D "
+        "where no 3D one exists; TR < 10 ms, TE < 5 ms, or a dynamic T1 name) among its 2 stacks, excluded: 1 "
+        "diffusion (DWI/ADC).")
     assert caught.value.missing == ["ap", "pvp"]
 
 

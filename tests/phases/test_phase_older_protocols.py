@@ -122,7 +122,7 @@ def test_time_points_of_one_series_compete_by_their_place_in_the_window(corpus: 
 def test_unlabeled_post_contrast_series_are_ordered_by_time_without_a_pre(corpus: dict) -> None:
     result = corpus["unlabeled_post_only"]
     assert "pre" not in result.phases
-    assert "no 3D T1 series was acquired before the injection" in result.missing["pre"]
+    assert "no T1 dynamic series was acquired before the injection" in result.missing["pre"]
     assert result.injection_time.source == "estimated"
 
 

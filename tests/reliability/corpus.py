@@ -215,7 +215,7 @@ _TABLE: list[tuple[Callable[[GoodStudy], None], str, str, str]] = [
     (_corrupt_files_mixed_in, "a truncated PVP slice, a garbage .dcm, an empty .dcm and a text file added", "ok",
      r"skipped .*: truncated"),
     (_missing_phase, "the arterial phase deleted", "error",
-     r"No arterial phase: no 3D T1 series falls in the late arterial window"),
+     r"No arterial phase: no T1 dynamic series falls in the late arterial window"),
     (_two_patients, "the T2 series given another PatientID", "error",
      r"images of 2 patients; put each patient's study in its own folder"),
     (_ct_not_mr, "every image turned into CT", "error",

@@ -61,8 +61,9 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
                         help=f"phases of the radiomics features (default: {','.join(DEFAULT_PHASES)}, the phases "
                              "every study has; with hbp, studies done with an extracellular agent are left out)")
     fitted.add_argument("--clinical", help="comma-separated clinical candidates (keys of each case's clinical; "
-                                           "log10_<key> for a logged one); default: every key the datalist gives for "
-                                           "each case, a positive one spanning 3 or more decades logged (AFP)")
+                                           "log10_<key> for a logged one, log10p1_<key> for log10 of value + 1); "
+                                           "default: every key the datalist gives for each case, a non-negative one "
+                                           "spanning 3 or more decades logged (AFP; +1 where some are 0)")
     fitted.add_argument("--no-radiomics", action="store_true", help="skip the radiomics model")
     fitted.add_argument("--no-clinical", action="store_true", help="skip the clinical model")
     fitted.add_argument("--cv", type=non_negative_int, default=0,

@@ -222,13 +222,16 @@ def fit_logistic(data: pd.DataFrame, outcome: str, terms: Sequence[str],
 def odds_ratios(fit: LogisticFit, level: float = 0.95) -> pd.DataFrame:
     """Odds ratio, its Wald confidence interval and p-value of every design column but the intercept.
 
-    Per unit of a numeric term (per decade of a ``log10_`` one), per level against the reference of a factor.
+    Per unit of a numeric term (per decade of a ``log10_`` or ``log10p1_`` one), per level against the reference
+    of a factor. An odds ratio beyond the floating-point range (per unit of a score that spans 1e-4) is ``inf``, as
+    R's ``exp`` gives it.
     """
     z = stats.norm.ppf(0.5 + level / 2.0)
     se = np.sqrt(np.diag(np.asarray(fit.cov, dtype=float)))
-    rows = [{"term": name, "odds_ratio": float(np.exp(beta)), "ci_low": float(np.exp(beta - z * s)),
-             "ci_high": float(np.exp(beta + z * s)), "p": float(fit.pvalues[name])}
-            for (name, beta), s in zip(fit.params.items(), se, strict=True) if name != "Intercept"]  # fmt: skip
+    with np.errstate(over="ignore"):
+        rows = [{"term": name, "odds_ratio": float(np.exp(beta)), "ci_low": float(np.exp(beta - z * s)),
+                 "ci_high": float(np.exp(beta + z * s)), "p": float(fit.pvalues[name])}
+                for (name, beta), s in zip(fit.params.items(), se, strict=True) if name != "Intercept"]  # fmt: skip
     return pd.DataFrame(rows, columns=["term", "odds_ratio", "ci_low", "ci_high", "p"])
 
 

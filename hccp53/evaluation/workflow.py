@@ -46,8 +46,12 @@ CLINICAL = "Clinical"
 COMBINED = "Combined"
 DL_TERM = "dl_logit"
 RAD_TERM = "rad_score"  # out-of-fold on the training rows (see _fit_radiomics)
-#: A positive clinical value that spans this many decades across the cases (AFP in ng/ml) enters as its log10.
+#: A non-negative clinical value whose positive values span this many decades across the cases (AFP in ng/ml)
+#: enters logged: as ``log10_<key>`` when every value is positive, as ``log10p1_<key>`` (log10 of value + 1, as
+#: papers log AFP) when some are zero (below the detection limit).
 LOG_DECADES = 3.0
+LOG_PREFIX = "log10_"
+LOG1P_PREFIX = "log10p1_"
 BASELINE_CSV = "table_baseline.csv"
 CLINICAL_UNIVARIABLE_CSV = "table_clinical_univariable.csv"
 CLINICAL_MULTIVARIABLE_CSV = "table_clinical_multivariable.csv"
@@ -78,8 +82,9 @@ class WorkflowOptions:
 def default_clinical_terms(cases: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
     """The clinical candidates a datalist offers: every key of ``clinical`` that each case has a value for.
 
-    A positive number spanning at least :data:`LOG_DECADES` decades across the cases (AFP in ng/ml) enters as
-    ``log10_<key>``; keys are in the order of the first case's ``clinical``. Cases without a ``clinical`` object
+    A non-negative number whose positive values span at least :data:`LOG_DECADES` decades across the cases (AFP
+    in ng/ml) enters logged: ``log10_<key>`` when all are positive, ``log10p1_<key>`` (log10 of value + 1) when
+    some are zero. Keys are in the order of the first case's ``clinical``. Cases without a ``clinical`` object
     give no candidates (:func:`clinical_table` then says which case lacks it).
     """
     tables = [c.get("clinical") for c in cases]
@@ -90,8 +95,9 @@ def default_clinical_terms(cases: Sequence[Mapping[str, Any]]) -> tuple[str, ...
     for key in keys:
         values = [t[key] for t in tables]
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-        if numeric and min(values) > 0 and np.log10(max(values) / min(values)) >= LOG_DECADES:
-            terms.append(f"log10_{key}")
+        positive = [v for v in values if numeric and v > 0]
+        if numeric and min(values) >= 0 and positive and np.log10(max(positive) / min(positive)) >= LOG_DECADES:
+            terms.append(f"{LOG_PREFIX if min(values) > 0 else LOG1P_PREFIX}{key}")
         else:
             terms.append(key)
     left_out = sorted({k for t in tables for k in t} - set(keys))
@@ -100,13 +106,23 @@ def default_clinical_terms(cases: Sequence[Mapping[str, Any]]) -> tuple[str, ...
     return tuple(terms)
 
 
+def clinical_key(term: str) -> tuple[str, str | None]:
+    """The ``clinical`` key a candidate term reads and its transform: ``"log10"``, ``"log10p1"`` or None."""
+    for prefix, transform in ((LOG1P_PREFIX, "log10p1"), (LOG_PREFIX, "log10")):
+        if term.startswith(prefix):
+            return term[len(prefix):], transform
+    return term, None
+
+
 def clinical_table(cases: Sequence[Mapping[str, Any]], terms: Sequence[str]) -> pd.DataFrame:
-    """The clinical factors of each case as a DataFrame (``log10_<key>`` = log10 of ``clinical[key]``).
+    """The clinical factors of each case as a DataFrame (``log10_<key>`` = log10 of ``clinical[key]``,
+    ``log10p1_<key>`` = log10 of ``clinical[key]`` + 1).
 
     Raises
     ------
     InputError
-        A case has no ``clinical`` entry or lacks a factor, or a logged factor is not positive.
+        A case has no ``clinical`` entry or lacks a factor, or a logged factor is not positive (not
+        non-negative for ``log10p1_``).
     """
     rows = []
     for case in cases:
@@ -116,16 +132,19 @@ def clinical_table(cases: Sequence[Mapping[str, Any]], terms: Sequence[str]) -> 
                              "the datalist or run without the clinical model (--no-clinical).")  # fmt: skip
         row: dict[str, Any] = {}
         for term in terms:
-            key = term[len("log10_"):] if term.startswith("log10_") else term
+            key, transform = clinical_key(term)
             if key not in values or values[key] is None:
                 raise InputError(f"Case {case['case_id']} lacks clinical factor {key!r}; add it or leave {term!r} "
                                  "out of --clinical.")  # fmt: skip
             value = values[key]
-            if term.startswith("log10_"):
-                if not isinstance(value, (int, float)) or value <= 0:
-                    raise InputError(f"Case {case['case_id']}: {key} = {value!r} cannot be logged; it must be a "
-                                     "positive number.")  # fmt: skip
-                value = float(np.log10(value))
+            if transform is not None:
+                plus_one = transform == "log10p1"
+                number = isinstance(value, (int, float)) and not isinstance(value, bool)
+                if not number or value < 0 or (value == 0 and not plus_one):
+                    kind = "non-negative" if plus_one else "positive"
+                    raise InputError(f"Case {case['case_id']}: {key} = {value!r} cannot be logged for {term!r}; it "
+                                     f"must be a {kind} number.")  # fmt: skip
+                value = float(np.log10(value + 1.0 if plus_one else value))
             row[term] = value
         rows.append(row)
     frame = pd.DataFrame(rows, index=pd.Index([str(c["case_id"]) for c in cases], name="case_id"))
@@ -166,18 +185,24 @@ def _fit_clinical(table: pd.DataFrame, labels: pd.Series, train: pd.Index, candi
     return stepwise_aic(data, "y", list(candidates), direction="both")
 
 
-def _univariable_odds_ratios(table: pd.DataFrame, labels: pd.Series, candidates: Sequence[str]) -> pd.DataFrame:
-    """Each candidate alone against the label on the training rows: odds ratios with 95% CI (Table 2 of seed 2)."""
+def _univariable_odds_ratios(table: pd.DataFrame, labels: pd.Series, candidates: Sequence[str]
+                             ) -> tuple[pd.DataFrame, dict[str, str]]:  # fmt: skip
+    """Each candidate alone against the label on the training rows: odds ratios with 95% CI (Table 2 of seed 2).
+
+    Returns the table (a candidate that cannot be fitted alone gets a row with a ``note``) and those candidates
+    with the reason (constant on these rows, or separating the classes perfectly).
+    """
     from hccp53.clinical.stepwise import fit_logistic, odds_ratios
 
-    rows = []
+    rows, unfit = [], {}
     data = table.assign(y=labels.to_numpy())
     for term in candidates:
         try:
             rows.append(odds_ratios(fit_logistic(data, "y", [term])))
         except HccP53Error as error:
             rows.append(pd.DataFrame([{"term": term, "note": str(error)}]))
-    return pd.concat(rows, ignore_index=True)
+            unfit[term] = str(error)
+    return pd.concat(rows, ignore_index=True), unfit
 
 
 def _fit_combined(table: pd.DataFrame, labels: pd.Series, train: pd.Index, terms: Sequence[str]) -> Any:
@@ -203,9 +228,10 @@ def _statistical_models(
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Fit radiomics, clinical and combined models on ``train`` rows; score every row of ``frame``.
 
-    A model that cannot be fitted (a constant or perfectly separating term, too few cases) is left out with a
-    warning, and named with the reason in ``fitted["left_out"]``; the others are still fitted. A term the combined
-    model cannot use (a deep-learning score that is constant on the training rows) is left out of it alike.
+    A model that cannot be fitted (a constant or perfectly separating term, too few cases) or cannot score every
+    row (a factor level the training rows lack) is left out with a warning, and named with the reason in
+    ``fitted["left_out"]``; the others are still fitted. A term a model cannot use is left out of it alike: a
+    clinical candidate that cannot be fitted even alone, a deep-learning score constant on the training rows.
     """
     labels = frame["label"]
     scores: dict[str, np.ndarray] = {}
@@ -228,16 +254,26 @@ def _statistical_models(
             fitted["radiomics"] = radiomics
             combined_terms.append(RAD_TERM)
     if clinical is not None:
+        # A candidate that cannot be fitted even alone (constant on the training rows, or separating the classes)
+        # is left out once, with one warning, rather than at every step of the selection.
+        univariable, unfit = _univariable_odds_ratios(clinical.loc[train], labels.loc[train], options.clinical_terms)
+        for term, reason in unfit.items():
+            logger.warning("Clinical factor %s is left out of the candidates: %s", term, reason)
+            fitted["left_out"][f"{CLINICAL}: {term}"] = reason
+        candidates = [t for t in options.clinical_terms if t not in unfit]
         try:
-            stepwise = _fit_clinical(clinical.loc[frame.index], labels, train, options.clinical_terms)
+            if not candidates:
+                raise InputError("no clinical candidate can be fitted on the training cases.")
+            stepwise = _fit_clinical(clinical.loc[frame.index], labels, train, candidates)
+            # every row is scored here, so that a factor level the training rows lack leaves the model out
+            clinical_scores = _predict(stepwise.result, clinical.loc[frame.index]) if stepwise.terms else None
         except HccP53Error as error:
             leave_out(CLINICAL, error)
         else:
             fitted["clinical"] = stepwise
-            fitted["clinical_univariable"] = _univariable_odds_ratios(clinical.loc[train], labels.loc[train],
-                                                                      options.clinical_terms)  # fmt: skip
-            if stepwise.terms:
-                scores[CLINICAL] = _predict(stepwise.result, clinical.loc[frame.index])
+            fitted["clinical_univariable"] = univariable
+            if clinical_scores is not None:
+                scores[CLINICAL] = clinical_scores
                 terms = terms.join(clinical.loc[frame.index, list(stepwise.terms)])
                 combined_terms += list(stepwise.terms)
             else:
@@ -251,10 +287,11 @@ def _statistical_models(
         if not combined_terms:
             raise InputError("no term is left to combine.")
         combined = _fit_combined(terms, labels, train, combined_terms)
+        combined_scores = _predict(combined, terms)
     except HccP53Error as error:
         leave_out(COMBINED, error)
     else:
-        scores[COMBINED] = _predict(combined, terms)
+        scores[COMBINED] = combined_scores
         fitted["combined"] = combined
         fitted["combined_terms"] = combined_terms
         fitted["combined_table"] = terms.loc[train]  # the rows it was fitted on: the nomogram's axes span these

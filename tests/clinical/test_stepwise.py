@@ -155,3 +155,41 @@ def test_a_factor_in_raw_units_fits_as_well_as_in_standard_units() -> None:
     assert raw.params["afp"] * 1000.0 == pytest.approx(scaled.params["afp"], rel=1e-6)
     assert raw.llf == pytest.approx(scaled.llf, rel=1e-9) and raw.pvalues["afp"] == pytest.approx(
         scaled.pvalues["afp"], rel=1e-6)
+
+
+def glm_golden(model: str) -> pd.DataFrame:
+    results = pd.read_csv(GOLDEN / "glm_scale_results.csv")
+    return results[results.model == model].set_index("name")
+
+
+@pytest.mark.parametrize(("model", "terms"), [("raw_afp", ["age", "sex", "afp_ng_ml", "hbv", "cirrhosis"]),
+                                              ("weak_score", ["weak_score", "afp_ng_ml"])])  # fmt: skip
+def test_factors_in_awkward_units_fit_as_r_glm_fits_them(clinical: pd.DataFrame, model: str,
+                                                         terms: list[str]) -> None:  # fmt: skip
+    """AFP in ng/ml (up to 1.8e5) and a score spread over 1e-4 (a briefly trained network): the standardised Newton
+    fit, reported on the original scale, gives R's glm estimates, standard errors, p-values and odds-ratio CIs."""
+    from hccp53.clinical.stepwise import odds_ratios
+
+    data = clinical.assign(afp_ng_ml=10.0 ** clinical["log10_afp"], weak_score=0.53 + 1e-6 * clinical["tumor_size"])
+    fit = fit_logistic(data, "y", terms)
+    expected = glm_golden(model)
+    se = pd.Series(np.sqrt(np.diag(np.asarray(fit.cov))), index=fit.params.index)
+    ratios = odds_ratios(fit).set_index("term")
+    for column in fit.params.index:
+        row = expected.loc[r_name(column)]
+        assert fit.params[column] == pytest.approx(row.estimate, rel=1e-7), column
+        assert se[column] == pytest.approx(row.se, rel=1e-6), column
+        assert fit.pvalues[column] == pytest.approx(row.p, rel=1e-5), column
+        if column != "Intercept":
+            assert ratios.loc[column, "ci_low"] == pytest.approx(row.or_low, rel=1e-6), column
+            assert ratios.loc[column, "ci_high"] == pytest.approx(row.or_high, rel=1e-6), column
+    assert fit.aic == pytest.approx(float(expected.aic.iloc[0]), abs=1e-6)
+
+
+@pytest.mark.skipif(shutil.which("Rscript") is None, reason="no Rscript on PATH (scripts/setup_system.sh installs R)")
+def test_the_glm_golden_file_is_what_r_computes_now(tmp_path: Path) -> None:
+    out = tmp_path / "glm.csv"
+    script = ROOT / "scripts" / "golden" / "glm_scale_golden.R"
+    subprocess.run(["Rscript", str(script), str(GOLDEN / "clinical_data.csv"), str(out)], check=True,
+                   capture_output=True)  # fmt: skip
+    assert out.read_text() == (GOLDEN / "glm_scale_results.csv").read_text()

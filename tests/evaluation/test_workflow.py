@@ -193,3 +193,103 @@ def test_a_cohort_of_its_own_with_a_constant_score_gets_every_model_it_can_fit(
     assert "dl_logit is (nearly) constant on the training cases" in log
     assert "Clinical keys not given for every case are not candidates: smoker." in log
     assert "Models left out" in (tmp_path / "out" / "report.html").read_text()
+
+
+def own_cohort(folder: Path, hbv_levels: tuple[str, str] | None = None) -> Path:
+    """The issue's cohort of a user's own: 240 cases (192 training, 48 test), clinical keys age, sex, afp_ng_ml,
+    hbv and cirrhosis only, and no images (nothing reads them with --no-radiomics and stand-in scores).
+
+    AFP is informative and spans five decades in ng/ml, one case in seven recorded as 0 (below the detection
+    limit). ``hbv_levels`` (negative, positive) writes hbv as text, strongly tied to the label.
+    """
+    rng = np.random.default_rng(5)
+    cases = []
+    for i in range(240):
+        label = int(rng.random() < 0.57)
+        afp = 0.0 if i % 7 == 0 else round(float(rng.lognormal(2.0 + 2.5 * label, 2.0)), 1)
+        hbv: int | str = int(rng.random() < 0.8)
+        if hbv_levels is not None:
+            hbv = hbv_levels[int(rng.random() < (0.9 if label else 0.3))]
+        clinical = {"age": int(rng.normal(56, 9)), "sex": "M" if rng.random() < 0.8 else "F", "afp_ng_ml": afp,
+                    "hbv": hbv, "cirrhosis": int(rng.random() < 0.65)}  # fmt: skip
+        cases.append({"case_id": f"P{i:03d}", "t2": "t2.nii.gz", "ap": "ap.nii.gz", "pvp": "pvp.nii.gz",
+                      "mask": "mask.nii.gz", "label": label, "clinical": clinical})  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    datalist = folder / "datalist.json"
+    datalist.write_text(json.dumps({"training": cases[:192], "test": cases[192:]}))
+    return datalist
+
+
+def weak_scores(models, cases, **kwargs) -> pd.DataFrame:  # noqa: ANN001, ANN003
+    """Stand-in for a briefly trained network: every probability within about 1e-4 of 0.53 (float32), faintly
+    label-informed; not constant, so every model that uses it can be fitted."""
+    rng = np.random.default_rng(9)
+    labels = np.array([c["label"] for c in cases])
+    spread = np.float32(1e-5) * (rng.normal(0, 1, len(cases)) + 0.3 * labels).astype(np.float32)
+    ids = pd.Index([str(c["case_id"]) for c in cases], name="case_id")
+    return pd.DataFrame({m.name: (np.float32(0.53) + spread).astype(float) for m in models}, index=ids)
+
+
+def evaluate_own(datalist: Path, out: Path, *extra: str) -> int:
+    """`hccp53 evaluate --datalist` as the issue's user ran it: their own cohort, no radiomics."""
+    model = datalist.parent / "MC"
+    if not model.exists():
+        model_folder(model, ["t2", "ap", "pvp"])
+    return main(["evaluate", "--datalist", str(datalist), "--models", f"MC={model}", "--out", str(out),
+                 "--no-radiomics", "--resamples", "100", "--workers", "1", "--no-progress", *extra])  # fmt: skip
+
+
+def test_a_cohort_of_its_own_with_a_weak_score_gets_every_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Issue 24, item 7 on a cohort of the issue's size: the candidates are the datalist's keys; AFP, skewed over
+    five decades with zeros, enters as log10(AFP + 1); a weak (nearly but not exactly constant) deep-learning score
+    still enters the combined model; nothing is left out, cross-validation included."""
+    datalist = own_cohort(tmp_path / "cohort")
+    monkeypatch.setattr(workflow, "score_cases", weak_scores)
+    assert evaluate_own(datalist, tmp_path / "out", "--cv", "3") == 0
+    log = capsys.readouterr().err
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["clinical_candidates"] == ["age", "sex", "log10p1_afp_ng_ml", "hbv", "cirrhosis"]
+    assert metrics["models"] == ["MC", "Clinical", "Combined"]
+    combined = metrics["combined_model"]
+    assert combined["left_out"] == {} and "WARNING" not in log
+    assert combined["terms"][0] == "dl_logit" and "log10p1_afp_ng_ml" in combined["clinical_terms"]
+    assert set(metrics["cross_validation_fitted_models"]) == {"Clinical", "Combined"}
+    # the combined model's probabilities are the logistic of its coefficients on logit(p) and log10(AFP + 1)
+    table = pd.read_csv(tmp_path / "out" / "predictions.csv", dtype={"case_id": str}).set_index("case_id")
+    cases = {c["case_id"]: c for part in ("training", "test") for c in json.loads(datalist.read_text())[part]}
+    columns = {"Intercept": np.ones(len(table)), "dl_logit": logit(table["MC"].to_numpy()),
+               "log10p1_afp_ng_ml": np.log10([cases[i]["clinical"]["afp_ng_ml"] + 1.0 for i in table.index])}
+    for term in combined["clinical_terms"]:
+        if term != "log10p1_afp_ng_ml":  # the others are numeric 0/1 or age here; sex is a factor
+            columns.setdefault(term, np.array([cases[i]["clinical"][term] for i in table.index], dtype=float))
+    lp = sum(beta * columns[name] for name, beta in combined["coefficients"].items())
+    np.testing.assert_allclose(table["Combined"], 1 / (1 + np.exp(-lp)), rtol=1e-6)
+
+
+def test_a_factor_that_cannot_be_used_leaves_out_only_what_needs_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A candidate constant on the training cases is left out of the selection with one warning; a factor level
+    that only a test case has leaves the clinical model out (it cannot score that case), with a warning and a
+    line in the report, and the combined model goes on without the clinical factors."""
+    datalist = own_cohort(tmp_path / "cohort", hbv_levels=("negative", "positive"))
+    content = json.loads(datalist.read_text())
+    for case in content["training"]:
+        case["clinical"]["cirrhosis"] = 1
+    content["test"][0]["clinical"]["hbv"] = "not tested"
+    datalist.write_text(json.dumps(content))
+    monkeypatch.setattr(workflow, "score_cases", weak_scores)
+    assert evaluate_own(datalist, tmp_path / "out") == 0
+    log = capsys.readouterr().err
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    left_out = metrics["combined_model"]["left_out"]
+    assert set(left_out) == {"Clinical: cirrhosis", "Clinical"}
+    assert "cirrhosis is (nearly) constant" in left_out["Clinical: cirrhosis"]
+    assert "'hbv' has level(s) ['not tested'] not seen" in left_out["Clinical"]
+    assert log.count("Clinical factor cirrhosis is left out of the candidates") == 1 and "skipping step" not in log
+    assert log.count("The clinical model is left out: Clinical factor 'hbv'") == 1
+    assert metrics["models"] == ["MC", "Combined"] and metrics["combined_model"]["terms"] == ["dl_logit"]
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "Models left out" in html and "not tested" in html

@@ -5,6 +5,8 @@ Used by the bundle's ``inference.yaml`` and by the Deploy app, with the preproce
 
 - :func:`segment`: sliding-window tumor segmentation, returned on the phases' own voxel grid;
 - :func:`segment_with_probability`: the same, with the network's tumor probability on that grid;
+- :func:`tumor_from_softmax` / :class:`TumorFromSoftmaxd`: the network's output turned into a tumor mask and
+  probability; a network with a liver output also drops tumor found outside the liver;
 - :func:`find_lesions`: connected components of a mask with volume, longest diameter and, given the
   probability map, a confidence (the mean tumor probability over the lesion); the most confident first.
 - :class:`LesionClassifier`: the P53 classifier on a tumor-centred crop of each lesion.
@@ -19,9 +21,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from monai.config import KeysCollection
 from monai.data import MetaTensor
 from monai.inferers import sliding_window_inference
 from monai.transforms import Compose, MapTransform, ResampleToMatch
+from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 from scipy.spatial.distance import pdist
 from torch import nn
@@ -30,6 +34,7 @@ from hccp53.transforms import (
     CENTRE,
     IMAGE,
     MASK,
+    TUMOR_CLASSES,
     connected_components,
     lesion_centroid_mm,
     lesion_crop,
@@ -122,6 +127,100 @@ def find_lesions(mask: MetaTensor, min_volume_ml: float = 0.0, probability: torc
     return lesions, labels
 
 
+#: Shell around a lesion, in voxels of the network's grid, whose share of liver decides whether it is in the liver.
+LIVER_SHELL_VOXELS = 2
+#: A lesion is kept when at least this share of its shell is liver (or other tumor); see :func:`tumor_from_softmax`.
+MIN_LIVER_CONTACT = 0.25
+#: Less liver than this (mL) in a whole study means the liver output is not usable there (a network fine-tuned
+#: on tumor-only masks, a field of view that misses the liver): then no lesion is dropped.
+MIN_LIVER_ML = 100.0
+
+
+def liver_contact(tumor: np.ndarray, liver: np.ndarray, shell_voxels: int = LIVER_SHELL_VOXELS
+                  ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Connected components of ``tumor`` (``(X, Y, Z)`` booleans) and, for each, the share of the voxels within
+    ``shell_voxels`` of it (26-connected dilation, the component itself left out) that are ``liver`` or other
+    tumor; a component whose shell leaves the volume counts only the shell inside it.
+    """
+    components, sizes = connected_components(tumor)
+    tissue = liver | tumor
+    contact = np.zeros(len(sizes), dtype=np.float64)
+    ball = np.ones((3, 3, 3), dtype=bool)
+    for index, box in enumerate(ndimage.find_objects(components), start=1):
+        if box is None:
+            continue
+        grown = tuple(slice(max(b.start - shell_voxels, 0), b.stop + shell_voxels) for b in box)
+        own = components[grown] == index
+        shell = ndimage.binary_dilation(own, ball, iterations=shell_voxels) & ~own
+        contact[index - 1] = float(tissue[grown][shell].mean()) if shell.any() else 0.0
+    return components, contact
+
+
+def tumor_from_softmax(probabilities: torch.Tensor, classes: Sequence[str] = TUMOR_CLASSES,
+                       min_liver_contact: float = MIN_LIVER_CONTACT) -> tuple[torch.Tensor, torch.Tensor, int]:  # fmt: skip
+    """Tumor mask and tumor probability from the segmentation network's softmax ``(C, X, Y, Z)``.
+
+    The mask is where the tumor class (the last of ``classes``) wins the argmax. When ``classes`` has a liver,
+    each connected tumor component is kept only if at least ``min_liver_contact`` of the voxels around it
+    (:func:`liver_contact`) are liver or tumor: a blob the network calls tumor in the spleen, kidney or fat is
+    dropped, an exophytic tumor that touches the liver over a quarter of its surface is kept.
+    Given as a :class:`MetaTensor` (with its affine), a softmax with less than :data:`MIN_LIVER_ML` of liver
+    drops nothing: the liver output is then taken as unusable rather than the lesions as outside it.
+
+    Returns
+    -------
+    mask, probability, dropped
+        ``(1, X, Y, Z)`` float 0/1 mask and tumor probability on the same grid, and the number of components
+        dropped as outside the liver.
+    """
+    classes = tuple(classes)
+    if probabilities.shape[0] != len(classes):
+        raise ValueError(f"The segmentation network gives {probabilities.shape[0]} outputs, its record names "
+                         f"{len(classes)} classes ({', '.join(classes)}).")  # fmt: skip
+    winner = torch.argmax(probabilities, dim=0)
+    tumor = (winner == len(classes) - 1).cpu().numpy()
+    dropped = 0
+    if "liver" in classes and tumor.any():
+        liver = (winner == classes.index("liver")).cpu().numpy()
+        if isinstance(probabilities, MetaTensor) and \
+                liver.sum() * abs(np.linalg.det(_affine(probabilities)[:3, :3])) / 1000.0 < MIN_LIVER_ML:
+            logger.warning("The segmentation network finds less than %.0f mL of liver: no lesion is dropped as "
+                           "outside the liver.", MIN_LIVER_ML)  # fmt: skip
+            return torch.as_tensor(tumor[None], dtype=torch.float32), probabilities[-1:].float(), 0
+        components, contact = liver_contact(tumor, liver)
+        outside = np.flatnonzero(contact < min_liver_contact) + 1
+        if len(outside):
+            tumor &= ~np.isin(components, outside)
+            dropped = len(outside)
+    mask = torch.as_tensor(tumor[None], dtype=torch.float32)
+    return mask, probabilities[-1:].float(), dropped
+
+
+class TumorFromSoftmaxd(MapTransform):
+    """:func:`tumor_from_softmax` as a dictionary transform: the softmax under ``keys`` becomes the tumor mask
+    ``(1, X, Y, Z)``, and the tumor probability goes under ``probability_key`` (when given); meta data kept."""
+
+    def __init__(self, keys: KeysCollection, classes: Sequence[str] = TUMOR_CLASSES,
+                 probability_key: str | None = None, min_liver_contact: float = MIN_LIVER_CONTACT) -> None:  # fmt: skip
+        super().__init__(keys)
+        self.classes, self.probability_key, self.min_liver_contact = tuple(classes), probability_key, min_liver_contact
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            softmax = d[key]
+            mask, probability, dropped = tumor_from_softmax(softmax, self.classes,
+                                                            self.min_liver_contact)  # fmt: skip
+            if dropped:
+                logger.info("%d tumor component(s) outside the liver dropped.", dropped)
+            meta = dict(softmax.meta) if isinstance(softmax, MetaTensor) else {}
+            affine = softmax.affine if isinstance(softmax, MetaTensor) else None
+            d[key] = MetaTensor(mask, affine=affine, meta=meta)
+            if self.probability_key is not None:
+                d[self.probability_key] = MetaTensor(probability, affine=affine, meta=dict(meta))
+        return d
+
+
 def segment_with_probability(
     network: nn.Module,
     phases: Mapping[str, MetaTensor],
@@ -132,18 +231,24 @@ def segment_with_probability(
     sw_batch_size: int = 4,
     overlap: float = 0.25,
     amp: bool = False,
+    classes: Sequence[str] = TUMOR_CLASSES,
+    min_liver_contact: float = MIN_LIVER_CONTACT,
 ) -> tuple[MetaTensor, MetaTensor]:
     """Tumor mask ``(1, X, Y, Z)`` (uint8) and tumor probability (float32, softmax) on the grid of
-    ``phases[phase_keys[0]]``; the mask is the argmax on the network's grid, resampled (nearest), as
-    :func:`segment` gives it, the probability resampled linearly.
+    ``phases[phase_keys[0]]``; the mask is the argmax on the network's grid (lesions outside the liver dropped
+    when ``classes``, the record's output classes, has a liver: :func:`tumor_from_softmax`), resampled
+    (nearest), as :func:`segment` gives it, the probability resampled linearly.
     """
     data = segmentation_transforms(phase_keys, spacing, mode="infer")({k: phases[k] for k in phase_keys})
     image = data[IMAGE].unsqueeze(0).to(device)
     network.eval()
     with torch.no_grad(), torch.autocast(device.type, enabled=amp and device.type == "cuda"):
         logits = sliding_window_inference(image, tuple(patch_size), sw_batch_size, network, overlap=overlap)
-    labels = torch.argmax(logits, dim=1, keepdim=True)[0].float().cpu()
-    tumor = torch.softmax(logits.float(), dim=1)[0, 1:2].cpu()
+    softmax = MetaTensor(torch.softmax(torch.as_tensor(logits).float(), dim=1)[0].cpu(), affine=data[IMAGE].affine)
+    labels, tumor, dropped = tumor_from_softmax(softmax, classes, min_liver_contact)
+    labels, tumor = torch.as_tensor(labels), torch.as_tensor(tumor)
+    if dropped:
+        logger.info("%d tumor component(s) outside the liver dropped.", dropped)
     native = phases[phase_keys[0]]
 
     def on_native(values: torch.Tensor, mode: str) -> torch.Tensor:
@@ -166,6 +271,7 @@ def segment(
     sw_batch_size: int = 4,
     overlap: float = 0.25,
     amp: bool = False,
+    classes: Sequence[str] = TUMOR_CLASSES,
 ) -> MetaTensor:
     """Tumor mask ``(1, X, Y, Z)`` on the grid of ``phases[phase_keys[0]]``.
 
@@ -173,7 +279,7 @@ def segment(
     :func:`hccp53.transforms.sitk_to_metatensor`); the network sees the training preprocessing.
     """
     return segment_with_probability(network, phases, phase_keys, spacing, patch_size, device, sw_batch_size,
-                                    overlap, amp)[0]  # fmt: skip
+                                    overlap, amp, classes)[0]  # fmt: skip
 
 
 class LesionClassifier:

@@ -17,6 +17,7 @@ engines and losses expect); :func:`hccp53.data.datalist.segmentation_cases` does
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
@@ -31,11 +32,13 @@ from monai.transforms import (
     ConcatItemsd,
     DeleteItemsd,
     EnsureTyped,
+    Lambdad,
     LoadImaged,
     MapTransform,
     Orientationd,
     RandAdjustContrastd,
     RandBiasFieldd,
+    RandCropByLabelClassesd,
     RandCropByPosNegLabeld,
     RandFlipd,
     RandGaussianNoised,
@@ -57,6 +60,11 @@ from hccp53.nets.fusion import check_phases
 IMAGE = "image"
 MASK = "mask"
 LABEL = "label"
+#: Key of the liver mask (liver parenchyma and tumor) when the segmentation network also learns the liver.
+LIVER = "liver"
+#: Output classes of the segmentation network, without and with a liver output (tumor is always last).
+TUMOR_CLASSES = ("background", "tumor")
+LIVER_TUMOR_CLASSES = ("background", "liver", "tumor")
 #: Key holding the point (RAS world coordinates, mm) a classifier crop is centred on.
 CENTRE = "crop_centre"
 
@@ -260,6 +268,44 @@ class LesionResampled(MapTransform):
         return d
 
 
+def _as_class(mask: torch.Tensor, value: float) -> torch.Tensor:
+    """A 0/1 mask with its ones turned into class ``value`` (meta data kept)."""
+    return (mask > 0.5) * value
+
+
+def segmentation_classes(liver: bool) -> tuple[str, ...]:
+    """The segmentation network's output classes: background and tumor, with liver between them when ``liver``."""
+    return LIVER_TUMOR_CLASSES if liver else TUMOR_CLASSES
+
+
+class MergeLiverd(MapTransform):
+    """Fold the liver mask under ``liver_key`` into the tumor mask under ``label_key``: 0 background, 1 liver,
+    2 tumor (a tumor voxel is tumor whether or not the liver mask covers it). ``liver_key`` is removed.
+
+    Raises
+    ------
+    ValueError
+        If the two masks do not share one voxel grid.
+    """
+
+    def __init__(self, label_key: str = LABEL, liver_key: str = LIVER) -> None:
+        super().__init__([label_key, liver_key])
+        self.label_key, self.liver_key = label_key, liver_key
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        tumor, liver = d[self.label_key], d.pop(self.liver_key)
+        if tuple(tumor.shape) != tuple(liver.shape):
+            raise ValueError(f"The liver mask {tuple(liver.shape)} and the tumor mask {tuple(tumor.shape)} are not on "
+                             "one voxel grid.")  # fmt: skip
+        classes = torch.maximum(torch.as_tensor(liver > 0.5, dtype=torch.float32),
+                                2.0 * torch.as_tensor(tumor > 0.5, dtype=torch.float32))  # fmt: skip
+        merged = tumor.clone().float()
+        merged.copy_(classes)
+        d[self.label_key] = merged
+        return d
+
+
 def segmentation_transforms(
     phases: Sequence[str],
     spacing: Sequence[float],
@@ -268,6 +314,8 @@ def segmentation_transforms(
     samples_per_case: int = 2,
     keep_phases: bool = False,
     augmentation: str = "standard",
+    liver: bool = False,
+    tumor_class: int = 1,
 ) -> Compose:
     """Pipeline of the tumor segmentation network.
 
@@ -287,6 +335,14 @@ def segmentation_transforms(
     augmentation
         Training augmentation (:data:`AUGMENTATIONS`): ``standard`` (flips, rotations, intensity scale and
         shift) or ``strong`` (adds noise, bias field, gamma and blur on the image, never on the mask).
+    liver
+        Train or validate a liver output too: the case's liver mask under ``liver``
+        (:func:`hccp53.data.datalist.segmentation_cases` with ``liver=True``) is folded into ``label``
+        (0 background, 1 liver, 2 tumor; :class:`MergeLiverd`), and training patches are centred on tumor,
+        liver and background in the ratio 2 : 1 : 1, so that as many patches hold tumor as without a liver output.
+    tumor_class
+        Without ``liver``: the class a tumor voxel of the mask becomes (1; the last class of a network with a
+        liver output, 2, when tumor-only masks fine-tune it: MONAI Label's saved labels).
 
     Raises
     ------
@@ -298,22 +354,19 @@ def segmentation_transforms(
         raise ValueError(f"augmentation must be one of {', '.join(AUGMENTATIONS)}, got {augmentation!r}.")
     with_mask = mode != "infer"
     steps: list[Any] = [] if mode == "infer" else [load_phases(phases, with_mask=True, mask_key=LABEL)]
+    if liver and mode != "infer":
+        steps += [LoadImaged(keys=LIVER, ensure_channel_first=True, image_only=True, reader="NibabelReader"),
+                  MergeLiverd(LABEL, LIVER)]  # fmt: skip
+    elif tumor_class != 1 and mode != "infer":
+        steps.append(Lambdad(keys=LABEL, func=functools.partial(_as_class, value=float(tumor_class))))
     steps += phase_preprocessing(phases, spacing, with_mask=with_mask, mask_key=LABEL, keep_phases=keep_phases)
     if mode == "train":
-        steps += [
-            SpatialPadd(keys=[IMAGE, LABEL], spatial_size=tuple(patch_size)),
-            RandCropByPosNegLabeld(
-                keys=[IMAGE, LABEL],
-                label_key=LABEL,
-                spatial_size=tuple(patch_size),
-                pos=1,
-                neg=1,
-                num_samples=samples_per_case,
-                image_key=IMAGE,
-                image_threshold=0.0,
-            ),  # fmt: skip
-            *_augmentation([IMAGE, LABEL], augmentation),
-        ]
+        crop_options = dict(keys=[IMAGE, LABEL], label_key=LABEL, spatial_size=tuple(patch_size),
+                            num_samples=samples_per_case, image_key=IMAGE, image_threshold=0.0)  # fmt: skip
+        crop = (RandCropByLabelClassesd(num_classes=len(LIVER_TUMOR_CLASSES), ratios=[1, 1, 2], **crop_options)
+                if liver else RandCropByPosNegLabeld(pos=1, neg=1, **crop_options))  # fmt: skip
+        steps += [SpatialPadd(keys=[IMAGE, LABEL], spatial_size=tuple(patch_size)), crop,
+                  *_augmentation([IMAGE, LABEL], augmentation)]  # fmt: skip
     return Compose(steps)
 
 

@@ -182,3 +182,31 @@ def test_prepare_cli_bad_arguments(tmp_path: Path) -> None:
     assert result.returncode == 1 and "Unknown phase(s) xyz in --require; use some of t2, pre" in result.stderr
     result = run("prepare", "--dicom", str(tmp_path))
     assert result.returncode == 2 and "required" in result.stderr
+
+
+def test_train_segmentation_learns_the_tumor_alone_when_the_datalist_has_no_liver_masks(tmp_path: Path, cohort: Path
+                                                                                       ) -> None:  # fmt: skip
+    """A user's datalist (`hccp53 prepare`) has tumor masks only: `hccp53 train` then trains without a liver
+    output and says so, instead of failing on the config's default `liver: true`."""
+    from hccp53.data.datalist import has_liver_masks, segmentation_cases
+    from hccp53.errors import InputError
+
+    content = json.loads((cohort / "datalist.json").read_text())
+    assert has_liver_masks(cohort / "datalist.json")
+    for part in ("training", "test"):
+        for case in content[part]:
+            case.pop("liver_mask", None)
+            for key, value in list(case.items()):
+                if isinstance(value, str) and value.endswith(".nii.gz"):
+                    case[key] = str(cohort / value)
+    datalist = tmp_path / "datalist.json"
+    datalist.write_text(json.dumps(content))
+    assert not has_liver_masks(datalist)
+    with pytest.raises(InputError, match="liver_mask"):
+        segmentation_cases(datalist, ("t2", "ap", "pvp"), "train", 0, liver=True)
+    result = run("train", "segmentation", "--datalist", str(datalist), "--out", str(tmp_path / "seg"), "--epochs", "1",
+                 "--workers", "0", "--no-progress", "--set", "val_interval=1")
+    assert result.returncode == 0, result.stderr
+    assert "learns the tumor alone" in result.stdout
+    record = json.loads((tmp_path / "seg" / "segmentation.json").read_text())
+    assert record["output_classes"] == ["background", "tumor"] and record["network_args"]["out_channels"] == 2

@@ -148,3 +148,53 @@ def test_with_the_mask_channel_each_crop_shows_every_lesion_centred_on_its_own(p
             {**images, MASK: every, CENTRE: centre})  # fmt: skip
         torch.testing.assert_close(crops[k - 1], torch.as_tensor(direct[IMAGE]), rtol=0, atol=1e-6)
         assert crops[k - 1, 3, 8, 8, 8] == 1.0  # centred on a lesion voxel
+
+
+def _softmax(liver: np.ndarray, tumor: np.ndarray, spacing: float = 3.0) -> MetaTensor:
+    """A three-class softmax whose argmax is ``tumor`` over ``liver`` over background."""
+    probabilities = np.zeros((3, *liver.shape), dtype=np.float32)
+    probabilities[0] = 0.8
+    probabilities[1][liver] = 0.9
+    probabilities[2][tumor] = 0.95
+    probabilities /= probabilities.sum(axis=0, keepdims=True)
+    return MetaTensor(torch.from_numpy(probabilities), affine=torch.diag(torch.tensor([spacing] * 3 + [1.0])))
+
+
+def test_a_liver_output_drops_tumor_found_outside_the_liver() -> None:
+    """A tumor inside the liver and one bulging out of its edge are kept; a blob far from the liver is dropped."""
+    from hccp53.inference import tumor_from_softmax
+
+    shape = (60, 60, 30)
+    liver = np.zeros(shape, dtype=bool)
+    liver[5:35, 5:45, 5:25] = True  # 90 x 120 x 60 mm at 3 mm: 648 mL
+    tumor = np.zeros(shape, dtype=bool)
+    tumor[15:20, 15:20, 10:15] = True  # inside
+    tumor[32:38, 25:31, 10:16] = True  # half in, half out of the liver's edge
+    tumor[48:54, 48:54, 10:16] = True  # away from the liver
+    mask, probability, dropped = tumor_from_softmax(_softmax(liver, tumor), ("background", "liver", "tumor"))
+    assert dropped == 1
+    expected = tumor.copy()
+    expected[48:54, 48:54, 10:16] = False
+    np.testing.assert_array_equal(mask[0].numpy() > 0.5, expected)
+    torch.testing.assert_close(torch.as_tensor(probability), torch.as_tensor(_softmax(liver, tumor)[2:3]))
+    # a network without a liver output keeps everything; a liver output that found no liver drops nothing
+    two = torch.stack([1 - torch.as_tensor(tumor, dtype=torch.float32), torch.as_tensor(tumor, dtype=torch.float32)])
+    assert tumor_from_softmax(two)[2] == 0 and int(tumor_from_softmax(two)[0].sum()) == int(tumor.sum())
+    assert tumor_from_softmax(_softmax(np.zeros(shape, dtype=bool), tumor), ("background", "liver", "tumor"))[2] == 0
+    with pytest.raises(ValueError, match="gives 3 outputs, its record names 2 classes"):
+        tumor_from_softmax(_softmax(liver, tumor), ("background", "tumor"))
+
+
+def test_the_liver_contact_of_a_lesion_is_the_share_of_liver_around_it() -> None:
+    from hccp53.inference import liver_contact
+
+    liver = np.zeros((20, 20, 20), dtype=bool)
+    liver[:10] = True
+    tumor = np.zeros_like(liver)
+    tumor[8:12, 8:12, 8:12] = True  # straddles the liver's face at x = 10
+    components, contact = liver_contact(tumor, liver, shell_voxels=1)
+    shell = np.zeros_like(liver)
+    shell[7:13, 7:13, 7:13] = True
+    shell &= ~tumor
+    assert components.max() == 1
+    assert contact[0] == pytest.approx((shell & liver).sum() / shell.sum())

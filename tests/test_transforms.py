@@ -239,3 +239,37 @@ def test_segmentation_training_augmentation_keeps_the_label_binary(cohort: Path,
         assert set(torch.unique(label).tolist()) <= {0.0, 1.0}
     with pytest.raises(ValueError, match="augmentation must be one of standard, strong"):
         segmentation_transforms(PHASES, (3.0, 3.0, 3.0), mode="train", augmentation="heavy")
+
+
+def test_the_liver_output_folds_the_liver_mask_into_the_label(cohort: Path) -> None:
+    """With ``liver``, the label is 0 background, 1 liver, 2 tumor on the network's grid; tumor voxels stay tumor,
+    liver voxels outside the tumor are liver, and training patches keep the three values."""
+    case = _case(cohort)
+    validate = segmentation_transforms(PHASES, (3.0, 3.0, 3.0), mode="validate", liver=True)
+    plain = segmentation_transforms(PHASES, (3.0, 3.0, 3.0), mode="validate")
+    data = {**case, LABEL: case["mask"], "liver": case["liver_mask"]}
+    label = torch.as_tensor(validate(data)[LABEL])
+    tumor_only = torch.as_tensor(plain({**case, LABEL: case["mask"]})[LABEL])
+    assert set(torch.unique(label).tolist()) == {0.0, 1.0, 2.0}
+    torch.testing.assert_close((label == 2).float(), tumor_only, rtol=0, atol=0)
+    assert int((label == 1).sum()) > 10 * int((label == 2).sum())  # a liver is far larger than its tumor
+    train = segmentation_transforms(PHASES, (3.0, 3.0, 3.0), mode="train", patch_size=(32, 32, 16),
+                                    samples_per_case=4, liver=True)
+    train.set_random_state(2)
+    for sample in train(data):
+        assert set(torch.unique(torch.as_tensor(sample[LABEL])).tolist()) <= {0.0, 1.0, 2.0}
+
+
+def test_tumor_only_masks_can_fine_tune_a_network_with_a_liver_output(cohort: Path) -> None:
+    """MONAI Label's saved masks are tumor-only: ``tumor_class`` makes their ones the network's tumor class."""
+    case = _case(cohort)
+    label = segmentation_transforms(PHASES, (3.0, 3.0, 3.0), mode="validate", tumor_class=2)(
+        {**case, LABEL: case["mask"]})[LABEL]
+    assert set(torch.unique(torch.as_tensor(label)).tolist()) == {0.0, 2.0}
+
+
+def test_merging_masks_of_different_grids_is_refused() -> None:
+    from hccp53.transforms import MergeLiverd
+
+    with pytest.raises(ValueError, match="not on one voxel grid"):
+        MergeLiverd()({LABEL: torch.zeros((1, 4, 4, 4)), "liver": torch.zeros((1, 4, 4, 5))})

@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     if args.device:
         overrides["device"] = f"$torch.device({args.device!r})"
     overrides["progress"] = not args.no_progress
-    from hccp53.data.datalist import with_folds
+    from hccp53.data.datalist import has_liver_masks, with_folds
 
     if args.fold != "all":
         _folds(args.fold, args.datalist)  # a bad --fold is refused before the datalist is read
@@ -122,6 +122,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.datalist} has no folds: seeded cross-validation folds assigned, stratified by label where "
               f"possible, in {datalist}")  # fmt: skip
     folds = _folds(args.fold, datalist)
+    if args.task == "segmentation" and "liver" not in overrides and not has_liver_masks(datalist):
+        overrides["liver"] = False
+        print(f"{args.datalist}: not every case has a liver_mask, so the network learns the tumor alone (no liver "
+              "output; the app then keeps lesions wherever they are found)")  # fmt: skip
     results = []
     for fold in folds:
         out = args.out if len(folds) == 1 else args.out / f"fold_{fold}"

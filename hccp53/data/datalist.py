@@ -207,13 +207,25 @@ def classifier_cases(
     return [{k: c[k] for k in keep if k in c} for c in cases]
 
 
-def segmentation_cases(datalist: str | Path, phases: Sequence[str], part: str, fold: int = 0) -> list[dict[str, Any]]:
-    """Checked cases for tumor segmentation: phases, the tumor mask under ``label``, and ``case_id``."""
+def segmentation_cases(datalist: str | Path, phases: Sequence[str], part: str, fold: int = 0, liver: bool = False
+                       ) -> list[dict[str, Any]]:  # fmt: skip
+    """Checked cases for tumor segmentation: phases, the tumor mask under ``label``, and ``case_id``; with
+    ``liver``, also the liver mask (``liver_mask`` in the datalist) under ``liver``."""
     phases = parse_phases(phases, "the datalist's phases")
     cases = select_cases(datalist, part, fold)
-    check_cases(cases, [*phases, "mask"], labels=False)
-    logger.info("%d %s cases for segmentation (fold %d).", len(cases), part, fold)
-    return [{"case_id": c.get("case_id", ""), "label": c["mask"], **{p: c[p] for p in phases}} for c in cases]
+    if liver and any("liver_mask" not in c for c in cases):
+        raise InputError(f"{datalist}: a liver output needs every case's liver_mask, and some {part} cases have "
+                         "none; add them, or train without one (`--set liver=false`; `hccp53 train` does so by itself).")  # fmt: skip
+    check_cases(cases, [*phases, "mask", *(["liver_mask"] if liver else [])], labels=False)
+    logger.info("%d %s cases for segmentation (fold %d%s).", len(cases), part, fold, ", with liver" if liver else "")
+    return [{"case_id": c.get("case_id", ""), "label": c["mask"], **{p: c[p] for p in phases},
+             **({"liver": c["liver_mask"]} if liver else {})} for c in cases]  # fmt: skip
+
+
+def has_liver_masks(datalist: str | Path) -> bool:
+    """Whether every case of the datalist (training and test) names a liver mask (``liver_mask``)."""
+    cases = _read(str(datalist))
+    return bool(cases) and all("liver_mask" in c for c in cases)
 
 
 def class_weights(cases: Sequence[dict[str, Any]]) -> list[float]:

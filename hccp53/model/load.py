@@ -90,7 +90,8 @@ class TrainedModel:
         description = self.record.segmentation
         return segment_with_probability(self.segmentation, phases, self.record.segmentation_phases,
                                         description["spacing_mm"], description["patch_size"], self.device,
-                                        sw_batch_size=sw_batch_size, overlap=overlap, amp=self.amp)  # fmt: skip
+                                        sw_batch_size=sw_batch_size, overlap=overlap, amp=self.amp,
+                                        classes=self.record.segmentation_classes)  # fmt: skip
 
 
 def load_model(folder: str | Path, device: str | torch.device | None = None) -> TrainedModel:

@@ -137,7 +137,8 @@ def finish_record(folder: str | Path, weights_name: str, record_name: str, value
     """
     folder = Path(folder)
     sha = sha256_of(folder / weights_name)
-    classes = CLASSIFIER_CLASSES if weights_name == CLASSIFIER_WEIGHTS else SEGMENTATION_CLASSES
+    classes = CLASSIFIER_CLASSES if weights_name == CLASSIFIER_WEIGHTS else \
+        tuple(values.get("output_classes") or SEGMENTATION_CLASSES)
     return write_record(folder, record_name, {**values, "normalisation": normalisation(), "output_classes": classes,
                                               "weights_sha256": sha, "uid": weights_uid(sha),
                                               "versions": versions()})  # fmt: skip
@@ -170,6 +171,11 @@ class ModelRecord:
     @property
     def segmentation_phases(self) -> tuple[str, ...]:
         return tuple(self.segmentation["phases"])
+
+    @property
+    def segmentation_classes(self) -> tuple[str, ...]:
+        """The segmentation network's output classes (tumor last; a liver output when ``liver`` is among them)."""
+        return tuple(self.segmentation.get("output_classes", SEGMENTATION_CLASSES))
 
     @property
     def reference_phase(self) -> str:
@@ -318,8 +324,9 @@ def upgrade_folder(folder: str | Path, segmentation_config: str | Path, referenc
     if reference_phase not in PHASES:
         raise ConfigError(f"The reference phase {reference_phase!r} is not one of {', '.join(PHASES)}.")
     described = (folder / SEGMENTATION_RECORD).is_file()
+    # bundle 0.3's networks had no liver output (the config's `liver` came later)
     segmentation = {} if described else segmentation_description(
-        segmentation_config, {"reference_phase": reference_phase})
+        segmentation_config, {"reference_phase": reference_phase, "liver": False})
     threshold = classifier.get("threshold") or {"value": 0.5,
                                                 "chosen": "fixed at 0.5 (the app's setting in bundle 0.3)"}
     record_checksums(folder)

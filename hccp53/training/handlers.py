@@ -14,6 +14,15 @@ from hccp53.checksums import record_checksums
 logger = logging.getLogger(__name__)
 
 
+def tumor_channel(output: object) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """An engine output's one-hot ``pred`` and ``label`` cut to the tumor channel (the last class), for
+    ``MeanDice(include_background=True)``: the tumor Dice whether or not the network also outputs the liver."""
+    from monai.handlers import from_engine
+
+    preds, labels = from_engine(["pred", "label"])(output)
+    return [p[-1:] for p in preds], [y[-1:] for y in labels]
+
+
 class ChecksumHandler:
     """Record the sha256 of every checkpoint in ``ckpt_dir`` after each epoch and at the end of a run.
 

@@ -76,8 +76,21 @@ class SegmentationBundle:
         return _parser(self.root, TRAIN_CONFIG).get_parsed_content("loss", lazy=False)
 
     def postprocessing(self) -> Any:
-        """Logits -> one-hot prediction, mask -> one-hot (``train_segmentation.yaml: postprocessing``)."""
-        return _parser(self.root, TRAIN_CONFIG).get_parsed_content("postprocessing", lazy=False)
+        """Logits -> one-hot prediction, mask -> one-hot (``train_segmentation.yaml: postprocessing``), with as
+        many classes as the folder's network has."""
+        parser = _parser(self.root, TRAIN_CONFIG)
+        parser["liver"] = self.liver
+        return parser.get_parsed_content("postprocessing", lazy=False)
+
+    @property
+    def liver(self) -> bool:
+        """Whether the network also outputs the liver (then the saved tumor masks are its last class)."""
+        return "liver" in self.record.segmentation_classes
+
+    @property
+    def tumor_class(self) -> int:
+        """The network's output index of the tumor: what a saved tumor mask's 1 becomes for fine-tuning."""
+        return len(self.record.segmentation_classes) - 1
 
     @property
     def weights(self) -> Path:

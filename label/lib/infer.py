@@ -161,6 +161,7 @@ class TumorSegmentation(BasicInferTask):
             sw_batch_size=self.bundle.sw_batch_size,
             overlap=self.bundle.sw_overlap,
             amp=torch_device.type == "cuda",
+            classes=self.bundle.record.segmentation_classes,
         )
         voxel_ml = abs(float(np.linalg.det(np.asarray(mask.affine)[:3, :3]))) / 1000.0
         voxels = int(mask.sum())

@@ -112,13 +112,15 @@ class TumorSegmentationTrain(BasicTrainTask):
     def train_pre_transforms(self, context: Context) -> Any:
         return segmentation_transforms(self.bundle.phases, self.bundle.spacing, mode="train",
                                        patch_size=self.bundle.patch_size,
-                                       samples_per_case=self.bundle.samples_per_case)  # fmt: skip
+                                       samples_per_case=self.bundle.samples_per_case,
+                                       tumor_class=self.bundle.tumor_class)  # fmt: skip
 
     def train_post_transforms(self, context: Context) -> Any:
         return self.bundle.postprocessing()
 
     def val_pre_transforms(self, context: Context) -> Any:
-        return segmentation_transforms(self.bundle.phases, self.bundle.spacing, mode="validate")
+        return segmentation_transforms(self.bundle.phases, self.bundle.spacing, mode="validate",
+                                       tumor_class=self.bundle.tumor_class)  # fmt: skip
 
     def val_post_transforms(self, context: Context) -> Any:
         return self.bundle.postprocessing()

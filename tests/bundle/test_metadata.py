@@ -128,7 +128,11 @@ def test_segmentation_input_matches_its_training_config() -> None:
     assert [channel_def[str(i)] for i in range(len(channel_def))] == phases
     assert image["num_channels"] == len(phases)
     assert image["spatial_shape"] == list(parser.get("patch_size"))
-    assert fmt["outputs"]["pred"]["num_channels"] == parser.get("network_description")["network_args"]["out_channels"]
+    pred = fmt["outputs"]["pred"]
+    classes = list(parser.get_parsed_content("network_description#output_classes"))
+    assert pred["num_channels"] == parser.get_parsed_content("network_description#network_args#out_channels") == \
+        len(classes)
+    assert [pred["channel_def"][str(i)] for i in range(pred["num_channels"])] == classes
 
 
 def test_intended_use_is_research_only() -> None:

@@ -24,6 +24,9 @@ Two ways in:
   * --datalist FILE --models NAME=FOLDER ...: trained classifiers (`hccp53 train classifier` output
     folders) score every case; a radiomics model, a stepwise-AIC clinical model and a combined model
     (deep learning + radiomics + clinical, with its nomogram) are fitted on the training split.
+    Scores that enter the combined model are out-of-fold on the training split: a classifier trained
+    with `--fold all` gives them itself (its folds' validation predictions), others with --oof
+    NAME=CSV; without them the report says the combined model's training figures are optimistic.
 
 Examples:
   hccp53 evaluate --predictions scores.csv --out runs/stats
@@ -56,7 +59,12 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
                        help="adjustment of the pairwise DeLong p-values (default: holm)")
     stats.add_argument("--bins", type=positive_int, default=10, help="calibration / Hosmer-Lemeshow bins")
     fitted = parser.add_argument_group("fitted models (with --datalist)")
-    fitted.add_argument("--dl-model", help="deep-learning model of the combined model (default: the first)")
+    fitted.add_argument("--dl-model", help="deep-learning model of the combined model (default: the highest "
+                                           "out-of-fold AUC on the training split; the first without any)")
+    fitted.add_argument("--oof", nargs="+", default=[], metavar="NAME=CSV",
+                        help="out-of-fold predictions of a model's training cases (case_id, logit or probability, "
+                             "optional label and fold; e.g. the fold runs' validation_predictions.csv together); "
+                             "default: those a `--fold all` model folder holds")  # fmt: skip
     fitted.add_argument("--radiomics-phases", default=",".join(DEFAULT_PHASES),
                         help=f"phases of the radiomics features (default: {','.join(DEFAULT_PHASES)}, the phases "
                              "every study has; with hbp, studies done with an extracellular agent are left out)")
@@ -106,6 +114,22 @@ def _models(items: list[str]):
     return models
 
 
+def _oof_files(items: list[str], models: list) -> dict[str, Path]:  # noqa: ANN001
+    names = [m.name for m in models]
+    files: dict[str, Path] = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        name, path = name.strip(), path.strip()
+        if not sep or not name or not path:
+            raise ConfigError(f"--oof expects NAME=CSV, got {item!r}.")
+        if name not in names:
+            raise ConfigError(f"--oof names {name!r}, which is not one of --models ({', '.join(names)}).")
+        if name in files:
+            raise ConfigError(f"--oof names {name!r} twice; give one file per model.")
+        files[name] = Path(path)
+    return files
+
+
 def _cases(datalist: Path):
     from hccp53.data.datalist import select_cases
 
@@ -120,8 +144,8 @@ def _cases(datalist: Path):
 def run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.predictions is not None:
-        if args.models:
-            raise ConfigError("--models goes with --datalist, not with --predictions.")
+        if args.models or args.oof:
+            raise ConfigError("--models and --oof go with --datalist, not with --predictions.")
         from hccp53.evaluation.outputs import write_evaluation
         from hccp53.evaluation.predictions import read_predictions
 
@@ -136,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
             clinical_terms=tuple(t.strip() for t in args.clinical.split(",") if t.strip())
             if args.clinical else None,
             dl_model=args.dl_model,
+            oof_files=_oof_files(args.oof, models),
             radiomics=not args.no_radiomics,
             clinical=not args.no_clinical,
             cv_folds=args.cv,

@@ -2,16 +2,24 @@
 
 Steps, each fitted on the training split only and applied unchanged to the test split:
 
-1. **Deep learning**: every trained classifier scores every case (crop centred on the tumor mask).
+1. **Deep learning**: every trained classifier scores every case (crop centred on the tumor mask); on the
+   training rows a model's held-out (out-of-fold) predictions take the place of its in-sample scores wherever
+   they cover every training case (:mod:`hccp53.evaluation.stacking`).
 2. **Radiomics**: pyradiomics features of each phase inside the tumor mask, feature selection and a
    LASSO-logistic radiomics score (:mod:`hccp53.radiomics`).
 3. **Clinical**: logistic regression of the clinical factors, chosen by bidirectional stepwise AIC.
-4. **Combined**: logistic regression of the chosen deep-learning model's logit, the radiomics score and the
-   clinical factors the stepwise selection kept, drawn as a nomogram.
+4. **Combined**: logistic regression of the chosen deep-learning model's logit (the model with the best
+   out-of-fold AUC on the training rows unless named), the radiomics score and the clinical factors the stepwise
+   selection kept, drawn as a nomogram. Both scores are out-of-fold on the training rows (stacking); where the
+   network's are not, the report and the log say that the combined model's training-split figures are optimistic.
 
 The scores go into one predictions table and from there through the same statistics and report as
 ``hccp53 evaluate --predictions``. ``cv_folds`` adds a stratified k-fold cross-validation of the radiomics,
-clinical and combined models on the training split (out-of-fold AUC per fold and pooled).
+clinical and combined models on the training split (out-of-fold AUC per fold and pooled): every level is
+refitted inside each fold (radiomics selection and LASSO with the rad-score out-of-fold within the fold, the
+clinical selection, the choice of the deep-learning model, the combined model). The combined model takes part
+only when its deep-learning scores are out-of-fold: an in-sample score would make its cross-validated AUC a
+measure of how well the network memorised the training cases.
 """
 
 from __future__ import annotations
@@ -37,6 +45,15 @@ from hccp53.evaluation.metrics import Settings, cross_validation
 from hccp53.evaluation.outputs import write_evaluation
 from hccp53.evaluation.predictions import check_predictions
 from hccp53.evaluation.scoring import TrainedClassifier, score_cases
+from hccp53.evaluation.stacking import (
+    Choice,
+    Stacking,
+    choose_dl_model,
+    held_out_predictions,
+    stack_training_scores,
+    stacking_metrics,
+    stacking_section,
+)
 from hccp53.report.html import Section
 
 logger = logging.getLogger(__name__)
@@ -67,7 +84,11 @@ class WorkflowOptions:
     radiomics_phases: Sequence[str] = DEFAULT_PHASES
     #: Candidates of the stepwise selection; None: the clinical keys of the datalist (:func:`default_clinical_terms`).
     clinical_terms: Sequence[str] | None = None
+    #: The deep-learning model of the combined model; None: the best out-of-fold AUC on the training split.
     dl_model: str | None = None
+    #: Model name -> CSV of its out-of-fold predictions of the training cases (:func:`~hccp53.evaluation.stacking.
+    #: read_held_out`); models not named here use those their folder holds (``--fold all``), if any.
+    oof_files: Mapping[str, Path] = field(default_factory=dict)
     radiomics: bool = True
     clinical: bool = True
     cv_folds: int = 0
@@ -302,17 +323,35 @@ def _cross_validate(
     frame: pd.DataFrame,
     features: pd.DataFrame | None,
     clinical: pd.DataFrame | None,
-    dl_scores: pd.Series,
+    models: Sequence[str],
+    stacking: Stacking,
+    choice: Choice,
     options: WorkflowOptions,
 ) -> dict[str, Any]:
-    """Stratified k-fold out-of-fold scores of the fitted models on the training split; their AUCs."""
+    """Stratified k-fold out-of-fold scores of the fitted models on the training split; their AUCs.
+
+    Every level is refitted on each fold's fitting rows (:func:`_statistical_models`: the radiomics selection
+    and LASSO, with rad-scores out-of-fold within those rows; the clinical selection; the combined model), and
+    the deep-learning model is chosen again on them when it was chosen on the training labels. The deep-learning
+    scores of the training rows are the networks' out-of-fold ones (``frame`` holds them, see
+    :func:`~hccp53.evaluation.stacking.stack_training_scores`); where they are in-sample the combined model is
+    left out of the cross-validation, since its figure would be optimistic.
+    """
     training = frame[frame["split"] == "training"]
+    combined = stacking.out_of_fold(choice.model)
+    if not combined:
+        logger.warning("The combined model is left out of the cross-validation: %s's training scores are "
+                       "in-sample, so its cross-validated AUC would be optimistic.", choice.model)  # fmt: skip
     folds = StratifiedKFold(options.cv_folds, shuffle=True, random_state=options.seed)
     rows = []
     for k, (fit_rows, held_rows) in enumerate(folds.split(training.index, training["label"])):
         fit_index, held_index = training.index[fit_rows], training.index[held_rows]
-        scores, _ = _statistical_models(training, fit_index, features, clinical, dl_scores.loc[training.index],
-                                        options)  # fmt: skip
+        dl_model = choice.model
+        if choice.refit_in_folds:
+            dl_model = choose_dl_model(training, fit_index, models, stacking).model
+        scores, _ = _statistical_models(training, fit_index, features, clinical, training[dl_model], options)
+        if not combined:
+            scores.pop(COMBINED, None)
         position = training.index.get_indexer(held_index)
         rows.append(pd.DataFrame({"case_id": held_index, "label": training.loc[held_index, "label"].to_numpy(),
                                   "split": "training", "fold": k,
@@ -322,8 +361,11 @@ def _cross_validate(
     if partial:
         logger.warning("%s could not be fitted in every fold and are left out of the cross-validation.",
                        ", ".join(partial))  # fmt: skip
-    table = check_predictions(pooled.drop(columns=partial), "the cross-validation table")
-    return cross_validation(table)
+    pooled = pooled.drop(columns=partial)
+    if pooled.columns.difference(["case_id", "label", "split", "fold"]).empty:
+        logger.warning("No fitted model could be cross-validated.")
+        return {}
+    return cross_validation(check_predictions(pooled, "the cross-validation table"))
 
 
 def run_evaluation(
@@ -354,9 +396,9 @@ def run_evaluation(
     if not models:
         raise ConfigError("Give at least one trained classifier with --models NAME=FOLDER.")
     names = [m.name for m in models]
-    dl_model = options.dl_model or names[0]
-    if dl_model not in names:
-        raise ConfigError(f"--dl-model {dl_model!r} is not one of the models given ({', '.join(names)}).")
+    if options.dl_model is not None and options.dl_model not in names:
+        raise ConfigError(f"--dl-model {options.dl_model!r} is not one of the models given ({', '.join(names)}).")
+    held_out = held_out_predictions(models, options.oof_files)
     needed = [p for p in PHASES if any(p in m.phases for m in models)
               or (options.radiomics and p in options.radiomics_phases)]  # fmt: skip
     everything = list(cases)
@@ -387,18 +429,30 @@ def run_evaluation(
             logger.info("Clinical candidates (the datalist's keys): %s.", ", ".join(options.clinical_terms))
         clinical = clinical_table(cases, options.clinical_terms)
     train = frame.index[frame["split"] == "training"]
+    stacking = stack_training_scores(frame, train, names, held_out)
+    choice = choose_dl_model(frame, train, names, stacking, options.dl_model)
+    dl_model = choice.model
+    logger.info("The combined model takes %s (%s); its training scores are %s.", dl_model, choice.rule,
+                stacking.describe(dl_model, len(train)))  # fmt: skip
+    if not stacking.out_of_fold(dl_model):
+        logger.warning("The combined model's training-split figures are optimistic: %s's training scores are "
+                       "in-sample (the network was trained on those cases); train it with --fold all or give "
+                       "its out-of-fold predictions with --oof.", dl_model)  # fmt: skip
     scores, fitted = _statistical_models(frame, train, features, clinical, frame[dl_model], options)
     for name, values in scores.items():
         frame[name] = values
     predictions = check_predictions(frame.reset_index(drop=True), "the evaluation table")
     extra_metrics: dict[str, Any] = {"combined_model": _describe_combined(fitted, dl_model), "phases_needed": needed,
                                      "excluded_cases": excluded,
-                                     "clinical_candidates": list(options.clinical_terms or ())}  # fmt: skip
+                                     "clinical_candidates": list(options.clinical_terms or ()),
+                                     "stacking": stacking_metrics(stacking, choice, names, len(train))}  # fmt: skip
+    cv = None
     if options.cv_folds:
-        extra_metrics["cross_validation_fitted_models"] = _cross_validate(frame, features, clinical,
-                                                                          frame[dl_model], options)  # fmt: skip
+        cv = _cross_validate(frame, features, clinical, names, stacking, choice, options)
+        extra_metrics["cross_validation_fitted_models"] = cv
     with tempfile.TemporaryDirectory(prefix="hccp53-evaluation-") as scratch:
         sections, files, tables = _model_sections(fitted, dl_model, Path(scratch))
+        sections.insert(0, stacking_section(stacking, choice, names, len(train), cv))
         characteristics = raw_clinical(cases)
         if not characteristics.empty:
             table1 = baseline_table(characteristics, frame["label"], frame["split"])
@@ -473,8 +527,9 @@ def _model_sections(fitted: Mapping[str, Any], dl_model: str, folder: Path
     path = folder / "nomogram.png"
     draw_nomogram(scales, path)
     text = (f"Logistic regression on the training split of {', '.join(fitted['combined_terms'])}; {DL_TERM} is the "
-            f"logit of {dl_model}'s probability, {RAD_TERM} the radiomics score (out-of-fold on the training split, "
-            "so that the combined model does not learn from an overfitted score).")  # fmt: skip
+            f"logit of {dl_model}'s probability, {RAD_TERM} the radiomics score (both out-of-fold on the training "
+            "split where the section 'Out-of-fold stacking' says so, so that the combined model does not learn from "
+            "an overfitted score).")  # fmt: skip
     sections.append(Section("Combined model and nomogram", [text], [("Coefficients", coefficients)],
                             [("Nomogram of the combined model (points as in rms::nomogram).", path)]))
     return sections, [path], tables

@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -52,6 +53,16 @@ def informative_scores(models, cases, **kwargs) -> pd.DataFrame:  # noqa: ANN001
                          for k, m in enumerate(models)}, index=ids)  # fmt: skip
 
 
+def write_oof(datalist: Path, stand_in, path: Path, name: str = "MC") -> Path:  # noqa: ANN001
+    """Out-of-fold predictions of the training cases as `--oof NAME=CSV` reads them (case_id, probability, label):
+    the stand-in's scores of the training cases alone (other noise than its scores of all cases)."""
+    cases = json.loads(datalist.read_text())["training"]
+    scores = stand_in([SimpleNamespace(name=name)], cases)[name]
+    pd.DataFrame({"case_id": scores.index, "probability": scores.to_numpy(),
+                  "label": [c["label"] for c in cases]}).to_csv(path, index=False)  # fmt: skip
+    return path
+
+
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("workflow")
@@ -62,7 +73,8 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "--out", str(root / "out"), "--radiomics-phases", "ap,pvp", "--resamples", "200", "--cv", "3",
             # a few candidates: on 28 training cases in 3 folds, more terms separate the classes in some fold
             "--clinical", "age,sex,log10_afp_ng_ml,hbv,cirrhosis,albi_score,tumor_size_mm,tumor_number",
-            "--workers", "1", "--no-progress"]  # fmt: skip
+            "--workers", "1", "--no-progress",
+            "--oof", f"MC={write_oof(datalist, informative_scores, root / 'oof_mc.csv')}"]  # fmt: skip
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(workflow, "score_cases", informative_scores)
         assert main(argv) == 0
@@ -78,6 +90,8 @@ def test_every_model_of_the_papers_is_evaluated(evaluated: dict[str, Path]) -> N
     assert metrics["splits"]["test"]["cases"] == len(datalist["test"])
     combined = metrics["combined_model"]
     assert combined["terms"][:2] == ["dl_logit", "rad_score"] and combined["deep_learning_model"] == "MC"
+    assert metrics["stacking"]["training_scores"] == {"MC": "out-of-fold", "AP": "in-sample"}
+    assert metrics["stacking"]["chosen_by"] == "out-of-fold AUC"  # the only model with out-of-fold scores
     assert combined["radiomics_features"], "the radiomics model selected nothing"
     cv = metrics["cross_validation_fitted_models"]
     assert {"Radiomics", "Combined"} <= set(cv) and len(cv["Combined"]["fold_auc"]) == 3
@@ -235,8 +249,10 @@ def evaluate_own(datalist: Path, out: Path, *extra: str) -> int:
     model = datalist.parent / "MC"
     if not model.exists():
         model_folder(model, ["t2", "ap", "pvp"])
+    oof = write_oof(datalist, weak_scores, datalist.parent / "oof_mc.csv")
     return main(["evaluate", "--datalist", str(datalist), "--models", f"MC={model}", "--out", str(out),
-                 "--no-radiomics", "--resamples", "100", "--workers", "1", "--no-progress", *extra])  # fmt: skip
+                 "--no-radiomics", "--resamples", "100", "--workers", "1", "--no-progress", "--oof", f"MC={oof}",
+                 *extra])  # fmt: skip
 
 
 def test_a_cohort_of_its_own_with_a_weak_score_gets_every_model(

@@ -11,7 +11,7 @@ step (operator name)     function                                   hands on
 ``p53_classifier``       :meth:`Predictor.classify`                 P53 probability per lesion
 ``dicom_seg``            :func:`dicom_seg`                          DICOM SEG (built)
 ``dicom_sr``             :func:`dicom_sr`                           TID 1500 SR (built)
-``result_writer``        :func:`write_outputs`                      SEG, SR, PDF, ``result.json``
+``result_writer``        :func:`write_outputs`                      SEG, SR, key-slice SR, PDF, ``result.json``
 =======================  =========================================  ==============================
 
 ``result.json``'s ``timings_s`` holds ``<step>_s`` for every step before the writer. The phases, reference
@@ -36,6 +36,7 @@ import highdicom as hd
 from hccp53 import __version__
 from hccp53.dicomio import ImageStack, Study
 from hccp53.dicomio.codes import AlgorithmInfo
+from hccp53.dicomio.key_slice import build_key_slice_sr, lesion_tracking
 from hccp53.dicomio.pdf import encapsulated_pdf
 from hccp53.dicomio.seg import build_seg
 from hccp53.dicomio.sr import build_sr
@@ -51,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 SEG_FILE = "tumor_seg.dcm"
 SR_FILE = "p53_sr.dcm"
+KEY_SLICE_SR_FILE = "p53_key_slice_sr.dcm"
 PDF_FILE = "p53_report.dcm"
 RESULT_FILE = "result.json"
 OUTPUT_FIX = "choose another output folder"
@@ -76,6 +78,19 @@ def dicom_sr(study: Study, found: PhaseResult, prediction: StudyPrediction, pred
                     prediction.probability, prediction.status, prediction.threshold, predictor.algorithm)  # fmt: skip
 
 
+def key_slice_sr(study: Study, found: PhaseResult, prediction: StudyPrediction, predictor: Predictor,
+                 seg: hd.seg.Segmentation | None, sr: hd.sr.Comprehensive3DSR
+                 ) -> hd.sr.ComprehensiveSR | None:  # fmt: skip
+    """The primary lesion outlined on its key slice with the prediction (:mod:`hccp53.dicomio.key_slice`), for
+    viewers that draw SR measurements on images; None when no lesion was found. It shares the lesion's
+    tracking identifier with ``sr``."""
+    if seg is None or not prediction.lesions:
+        return None
+    primary = prediction.lesions[0]
+    return build_key_slice_sr(study, found.phases[predictor.reference_phase].stack, seg, primary, prediction.status,
+                              prediction.threshold, predictor.algorithm, tracking=lesion_tracking(sr, primary.index))
+
+
 def result_document(study: Study, found: PhaseResult, prediction: StudyPrediction, predictor: Predictor,
                     timings: Mapping[str, float], has_seg: bool) -> dict[str, Any]:  # fmt: skip
     """The content of ``result.json`` (DESIGN.md's public contract, plus lesions, model, registration, timings)."""
@@ -91,7 +106,8 @@ def result_document(study: Study, found: PhaseResult, prediction: StudyPredictio
                   "sha256": dict(record.sha256)},  # fmt: skip
         "registration": prediction.registration,
         "device": str(predictor.device),
-        "outputs": {"sr": SR_FILE, "seg": SEG_FILE if has_seg else None, "pdf": PDF_FILE},
+        "outputs": {"sr": SR_FILE, "seg": SEG_FILE if has_seg else None, "pdf": PDF_FILE,
+                    "key_slice_sr": KEY_SLICE_SR_FILE if has_seg else None},
         "study_instance_uid": study.study_uid,
         "timings_s": {k: round(float(v), 3) for k, v in timings.items()},
         "intended_use": "research use only; not for diagnosis",
@@ -107,15 +123,19 @@ def write_pdf(folder: Path, pdf: bytes, study: Study, stack: ImageStack, algorit
 def write_outputs(out: Path, study: Study, found: PhaseResult, prediction: StudyPrediction, predictor: Predictor,
                   seg: hd.seg.Segmentation | None, sr: hd.sr.Comprehensive3DSR, timings: Mapping[str, float]
                   ) -> dict[str, Any]:  # fmt: skip
-    """SEG, SR, summary PDF and ``result.json`` into ``out`` at once (a staging folder, then moved): the result.
+    """SEG, SR, key-slice SR, summary PDF and ``result.json`` into ``out`` at once (a staging folder, then moved):
+    the result.
 
     ``timings`` are those of the steps before this one.
     """
     result = result_document(study, found, prediction, predictor, timings, seg is not None)
     pdf = summary_pdf(prediction.reference, prediction.labels, result)
+    key_slice = key_slice_sr(study, found, prediction, predictor, seg, sr)
     with staged_output(out, overwrite=False, fix=OUTPUT_FIX, last=RESULT_FILE) as staging:
         if seg is not None:
             seg.save_as(staging / SEG_FILE)
+        if key_slice is not None:
+            key_slice.save_as(staging / KEY_SLICE_SR_FILE)
         sr.save_as(staging / SR_FILE)
         write_pdf(staging, pdf, study, found.phases[predictor.reference_phase].stack, predictor.algorithm)
         (staging / RESULT_FILE).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

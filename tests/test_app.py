@@ -31,7 +31,8 @@ def test_app_py_writes_sr_seg_and_result(study: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = run([str(ROOT / "app.py"), "-i", str(study / "dicom"), "-o", str(out), "-m", str(ROOT / "models")])
     assert result.returncode == 0, result.stderr[-2000:]
-    assert sorted(p.name for p in out.iterdir()) == ["p53_report.dcm", "p53_sr.dcm", "result.json", "tumor_seg.dcm"]
+    assert sorted(p.name for p in out.iterdir()) == ["p53_key_slice_sr.dcm", "p53_report.dcm", "p53_sr.dcm",
+                                                     "result.json", "tumor_seg.dcm"]
     report = pydicom.dcmread(out / "p53_report.dcm")
     assert report.MIMETypeOfEncapsulatedDocument == "application/pdf"
     assert report.EncapsulatedDocument.startswith(b"%PDF") and "research use" in report.SeriesDescription

@@ -18,7 +18,7 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 
-from hccp53.deploy import PDF_FILE, RESULT_FILE, SEG_FILE, SR_FILE, STEPS, run_study
+from hccp53.deploy import KEY_SLICE_SR_FILE, PDF_FILE, RESULT_FILE, SEG_FILE, SR_FILE, STEPS, run_study
 from hccp53.dicomio import load_study
 from hccp53.dicomio.sr import read_result
 from hccp53.errors import HccP53Error
@@ -131,7 +131,7 @@ def test_classify_reuses_the_tensors_segment_made_unchanged(vendor_cohorts: dict
 @pytest.mark.parametrize("style", STYLES)
 def test_sr_and_seg_are_valid_and_read_back(runs: dict, style: str) -> None:
     case, folder, result = runs[style]
-    for name in (SR_FILE, SEG_FILE):
+    for name in (SR_FILE, SEG_FILE, KEY_SLICE_SR_FILE):
         check = subprocess.run(["dciodvfy", str(folder / name)], capture_output=True, text=True, check=False)
         assert not [line for line in check.stderr.splitlines() if line.startswith("Error")], (name, check.stderr)
     dump = subprocess.run(["dsrdump", str(folder / SR_FILE)], capture_output=True, text=True, check=False)
@@ -149,17 +149,19 @@ def test_sr_and_seg_are_valid_and_read_back(runs: dict, style: str) -> None:
     assert seg.StudyInstanceUID == back["study_instance_uid"] == result["study_instance_uid"]
 
 
+@pytest.mark.parametrize("name", [SR_FILE, KEY_SLICE_SR_FILE])
 @pytest.mark.parametrize("style", STYLES)
-def test_pixelmed_finds_no_template_error_in_the_sr(runs: dict, style: str, validate_sr) -> None:
-    """PixelMed's DicomSRValidator with template checking: no error, and no warning but "not in template" on the
-    private-coded predicted status (issue 25)."""
+def test_pixelmed_finds_no_template_error_in_the_sr(runs: dict, style: str, name: str, validate_sr) -> None:
+    """PixelMed's DicomSRValidator with template checking, on the result SR and the key-slice SR: no error, and
+    no warning but "not in template" on the private-coded predicted status (issue 25)."""
     _, folder, _ = runs[style]
-    report = validate_sr(folder / SR_FILE)
+    report = validate_sr(folder / name)
+    print(f"{style} {name}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)")
     assert report.root_template_checked and report.errors == [], report.output
     assert report.other_warnings == [] and len(report.warnings) <= 1, report.output
 
 
-@pytest.mark.parametrize("name", [SR_FILE, SEG_FILE, PDF_FILE])
+@pytest.mark.parametrize("name", [SR_FILE, SEG_FILE, PDF_FILE, KEY_SLICE_SR_FILE])
 def test_every_object_names_the_model_as_contributing_equipment(runs: dict, predictor: Predictor, name: str) -> None:
     _, folder, result = runs[STYLES[0]]
     dataset = pydicom.dcmread(folder / name, stop_before_pixels=True)
@@ -195,6 +197,7 @@ def test_an_output_folder_that_is_a_mount_point_is_filled_in_place(
     mount_point_stand_in(out)
     case = sorted((vendor_cohorts["siemens"] / "cases").iterdir())[0]
     result = run_study(case / "dicom", out, predictor)
-    assert sorted(p.name for p in out.iterdir()) == sorted([RESULT_FILE, SEG_FILE, SR_FILE, PDF_FILE])
+    assert sorted(p.name for p in out.iterdir()) == sorted([RESULT_FILE, SEG_FILE, SR_FILE, KEY_SLICE_SR_FILE,
+                                                            PDF_FILE])
     assert json.loads((out / RESULT_FILE).read_text())["p53_probability"] == result["p53_probability"]
     assert [p.name for p in tmp_path.iterdir()] == ["output"]

@@ -4,7 +4,8 @@ The setup is :class:`scripts/viewer.py`'s ``ViewerSetup``: ``hccp53 synth`` (one
 and PDF, all stored in a real Orthanc (DICOMweb plugin), and the MONAI Label app (``label/.venv``) with that
 Orthanc as its DICOMweb datastore. MONAI Label's infer task on the PVP series must give the app's tumor mask;
 a saved label must land in the ``hccp53 prepare`` layout; OHIF (driven by Playwright with Debian's
-``/usr/bin/chromium``, no downloaded browser) must list the study, show the PVP series and the SEG over it.
+``/usr/bin/chromium``, no downloaded browser) must list the study, show the PVP series and the SEG over it, and
+show the key-slice SR: the primary lesion outlined on its key slice with the P53 probability as text.
 Screenshots go to ``VIEWER_SCREENSHOTS`` (default: the test's temporary folder); ``docs/images/viewer_seg.png``
 is one of them. About 2-3 minutes on 2 shared cores, hence ``slow`` as well as ``viewer``.
 """
@@ -135,6 +136,26 @@ def _seg_slice(setup) -> int:
     return numbers[item.ReferencedSOPInstanceUID]
 
 
+def _key_slice(setup) -> int:
+    """InstanceNumber of the image the key-slice SR outlines the lesion on."""
+    sr = pydicom.dcmread(setup.results_dir / "p53_key_slice_sr.dcm")
+    (uid,) = {item.ReferencedSOPSequence[0].ReferencedSOPInstanceUID for item in _items(sr) if item.ValueType == "IMAGE"
+              and item.RelationshipType == "SELECTED FROM"}  # fmt: skip
+    for path in setup.study_dir.rglob("*"):
+        if path.is_file():
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            if ds.SOPInstanceUID == uid:
+                return int(ds.InstanceNumber)
+    raise AssertionError(f"the key image {uid} is not in the study")
+
+
+def _items(dataset) -> Iterator:
+    """Every content item of an SR's tree."""
+    for item in dataset.get("ContentSequence", []):
+        yield item
+        yield from _items(item)
+
+
 def _red_pixels(path: Path) -> int:
     """Pixels of the SEG's (red) overlay colour in a screenshot: red well above green and blue."""
     from PIL import Image
@@ -185,7 +206,17 @@ def test_ohif_shows_the_study_the_pvp_series_and_the_seg(setup, screenshots: Pat
             print(f"SEG overlay: {after} red pixels on slice {target} (before: {before})")
             assert shown and int(shown.group(1)) == target
             assert after > before + 200
-            # the SR and the PDF: OHIF opens them, what it shows is recorded (docs/viewer.md, known limits)
+            # the key-slice SR: OHIF's SR viewport shows the lesion's outline on its key slice with the P53 text
+            probability = f"Probability of TP53 mutation: {setup.result['p53_probability']:.2f}"
+            page.get_by_text("hccp53 P53 key slice (r").first.dblclick()
+            page.get_by_text(probability).first.wait_for(timeout=60_000)
+            time.sleep(2)
+            page.screenshot(path=screenshots / "viewer_key_slice_sr.png")
+            shown = re.search(r"I:\s*(\d+) \(", page.inner_text("body"))
+            print(f"key-slice SR: {probability!r} shown on image {shown and shown.group(1)}")
+            assert shown and int(shown.group(1)) == _key_slice(setup)
+            # the result SR (Comprehensive 3D SR) and the PDF: OHIF opens them, what it shows is recorded
+            # (docs/viewer.md, known limits)
             page.get_by_text("hccp53 P53 prediction (r").first.dblclick()
             time.sleep(5)
             page.screenshot(path=screenshots / "viewer_sr.png")
@@ -213,5 +244,6 @@ def test_the_pdf_is_served_through_the_proxy(setup) -> None:
 
 
 def test_docs_screenshot_exists() -> None:
-    """docs/deploy.md and docs/viewer.md show one of this test's screenshots."""
+    """docs/deploy.md and docs/viewer.md show this test's screenshots."""
     assert (ROOT / "docs" / "images" / "viewer_seg.png").is_file()
+    assert (ROOT / "docs" / "images" / "viewer_key_slice_sr.png").is_file()

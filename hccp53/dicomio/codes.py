@@ -25,6 +25,9 @@ SR volume (TID 1419 row 5)      (118565006, SCT, "Volume")             CID 7472 
                                                                        (pydicom and PixelMed); 1 cm3 = 1 mL
 SR longest diameter             (81827009, SCT, "Diameter")            CID 7470 Linear Measurements, in CID 7469
                                                                        (pydicom and PixelMed)
+SR area of the key-slice        (42798000, SCT, "Area")                CID 7469 Generic Intensity and Size
+outline (TID 1410 / 1419)                                              Measurements (pydicom)
+... its unit                    (mm2, UCUM, "square millimeter")       CID 7461 Units of Area Measurement (pydicom)
 SR probability / threshold      (1, UCUM, "no units")                  CID 7181 Abstract Multi-dimensional Image
 unit                                                                   Model Component Units (pydicom)
 SEG algorithm family            (123110, DCM, "Artificial              CID 7162 Surface Processing Algorithm
@@ -72,6 +75,9 @@ VOLUME = _concept(codes.SCT.Volume)
 DIAMETER = _concept(codes.SCT.Diameter)
 CUBIC_CENTIMETRE = _concept(codes.UCUM.CubicCentimeter)
 MILLIMETRE = CodedConcept("mm", "UCUM", "millimeter")
+#: The area of the primary lesion's outline on its key slice (TID 1410 group).
+AREA = _concept(codes.SCT.Area)
+SQUARE_MILLIMETRE = _concept(codes.UCUM.SquareMillimeter)
 NO_UNITS = _concept(codes.UCUM.NoUnits)
 #: (0040,A170) *Purpose of Reference* of the algorithm's Contributing Equipment item (IHE AIR 6.5.3.1).
 PROCESSING_ALGORITHM = CodedConcept("1630", IHE_SCHEME, "Processing Algorithm")

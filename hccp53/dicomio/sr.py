@@ -134,15 +134,52 @@ def image_library(datasets: Sequence[Dataset]) -> hd.sr.ContainerContentItem:
     return library
 
 
-def _algorithm_id(algorithm: AlgorithmInfo) -> hd.sr.AlgorithmIdentification:
+def algorithm_identification(algorithm: AlgorithmInfo) -> hd.sr.AlgorithmIdentification:
+    """TID 4019 Algorithm Identification: name, version and parameters (``key=value``)."""
     parameters = [f"{k}={v}" for k, v in algorithm.parameters.items()] or None
     return hd.sr.AlgorithmIdentification(name=algorithm.name, version=algorithm.version, parameters=parameters)
+
+
+def observation_context(algorithm: AlgorithmInfo) -> hd.sr.ObservationContext:
+    """TID 1001 with the algorithm as the device observer (TID 1004), its UID the model's."""
+    device = hd.sr.ObserverContext(
+        observer_type=codes.cid270.Device,
+        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+            uid=algorithm.device_uid or hd.UID(), name=algorithm.name, manufacturer_name=algorithm.manufacturer,
+            model_name=f"{algorithm.name} {algorithm.version}"),
+    )  # fmt: skip
+    return hd.sr.ObservationContext(observer_device_context=device)
 
 
 def _status_code(status: str) -> hd.sr.CodedConcept:
     if status not in STATUS_CODES:
         raise InputError(f"Unknown P53 status {status!r}; use one of {sorted(STATUS_CODES)}.")
     return STATUS_CODES[status]
+
+
+def prediction_measurements(lesion: Any, threshold: float | None, algorithm_id: hd.sr.AlgorithmIdentification
+                             ) -> list[hd.sr.Measurement]:  # fmt: skip
+    """TID 1419 measurements of the prediction on one lesion: P53 probability, the decision threshold (given for
+    the lesion that carries the study's prediction) and the segmentation's confidence, those that are known."""
+    measurements = []
+    if lesion.p53_probability is not None:
+        measurements.append(hd.sr.Measurement(name=P53_PROBABILITY, value=round(float(lesion.p53_probability), 6),
+                                              unit=NO_UNITS, algorithm_id=algorithm_id))  # fmt: skip
+    if threshold is not None:
+        measurements.append(hd.sr.Measurement(name=THRESHOLD, value=round(float(threshold), 6), unit=NO_UNITS,
+                                              algorithm_id=algorithm_id))  # fmt: skip
+    if getattr(lesion, "confidence", None) is not None:
+        measurements.append(hd.sr.Measurement(name=SEGMENTATION_CONFIDENCE, unit=NO_UNITS,
+                                              value=round(float(lesion.confidence), 4),
+                                              algorithm_id=algorithm_id))  # fmt: skip
+    return measurements
+
+
+def status_evaluations(status: str | None) -> list[hd.sr.QualitativeEvaluation] | None:
+    """The predicted status as the qualitative evaluation of a group (TID 1410 / 1411), None without one."""
+    if status is None:
+        return None
+    return [hd.sr.QualitativeEvaluation(name=P53_STATUS, value=_status_code(status))]
 
 
 def build_sr(
@@ -184,13 +221,7 @@ def build_sr(
         if key not in seen:
             seen.add(key)
             library += source_datasets(study, stack)
-    algorithm_id = _algorithm_id(algorithm)
-    device = hd.sr.ObserverContext(
-        observer_type=codes.cid270.Device,
-        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
-            uid=algorithm.device_uid or hd.UID(), name=algorithm.name, manufacturer_name=algorithm.manufacturer,
-            model_name=f"{algorithm.name} {algorithm.version}"),
-    )  # fmt: skip
+    algorithm_id = algorithm_identification(algorithm)
     groups: list[Any] = []
     for rank, lesion in enumerate(lesions):
         measurements = [
@@ -198,19 +229,8 @@ def build_sr(
                               algorithm_id=algorithm_id),
             hd.sr.Measurement(name=DIAMETER, value=round(float(lesion.longest_diameter_mm), 2), unit=MILLIMETRE,
                               algorithm_id=algorithm_id),
+            *prediction_measurements(lesion, threshold if rank == 0 and status is not None else None, algorithm_id),
         ]  # fmt: skip
-        evaluations = []
-        if getattr(lesion, "confidence", None) is not None:
-            measurements.append(hd.sr.Measurement(name=SEGMENTATION_CONFIDENCE, unit=NO_UNITS,
-                                                  value=round(float(lesion.confidence), 4),
-                                                  algorithm_id=algorithm_id))  # fmt: skip
-        if lesion.p53_probability is not None:
-            measurements.append(hd.sr.Measurement(name=P53_PROBABILITY, value=round(float(lesion.p53_probability), 6),
-                                                  unit=NO_UNITS, algorithm_id=algorithm_id))  # fmt: skip
-        if rank == 0 and status is not None:
-            measurements.append(hd.sr.Measurement(name=THRESHOLD, value=round(float(threshold), 6), unit=NO_UNITS,
-                                                  algorithm_id=algorithm_id))  # fmt: skip
-            evaluations.append(hd.sr.QualitativeEvaluation(name=P53_STATUS, value=_status_code(status)))
         groups.append(hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
             tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier=f"HCC lesion {lesion.index}"),
             referenced_segment=hd.sr.ReferencedSegment(
@@ -219,7 +239,7 @@ def build_sr(
             finding_type=TUMOR_TYPE,
             finding_sites=[hd.sr.FindingSite(LIVER)],
             measurements=measurements,
-            qualitative_evaluations=evaluations or None,
+            qualitative_evaluations=status_evaluations(status) if rank == 0 else None,
         ))  # fmt: skip
     if not lesions:
         groups.append(hd.sr.MeasurementsAndQualitativeEvaluations(
@@ -230,7 +250,7 @@ def build_sr(
             qualitative_evaluations=[hd.sr.QualitativeEvaluation(name=LESION_PRESENCE, value=NO_LESION)],
         ))  # fmt: skip
     report = hd.sr.MeasurementReport(
-        observation_context=hd.sr.ObservationContext(observer_device_context=device),
+        observation_context=observation_context(algorithm),
         procedure_reported=PROCEDURE,
         imaging_measurements=groups,
     )

@@ -13,7 +13,7 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 
-from hccp53.deploy import PDF_FILE, RESULT_FILE, SEG_FILE, SR_FILE
+from hccp53.deploy import KEY_SLICE_SR_FILE, PDF_FILE, RESULT_FILE, SEG_FILE, SR_FILE
 from hccp53.dicomio import load_study
 from hccp53.dicomio.sr import read_result
 from hccp53.dicomio.volume import stack_to_image
@@ -98,7 +98,8 @@ def test_the_writer_writes_what_the_seg_and_sr_operators_built(inputs: tuple, tm
     out = tmp_path / "out"
     app = run_outputs(*inputs, out)
     assert app.errors == []
-    assert sorted(p.name for p in out.iterdir()) == sorted([SEG_FILE, SR_FILE, PDF_FILE, RESULT_FILE])
+    assert sorted(p.name for p in out.iterdir()) == sorted([SEG_FILE, SR_FILE, KEY_SLICE_SR_FILE, PDF_FILE,
+                                                            RESULT_FILE])
     seg = pydicom.dcmread(out / SEG_FILE, stop_before_pixels=True)
     back = read_result(pydicom.dcmread(out / SR_FILE))
     assert [lesion["referenced_seg_uid"] for lesion in back["lesions"]] == [seg.SOPInstanceUID]

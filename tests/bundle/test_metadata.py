@@ -157,8 +157,8 @@ def test_logging_conf_loads() -> None:
 
 
 def test_the_demo_models_folder_describes_both_networks() -> None:
-    """models/segmentation.json is train_segmentation.yaml's description (python -m hccp53.model upgrade wrote it
-    from that config); the records name the weights beside them."""
+    """models/segmentation.json is train_segmentation.yaml's description (`hccp53 train segmentation` wrote it
+    with the weights); the records name the weights beside them."""
     from hccp53.model import read_model
     from hccp53.model.record import segmentation_description
 

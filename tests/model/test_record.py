@@ -58,7 +58,17 @@ def test_a_record_of_other_weights_is_refused(models: Path) -> None:
 
 
 def test_a_folder_without_records_says_how_to_upgrade_and_the_upgrade_restores_them(models: Path) -> None:
-    shipped = read_model(MODELS)
+    """A bundle 0.3 folder: a two-class (background, tumor) SegResNet and a classifier record without the fields
+    records gained since; the upgrade describes the segmentation network as bundle 0.3's config trained it."""
+    import torch
+
+    from hccp53.model.load import load_segmentation_network
+    from hccp53.model.record import segmentation_description
+
+    config = ROOT / "configs" / "train_segmentation.yaml"
+    old = segmentation_description(config, {"reference_phase": "pvp", "liver": False})
+    torch.manual_seed(0)
+    torch.save(segmentation_from_description(old).state_dict(), models / "tumor_segmentation.pt")
     (models / SEGMENTATION_RECORD).unlink()
     classifier = json.loads((models / "network.json").read_text())
     for key in ("weights_sha256", "uid", "versions", "normalisation", "output_classes", "threshold"):
@@ -66,9 +76,12 @@ def test_a_folder_without_records_says_how_to_upgrade_and_the_upgrade_restores_t
     (models / "network.json").write_text(json.dumps(classifier))  # as bundle 0.3 shipped it
     with pytest.raises(ConfigError, match=r"python -m hccp53.model upgrade"):
         read_model(models)
-    upgraded = upgrade_folder(models, ROOT / "configs" / "train_segmentation.yaml", "pvp")
-    assert upgraded.uid == shipped.uid and dict(upgraded.segmentation) == dict(shipped.segmentation)
-    assert upgraded.threshold == 0.5 and upgraded.phases == shipped.phases
+    upgraded = upgrade_folder(models, config, "pvp")
+    assert upgraded.segmentation["output_classes"] == ["background", "tumor"]
+    assert upgraded.segmentation["network_args"]["out_channels"] == 2
+    assert {k: upgraded.segmentation[k] for k in old} == old
+    assert upgraded.threshold == 0.5 and upgraded.phases == read_model(MODELS).phases
+    load_segmentation_network(upgraded, device="cpu")  # the weights fit the network the record describes
 
 
 def test_a_folder_without_weights_or_with_unknown_phases_is_refused(models: Path) -> None:

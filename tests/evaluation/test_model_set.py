@@ -223,7 +223,7 @@ def test_the_script_has_help_and_a_dry_run() -> None:
 
 @pytest.mark.slow
 def test_seed1_runs_end_to_end_on_a_tiny_scale(tmp_path: Path) -> None:
-    """The real commands: 24 cases, 1 epoch, 16³ crops, 2 folds (about 10 minutes on 2 busy cores)."""
+    """The real commands: 24 cases, 1 epoch, 16³ crops, 2 folds (about 20 minutes on 2 busy cores)."""
     argv = [sys.executable, str(ROOT / "scripts" / "model_set.py"), "seed1", "--out", str(tmp_path / "run"),
             "--cases", "24", "--epochs", "1", "--crop", "16", "--batch-size", "4", "--folds", "2",
             "--resamples", "200", "--workers", "0"]  # fmt: skip

@@ -3,7 +3,8 @@
 # papers compare (single-sequence T2, AP, PVP, HBP; multi-channel T2+AP+PVP and T2+AP+PVP+HBP; feature
 # fusion T2+AP+PVP), then `hccp53 evaluate` fits the radiomics, clinical and combined models on the
 # training split and writes the report. `make evaluation` runs this (after `make weights`, whose cohort
-# it reuses). Takes about an hour on 2 CPU cores; a GPU is used when torch sees one.
+# it reuses). Takes about an hour on 2 CPU cores; a GPU is used when torch sees one. `make evaluation SET=seed1`
+# (or seed2) runs a model set instead: scripts/model_set.py, docs/evaluation.md "Model sets".
 # Environment: RUNS (work folder, default runs), PY (python), CV (cross-validation folds, default 5).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -72,6 +72,11 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
                                            "log10_<key> for a logged one, log10p1_<key> for log10 of value + 1); "
                                            "default: every key the datalist gives for each case, a non-negative one "
                                            "spanning 3 or more decades logged (AFP; +1 where some are 0)")
+    fitted.add_argument("--icc", type=_icc_threshold, metavar="THRESHOLD",
+                        help="ICC filter of the radiomics features: also extract the training cases' features inside "
+                             "the tumor mask eroded and dilated by one voxel and drop those whose ICC(2,1) across "
+                             "the three masks is below THRESHOLD (0.75 is the usual cut-off) before the selection; "
+                             "default: off")  # fmt: skip
     fitted.add_argument("--no-radiomics", action="store_true", help="skip the radiomics model")
     fitted.add_argument("--no-clinical", action="store_true", help="skip the clinical model")
     fitted.add_argument("--cv", type=non_negative_int, default=0,
@@ -82,6 +87,17 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     fitted.add_argument("--device", help="torch device for the classifiers (default: cuda when available)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.set_defaults(run=run)
+
+
+def _icc_threshold(text: str) -> float:
+    """An argparse ``type``: a number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1, got {value}")
+    return value
 
 
 def _settings(args: argparse.Namespace):
@@ -146,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
     if args.predictions is not None:
         if args.models or args.oof:
             raise ConfigError("--models and --oof go with --datalist, not with --predictions.")
+        if args.icc is not None:
+            raise ConfigError("--icc filters the radiomics features of --datalist; scores of --predictions have none.")
         from hccp53.evaluation.outputs import write_evaluation
         from hccp53.evaluation.predictions import read_predictions
 
@@ -154,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         from hccp53.evaluation.workflow import WorkflowOptions, run_evaluation
 
+        if args.icc is not None and args.no_radiomics:
+            raise ConfigError("--icc filters the radiomics features; it does not go with --no-radiomics.")
         models = _models(args.models)
         options = WorkflowOptions(
             radiomics_phases=parse_phases(args.radiomics_phases, "--radiomics-phases"),
@@ -166,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
             cv_folds=args.cv,
             seed=args.seed,
             radiomics_cache=args.radiomics_cache,
+            icc_threshold=args.icc,
             workers=args.workers,
             device=args.device,
             progress=not args.no_progress,

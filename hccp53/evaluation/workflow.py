@@ -6,7 +6,9 @@ Steps, each fitted on the training split only and applied unchanged to the test 
    training rows a model's held-out (out-of-fold) predictions take the place of its in-sample scores wherever
    they cover every training case (:mod:`hccp53.evaluation.stacking`).
 2. **Radiomics**: pyradiomics features of each phase inside the tumor mask, feature selection and a
-   LASSO-logistic radiomics score (:mod:`hccp53.radiomics`).
+   LASSO-logistic radiomics score (:mod:`hccp53.radiomics`). With ``icc_threshold`` the training cases' features
+   are also extracted inside the tumor mask eroded and dilated by one voxel, and features whose ICC(2,1) across
+   the three masks is below the threshold are dropped before the selection (on the fitting rows only).
 3. **Clinical**: logistic regression of the clinical factors, chosen by bidirectional stepwise AIC.
 4. **Combined**: logistic regression of the chosen deep-learning model's logit (the model with the best
    out-of-fold AUC on the training rows unless named), the radiomics score and the clinical factors the stepwise
@@ -72,6 +74,7 @@ LOG1P_PREFIX = "log10p1_"
 BASELINE_CSV = "table_baseline.csv"
 CLINICAL_UNIVARIABLE_CSV = "table_clinical_univariable.csv"
 CLINICAL_MULTIVARIABLE_CSV = "table_clinical_multivariable.csv"
+RADIOMICS_ICC_CSV = "radiomics_icc.csv"
 _EPS = 1e-6
 
 
@@ -94,6 +97,9 @@ class WorkflowOptions:
     cv_folds: int = 0
     seed: int = 20260101
     radiomics_cache: Path | None = None
+    #: ICC filter of the radiomics features (None: off): drop features whose ICC(2,1) across the original, eroded and
+    #: dilated tumor masks is below this, on the training cases (:mod:`hccp53.radiomics.stability`).
+    icc_threshold: float | None = None
     workers: int = 1
     device: str | None = None
     progress: bool = True
@@ -175,23 +181,30 @@ def clinical_table(cases: Sequence[Mapping[str, Any]], terms: Sequence[str]) -> 
     return frame
 
 
-def _fit_radiomics(features: pd.DataFrame, labels: pd.Series, train: pd.Index, seed: int) -> tuple[Any, np.ndarray]:
+def _fit_radiomics(features: pd.DataFrame, labels: pd.Series, train: pd.Index, seed: int,
+                   icc_threshold: float | None = None, perturbed: Sequence[pd.DataFrame] = ()
+                   ) -> tuple[Any, np.ndarray]:  # fmt: skip
     """The radiomics model fitted on ``train``, and the rad-score the combined model uses.
 
     The combined model is fitted on the training rows, where a rad-score from the model fitted on those
     very rows is overfitted (on a small cohort it separates the classes perfectly). So the training
     rows get out-of-fold rad-scores (stratified k-fold over the training rows, k <= 5) and the other
-    rows the score of the model fitted on all training rows (stacking).
+    rows the score of the model fitted on all training rows (stacking). Each fit applies the ICC filter
+    (``icc_threshold``, features of the ``perturbed`` masks) over its own fitting rows.
     """
     from hccp53.radiomics.select import RadiomicsModel
 
-    model = RadiomicsModel().fit(features.loc[train], labels.loc[train].to_numpy(), seed=seed)
+    def fit(rows: pd.Index) -> RadiomicsModel:
+        model = RadiomicsModel(icc_threshold=icc_threshold)
+        return model.fit(features.loc[rows], labels.loc[rows].to_numpy(), seed=seed, perturbed=perturbed)
+
+    model = fit(train)
     rad_score = pd.Series(model.score(features), index=features.index)
     y = labels.loc[train].to_numpy()
     folds = min(5, int(np.bincount(y, minlength=2).min()))
     if folds >= 2:
         for fit_rows, held_rows in StratifiedKFold(folds, shuffle=True, random_state=seed).split(train, y):
-            inner = RadiomicsModel().fit(features.loc[train[fit_rows]], y[fit_rows], seed=seed)
+            inner = fit(train[fit_rows])
             rad_score.loc[train[held_rows]] = inner.score(features.loc[train[held_rows]])
     else:
         logger.warning("Too few training cases of one class for out-of-fold radiomics scores; the combined model "
@@ -246,8 +259,11 @@ def _statistical_models(
     clinical: pd.DataFrame | None,
     dl_scores: pd.Series,
     options: WorkflowOptions,
+    perturbed: Sequence[pd.DataFrame] = (),
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Fit radiomics, clinical and combined models on ``train`` rows; score every row of ``frame``.
+
+    ``perturbed``: the training cases' radiomics features inside the eroded and dilated masks (ICC filter).
 
     A model that cannot be fitted (a constant or perfectly separating term, too few cases) or cannot score every
     row (a factor level the training rows lack) is left out with a warning, and named with the reason in
@@ -266,7 +282,8 @@ def _statistical_models(
     combined_terms = [DL_TERM]
     if features is not None:
         try:
-            radiomics, rad_score = _fit_radiomics(features.loc[frame.index], labels, train, options.seed)
+            radiomics, rad_score = _fit_radiomics(features.loc[frame.index], labels, train, options.seed,
+                                                  options.icc_threshold, perturbed)  # fmt: skip
         except HccP53Error as error:
             leave_out(RADIOMICS, error)
         else:
@@ -327,6 +344,7 @@ def _cross_validate(
     stacking: Stacking,
     choice: Choice,
     options: WorkflowOptions,
+    perturbed: Sequence[pd.DataFrame] = (),
 ) -> dict[str, Any]:
     """Stratified k-fold out-of-fold scores of the fitted models on the training split; their AUCs.
 
@@ -349,7 +367,8 @@ def _cross_validate(
         dl_model = choice.model
         if choice.refit_in_folds:
             dl_model = choose_dl_model(training, fit_index, models, stacking).model
-        scores, _ = _statistical_models(training, fit_index, features, clinical, training[dl_model], options)
+        scores, _ = _statistical_models(training, fit_index, features, clinical, training[dl_model], options,
+                                        perturbed)  # fmt: skip
         if not combined:
             scores.pop(COMBINED, None)
         position = training.index.get_indexer(held_index)
@@ -414,6 +433,7 @@ def run_evaluation(
     for name in names:
         frame[name] = dl.loc[frame.index, name].to_numpy()
     features = clinical = None
+    perturbed: tuple[pd.DataFrame, ...] = ()
     if options.radiomics:
         from hccp53.radiomics.extract import extract_cohort
 
@@ -423,6 +443,8 @@ def run_evaluation(
                                    workers=options.workers, progress=options.progress,
                                    case_ids={str(c["case_id"]) for c in cases})  # fmt: skip
         features = extracted.drop(columns=[c for c in ("split", "label") if c in extracted.columns])
+        if options.icc_threshold is not None:
+            perturbed = _perturbed_features(datalist, cases, options)
     if options.clinical:
         if options.clinical_terms is None:
             options = replace(options, clinical_terms=default_clinical_terms(cases))
@@ -438,7 +460,7 @@ def run_evaluation(
         logger.warning("The combined model's training-split figures are optimistic: %s's training scores are "
                        "in-sample (the network was trained on those cases); train it with --fold all or give "
                        "its out-of-fold predictions with --oof.", dl_model)  # fmt: skip
-    scores, fitted = _statistical_models(frame, train, features, clinical, frame[dl_model], options)
+    scores, fitted = _statistical_models(frame, train, features, clinical, frame[dl_model], options, perturbed)
     for name, values in scores.items():
         frame[name] = values
     predictions = check_predictions(frame.reset_index(drop=True), "the evaluation table")
@@ -446,9 +468,11 @@ def run_evaluation(
                                      "excluded_cases": excluded,
                                      "clinical_candidates": list(options.clinical_terms or ()),
                                      "stacking": stacking_metrics(stacking, choice, names, len(train))}  # fmt: skip
+    if options.radiomics:
+        extra_metrics["radiomics_icc"] = _icc_metrics(fitted.get("radiomics"), options.icc_threshold)
     cv = None
     if options.cv_folds:
-        cv = _cross_validate(frame, features, clinical, names, stacking, choice, options)
+        cv = _cross_validate(frame, features, clinical, names, stacking, choice, options, perturbed)
         extra_metrics["cross_validation_fitted_models"] = cv
     with tempfile.TemporaryDirectory(prefix="hccp53-evaluation-") as scratch:
         sections, files, tables = _model_sections(fitted, dl_model, Path(scratch))
@@ -468,6 +492,41 @@ def run_evaluation(
                 f"{', '.join(excluded[:20])}{' ...' if len(excluded) > 20 else ''}."]))  # fmt: skip
         return write_evaluation(predictions, out, options.settings, overwrite=overwrite, extra_sections=sections,
                                 extra_files=files, extra_metrics=extra_metrics, extra_tables=tables)  # fmt: skip
+
+
+def _perturbed_features(datalist: Path, cases: Sequence[Mapping[str, Any]], options: WorkflowOptions
+                        ) -> tuple[pd.DataFrame, ...]:  # fmt: skip
+    """The training cases' radiomics features inside the eroded and the dilated tumor mask (test cases are not
+    extracted: the ICC filter is part of fitting). Cached beside ``radiomics_cache`` as ``<stem>_erode.csv`` and
+    ``<stem>_dilate.csv``."""
+    from hccp53.radiomics.extract import extract_cohort
+    from hccp53.radiomics.stability import PERTURBATIONS
+
+    training = {str(c["case_id"]) for c in cases if c["split"] == "training"}
+    out = []
+    for how in PERTURBATIONS:
+        cache = options.radiomics_cache
+        if cache is not None:
+            cache = cache.with_name(f"{cache.stem}_{how}{cache.suffix or '.csv'}")
+        table = extract_cohort(datalist, options.radiomics_phases, parts=("training",), cache=cache,
+                               workers=options.workers, progress=options.progress, case_ids=training,
+                               perturbation=how)  # fmt: skip
+        out.append(table.drop(columns=[c for c in ("split", "label") if c in table.columns]))
+    return tuple(out)
+
+
+def _icc_metrics(radiomics: Any, threshold: float | None) -> dict[str, Any]:
+    """What ``metrics.json`` says of the ICC filter: off, or its form, threshold and the features kept per phase."""
+    if threshold is None:
+        return {"enabled": False}
+    out: dict[str, Any] = {"enabled": True, "form": "ICC(2,1): two-way random effects, absolute agreement, single "
+                           "measurement", "threshold": threshold, "masks": ["original", "eroded 1 voxel",
+                                                                            "dilated 1 voxel"]}  # fmt: skip
+    if radiomics is not None:
+        out["kept_per_phase"] = radiomics.icc_kept
+        out["kept"] = sum(v["kept"] for v in radiomics.icc_kept.values())
+        out["of"] = sum(v["of"] for v in radiomics.icc_kept.values())
+    return out
 
 
 def _describe_combined(fitted: Mapping[str, Any], dl_model: str) -> dict[str, Any]:
@@ -495,8 +554,20 @@ def _model_sections(fitted: Mapping[str, Any], dl_model: str, folder: Path
         selected = fitted["radiomics"].selected
         table = pd.DataFrame({"feature": selected.index, "coefficient": selected.to_numpy()})
         steps = "; ".join(f"{k}: {v}" for k, v in fitted["radiomics"].steps.items())
-        sections.append(Section("Radiomics model", [f"Features surviving each selection step: {steps}."],
-                                [("LASSO-logistic coefficients of the selected features (standardised)", table)]))
+        paragraphs = [f"Features surviving each selection step: {steps}."]
+        tables_shown = [("LASSO-logistic coefficients of the selected features (standardised)", table)]
+        model = fitted["radiomics"]
+        if model.icc_threshold is not None:
+            paragraphs.append(
+                f"ICC filter: features were also extracted inside the tumor mask eroded and dilated by one voxel; "
+                f"those whose ICC(2,1) (two-way random effects, absolute agreement, single measurement) across the "
+                f"three masks over the training cases is below {model.icc_threshold} were dropped before the "
+                f"selection: {int(model.icc.ge(model.icc_threshold).sum())} of {len(model.icc)} kept.")  # fmt: skip
+            kept = pd.DataFrame([{"phase": ph, "kept": v["kept"], "of": v["of"]}
+                                 for ph, v in model.icc_kept.items()])  # fmt: skip
+            tables_shown.insert(0, (f"Features with ICC(2,1) >= {model.icc_threshold}, per phase", kept))
+            tables[RADIOMICS_ICC_CSV] = model.icc.rename("icc").rename_axis("feature").reset_index()
+        sections.append(Section("Radiomics model", paragraphs, tables_shown))
     if "clinical" in fitted:
         steps = pd.DataFrame(fitted["clinical"].steps, columns=["step", "AIC"])
         text = (f"Stepwise AIC kept {', '.join(fitted['clinical'].terms) or 'no factor'} "

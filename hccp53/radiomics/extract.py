@@ -3,7 +3,10 @@
 Settings live in ``configs/radiomics.yaml`` (pyradiomics' own parameter-file format). Features are named
 ``<phase>_<pyradiomics name>`` (``ap_wavelet-LLH_glcm_Idm``); shape features describe the mask, the same
 for every phase, and are kept once as ``shape_<name>``. Diagnostics are dropped. A cohort extraction can be
-cached in a CSV that is reused while the settings file and the phases are unchanged.
+cached in a CSV that is reused while the settings file, the phases and the mask perturbation are unchanged.
+
+``perturbation`` (``erode`` / ``dilate``) extracts inside the tumor mask shrunk or grown by one voxel
+(:func:`hccp53.radiomics.stability.perturb_mask`), for the ICC filter of :mod:`hccp53.radiomics.select`.
 """
 
 from __future__ import annotations
@@ -20,11 +23,16 @@ import numpy as np
 import pandas as pd
 
 from hccp53.errors import ConfigError, InputError
+from hccp53.radiomics.stability import Perturbation, perturb_mask
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_SETTINGS = Path(__file__).resolve().parents[2] / "configs" / "radiomics.yaml"
 _SHAPE = "original_shape_"
+
+
+class PerturbedMaskError(InputError):
+    """Features cannot be measured inside a perturbed (eroded or dilated) tumor mask of one case."""
 
 
 def _extractor(settings: Path) -> Any:
@@ -59,13 +67,18 @@ def extract_case(
     settings: Path | str = DEFAULT_SETTINGS,
     base_dir: Path | None = None,
     extractor: Any = None,
+    perturbation: Perturbation | None = None,
 ) -> dict[str, float]:
     """Features of every phase of one case inside its tumor mask (see the module docstring).
+
+    ``perturbation``: ``erode`` or ``dilate`` the tumor mask by one voxel first (None: the mask as it is).
 
     Raises
     ------
     InputError
-        A phase or the mask is missing, or the mask holds no tumor voxel.
+        A phase or the mask is missing, the mask holds no tumor voxel, or pyradiomics fails.
+    PerturbedMaskError
+        The perturbed mask holds no tumor voxel, or pyradiomics fails inside it (an :class:`InputError` too).
     """
     import SimpleITK as sitk
 
@@ -75,14 +88,21 @@ def extract_case(
     mask = sitk.ReadImage(str(mask_path))
     if not np.any(sitk.GetArrayViewFromImage(mask) == 1):
         raise InputError(f"Case {case_id}: the tumor mask {mask_path.name} has no voxel of label 1.")
+    if perturbation is not None:
+        mask = perturb_mask(mask, perturbation)
+        if not np.any(sitk.GetArrayViewFromImage(mask) == 1):
+            raise PerturbedMaskError(f"Case {case_id}: the tumor mask {mask_path.name} has no voxel left once "
+                                     "eroded by one voxel.")  # fmt: skip
     features: dict[str, float] = {}
     for phase in phases:
         image = sitk.ReadImage(str(_path(case, phase, base_dir)), sitk.sitkFloat32)
         try:
             result = extractor.execute(image, mask)
         except (ValueError, RuntimeError) as error:
-            raise InputError(f"Case {case_id}, phase {phase}: pyradiomics failed ({str(error).splitlines()[0]}).") \
-                from None
+            failure = InputError if perturbation is None else PerturbedMaskError
+            inside = "" if perturbation is None else f" inside the {perturbation}d mask"
+            raise failure(f"Case {case_id}, phase {phase}: pyradiomics failed{inside} "
+                          f"({str(error).splitlines()[0]}).") from None  # fmt: skip
         for name, value in result.items():
             if name.startswith("diagnostics_"):
                 continue
@@ -91,15 +111,30 @@ def extract_case(
     return features
 
 
-def _fingerprint(settings: Path, phases: Sequence[str]) -> str:
+def _fingerprint(settings: Path, phases: Sequence[str], perturbation: str | None = None) -> str:
     digest = hashlib.sha256(Path(settings).read_bytes())
     digest.update(",".join(phases).encode())
+    if perturbation is not None:
+        digest.update(f"|mask:{perturbation}".encode())
     return digest.hexdigest()
 
 
-def _one(args: tuple[dict[str, Any], tuple[str, ...], str, str | None]) -> tuple[str, dict[str, float]]:
-    case, phases, settings, base = args
-    return str(case["case_id"]), extract_case(case, phases, settings, Path(base) if base else None)
+_Job = tuple[dict[str, Any], tuple[str, ...], str, str | None, Perturbation | None]
+
+
+def _one(job: _Job, extractor: Any = None) -> tuple[str, dict[str, float]]:
+    """One case's features; a case whose perturbed mask cannot be measured gets no features and a warning.
+
+    (Its row is then NaN in the cohort table and the ICC filter leaves the case out.) A missing file or a
+    failure inside the original mask stays an error.
+    """
+    case, phases, settings, base, perturbation = job
+    case_id = str(case["case_id"])
+    try:
+        return case_id, extract_case(case, phases, settings, Path(base) if base else None, extractor, perturbation)
+    except PerturbedMaskError as error:
+        logger.warning("%s The ICC filter leaves the case out.", error)
+        return case_id, {}
 
 
 def extract_cohort(
@@ -111,13 +146,16 @@ def extract_cohort(
     workers: int = 1,
     progress: bool = True,
     case_ids: Collection[str] | None = None,
+    perturbation: Perturbation | None = None,
 ) -> pd.DataFrame:
     """Features of every case of ``parts`` of a datalist: one row per ``case_id``, plus ``split`` and ``label``.
 
     ``case_ids`` restricts the extraction to those cases (e.g. the ones that have every phase).
+    ``perturbation`` extracts inside the eroded or dilated tumor mask; a case whose perturbed mask cannot be
+    measured (nothing left after erosion, fewer voxels than pyradiomics' minimum) gets a row of NaN and a warning.
 
     ``cache`` (a CSV) keeps extracted rows between runs; a sidecar ``<cache>.json`` records the sha256 of
-    the settings file and the phases, and a cache made with others is ignored and rewritten.
+    the settings file, the phases and the perturbation, and a cache made with others is ignored and rewritten.
     """
     from tqdm.auto import tqdm
 
@@ -132,17 +170,18 @@ def extract_cohort(
         raise InputError(f"Datalist {datalist} has no cases in {', '.join(parts)}.")
     settings = Path(settings)
     phases = tuple(phases)
-    fingerprint = _fingerprint(settings, phases)
+    fingerprint = _fingerprint(settings, phases, perturbation)
     done = pd.DataFrame()
     sidecar = Path(f"{cache}.json") if cache else None
     if cache and Path(cache).is_file() and sidecar and sidecar.is_file():
         if json.loads(sidecar.read_text()).get("fingerprint") == fingerprint:
             done = pd.read_csv(cache, index_col="case_id", dtype={"case_id": str})
         else:
-            logger.info("Radiomics cache %s was made with other settings or phases: extracting again.", cache)
+            logger.info("Radiomics cache %s was made with other settings, phases or masks: extracting again.",
+                        cache)  # fmt: skip
     todo = [c for c in cases if str(c["case_id"]) not in done.index]
     rows: dict[str, dict[str, float]] = {}
-    jobs = [(c, phases, str(settings), str(datalist.parent)) for c in todo]
+    jobs: list[_Job] = [(c, phases, str(settings), str(datalist.parent), perturbation) for c in todo]
     bar = tqdm(total=len(jobs), desc="radiomics", disable=not progress or not jobs, leave=False)
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(workers) as pool:
@@ -151,18 +190,19 @@ def extract_cohort(
                 bar.update()
     else:
         extractor = _extractor(settings)
-        for case, *_ in jobs:
-            rows[str(case["case_id"])] = extract_case(case, phases, settings, datalist.parent, extractor)
+        for job in jobs:
+            case_id, features = _one(job, extractor)
+            rows[case_id] = features
             bar.update()
     bar.close()
-    new = pd.DataFrame.from_dict(rows, orient="index")
+    new = pd.DataFrame.from_dict(rows, orient="index").reindex(list(rows))  # a failed perturbed case: NaN row
     new.index.name = "case_id"
     features = pd.concat([done.drop(columns=["split", "label"], errors="ignore"), new])
     if cache and len(new):
         Path(cache).parent.mkdir(parents=True, exist_ok=True)
         features.to_csv(cache)
-        sidecar.write_text(json.dumps({"fingerprint": fingerprint, "phases": list(phases),
-                                       "settings": str(settings)}) + "\n")  # fmt: skip
+        sidecar.write_text(json.dumps({"fingerprint": fingerprint, "phases": list(phases), "settings": str(settings),
+                                       "mask": perturbation or "original"}) + "\n")  # fmt: skip
     ids = [str(c["case_id"]) for c in cases]
     out = features.loc[ids].copy()
     out["split"] = [c["split"] for c in cases]

@@ -2,6 +2,9 @@
 
 Steps (``RadiomicsModel.fit``):
 
+0. with ``icc_threshold`` (the ICC filter, off unless set): drop features whose intraclass correlation
+   (ICC(2,1), :mod:`hccp53.radiomics.stability`) across the original, eroded and dilated tumor masks is below
+   the threshold, computed over the rows being fitted only (the training cases, or a fold's fitting cases);
 1. drop features that are constant or nearly so (SD below ``min_sd`` after z-scoring is meaningless);
 2. z-score with the training mean and SD;
 3. univariate filter: Mann-Whitney U test between classes, keep p < ``p_threshold`` (at least
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,16 +30,30 @@ from scipy.stats import mannwhitneyu, spearmanr
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.model_selection import StratifiedKFold
 
-from hccp53.errors import InputError
+from hccp53.errors import ConfigError, InputError
+from hccp53.radiomics.stability import IccForm, feature_icc, feature_phase
 
 logger = logging.getLogger(__name__)
 
 
 class RadiomicsModel:
-    """Selection + LASSO-logistic radiomics score (see the module docstring for the parameters)."""
+    """Selection + LASSO-logistic radiomics score (see the module docstring for the parameters).
+
+    ``icc_threshold`` (None: no ICC filter) needs the features of the same cases inside perturbed masks, given to
+    :meth:`fit` as ``perturbed``; ``icc_form`` is ``"2,1"`` (absolute agreement, the default) or ``"3,1"``.
+    """
 
     def __init__(self, p_threshold: float = 0.05, min_univariate: int = 10, max_correlation: float = 0.9,
-                 max_features: int = 50, cv_folds: int = 5, min_sd: float = 1e-8) -> None:  # fmt: skip
+                 max_features: int = 50, cv_folds: int = 5, min_sd: float = 1e-8, icc_threshold: float | None = None,
+                 icc_form: IccForm = "2,1") -> None:  # fmt: skip
+        if icc_threshold is not None and not 0.0 < icc_threshold < 1.0:
+            raise ConfigError(f"The ICC threshold must lie between 0 and 1, not {icc_threshold}.")
+        self.icc_threshold = icc_threshold
+        self.icc_form = icc_form
+        #: ICC of every feature on the fitted rows (empty without the ICC filter)
+        self.icc = pd.Series(dtype=float)
+        #: phase (``t2``, ``ap`` ..., ``shape``) -> {"kept": features at or above the threshold, "of": features}
+        self.icc_kept: dict[str, dict[str, int]] = {}
         self.p_threshold = p_threshold
         self.min_univariate = min_univariate
         self.max_correlation = max_correlation
@@ -54,8 +72,20 @@ class RadiomicsModel:
         """Selected feature -> coefficient (standardised scale), non-zero only."""
         return self.coefficients[self.coefficients != 0]
 
-    def fit(self, features: pd.DataFrame, labels: np.ndarray | list, seed: int = 0) -> RadiomicsModel:
-        """Select features and fit the score on these (training) rows only."""
+    def fit(self, features: pd.DataFrame, labels: np.ndarray | list, seed: int = 0,
+            perturbed: Sequence[pd.DataFrame] = ()) -> RadiomicsModel:  # fmt: skip
+        """Select features and fit the score on these (training) rows only.
+
+        ``perturbed``: the same features extracted inside the eroded and the dilated tumor masks (indexed by case,
+        as ``features``); the ICC filter reads only the rows of ``features``, whatever else they hold.
+
+        Raises
+        ------
+        ConfigError
+            The ICC filter is on but no perturbed features are given.
+        InputError
+            Rows and labels differ in number, one class is missing, or no feature is left.
+        """
         y = np.asarray(labels).astype(int)
         x = features.apply(pd.to_numeric, errors="coerce").astype(float)
         if len(x) != len(y):
@@ -64,6 +94,12 @@ class RadiomicsModel:
             raise InputError("The radiomics model needs both classes among the training cases.")
         x = x.loc[:, x.notna().all() & np.isfinite(x).all()]
         steps = {"features": features.shape[1], "finite": x.shape[1]}
+        if self.icc_threshold is not None:
+            x = self._stable(x, perturbed)
+            steps["icc_stable"] = x.shape[1]
+            if x.shape[1] == 0:
+                raise InputError(f"No radiomics feature has an ICC of {self.icc_threshold} or more across the "
+                                 "perturbed masks; lower the threshold or switch the ICC filter off.")  # fmt: skip
         sd = x.std(ddof=1)
         x = x.loc[:, sd > self.min_sd * (x.abs().mean() + 1)]
         steps["variable"] = x.shape[1]
@@ -102,10 +138,30 @@ class RadiomicsModel:
         logger.info("Radiomics selection: %s.", ", ".join(f"{k} {v}" for k, v in steps.items()))
         return self
 
+    def _stable(self, x: pd.DataFrame, perturbed: Sequence[pd.DataFrame]) -> pd.DataFrame:
+        """The columns of ``x`` whose ICC over its rows reaches the threshold (NaN, a feature that does not vary
+        at all, does not)."""
+        if not perturbed:
+            raise ConfigError("The ICC filter needs the features of the perturbed (eroded and dilated) masks.")
+        values = feature_icc(x, list(perturbed), self.icc_form)
+        stable = values >= self.icc_threshold
+        self.icc = values
+        phases = pd.Series([feature_phase(n) for n in values.index], index=values.index)
+        self.icc_kept = {str(ph): {"kept": int(stable[phases == ph].sum()), "of": int((phases == ph).sum())}
+                         for ph in dict.fromkeys(phases)}  # fmt: skip
+        logger.info("ICC(%s) filter at %s: %d of %d features kept (%s).", self.icc_form, self.icc_threshold,
+                    int(stable.sum()), len(values),
+                    ", ".join(f"{ph} {v['kept']}/{v['of']}" for ph, v in self.icc_kept.items()))  # fmt: skip
+        return x.loc[:, stable.to_numpy()]
+
     def _decorrelate(self, z: pd.DataFrame, p: pd.Series) -> list[str]:
         """Greedy in p-value order: keep a feature unless it correlates above the limit with one kept."""
         order = list(p.index)
-        rho = np.atleast_2d(spearmanr(z[order].to_numpy()).statistic) if len(order) > 1 else np.ones((1, 1))
+        rho = np.ones((1, 1))
+        if len(order) > 1:
+            rho = spearmanr(z[order].to_numpy()).statistic
+            if np.ndim(rho) == 0:  # two features: scipy gives their correlation, not a matrix
+                rho = np.array([[1.0, rho], [rho, 1.0]])
         kept: list[int] = []
         for i in range(len(order)):
             if all(abs(rho[i, j]) <= self.max_correlation for j in kept):

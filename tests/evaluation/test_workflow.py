@@ -309,3 +309,94 @@ def test_a_factor_that_cannot_be_used_leaves_out_only_what_needs_it(
     assert metrics["models"] == ["MC", "Combined"] and metrics["combined_model"]["terms"] == ["dl_logit"]
     html = (tmp_path / "out" / "report.html").read_text()
     assert "Models left out" in html and "not tested" in html
+
+
+def radiomics_caches(datalist: Path, cache: Path) -> None:
+    """Radiomics features of the own cohort's cases, written as `--radiomics-cache` and its perturbed-mask caches
+    would hold them (so nothing is extracted). ``ap_unstable`` carries the label more strongly than
+    ``ap_stable`` inside the original mask but is noise inside the eroded and dilated ones; the ``t2_noise``
+    features are stable noise. The perturbed caches hold the test cases too, as if a careless run had extracted
+    them: the evaluation must not ask for them."""
+    from hccp53 import DEFAULT_PHASES
+    from hccp53.radiomics.extract import DEFAULT_SETTINGS, _fingerprint
+
+    content = json.loads(datalist.read_text())
+    cases = content["training"] + content["test"]
+    ids = pd.Index([c["case_id"] for c in cases], name="case_id")
+    y = np.array([c["label"] for c in cases])
+    rng = np.random.default_rng(12)
+    stable = y + rng.normal(0, 0.8, len(y))
+    noise = rng.normal(0, 1, (len(y), 6))
+    for how, unstable in ((None, 2.0 * y + rng.normal(0, 0.5, len(y))), ("erode", rng.normal(0, 1.5, len(y))),
+                          ("dilate", rng.normal(0, 1.5, len(y)))):  # fmt: skip
+        jitter = 0.0 if how is None else 0.05
+        table = pd.DataFrame({"ap_stable": stable + rng.normal(0, jitter, len(y)), "ap_unstable": unstable,
+                              **{f"t2_noise_{j}": noise[:, j] + rng.normal(0, jitter, len(y)) for j in range(6)}},
+                             index=ids)  # fmt: skip
+        path = cache if how is None else cache.with_name(f"{cache.stem}_{how}.csv")
+        table.to_csv(path)
+        fingerprint = _fingerprint(DEFAULT_SETTINGS, tuple(DEFAULT_PHASES), how)
+        Path(f"{path}.json").write_text(json.dumps({"fingerprint": fingerprint}))
+
+
+def test_the_icc_filter_drops_unstable_radiomics_features_on_the_training_cases_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--icc 0.75`: features are read inside the eroded and dilated masks for the training cases alone, the
+    unstable feature is not selected although it is the most informative, and metrics.json, the report and a CSV
+    say how many features the filter kept per phase."""
+    from hccp53.radiomics import extract
+
+    datalist = own_cohort(tmp_path / "cohort")
+    cache = tmp_path / "radiomics.csv"
+    radiomics_caches(datalist, cache)
+    calls: list[dict] = []
+    real = extract.extract_cohort
+
+    def spy(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(extract, "extract_cohort", spy)
+    monkeypatch.setattr(workflow, "score_cases", weak_scores)
+    model = model_folder(tmp_path / "MC", ["t2", "ap", "pvp"])
+    common = ["evaluate", "--datalist", str(datalist), "--models", f"MC={model}", "--radiomics-cache", str(cache),
+              "--no-clinical", "--resamples", "100", "--workers", "1", "--no-progress"]  # fmt: skip
+    assert main([*common, "--out", str(tmp_path / "plain")]) == 0
+    plain = json.loads((tmp_path / "plain" / "metrics.json").read_text())
+    assert plain["radiomics_icc"] == {"enabled": False}
+    assert "ap_unstable" in plain["combined_model"]["radiomics_features"]
+    assert [c.get("perturbation") for c in calls] == [None]
+
+    calls.clear()
+    assert main([*common, "--out", str(tmp_path / "icc"), "--icc", "0.75", "--cv", "3"]) == 0
+    training = {c["case_id"] for c in json.loads(datalist.read_text())["training"]}
+    perturbed = [c for c in calls if c.get("perturbation")]
+    assert [c["perturbation"] for c in perturbed] == ["erode", "dilate"]
+    assert all(c["parts"] == ("training",) and set(c["case_ids"]) == training for c in perturbed)
+    metrics = json.loads((tmp_path / "icc" / "metrics.json").read_text())
+    icc = metrics["radiomics_icc"]
+    assert icc["enabled"] and icc["threshold"] == 0.75 and icc["form"].startswith("ICC(2,1)")
+    assert icc["kept_per_phase"] == {"ap": {"kept": 1, "of": 2}, "t2": {"kept": 6, "of": 6}}
+    assert (icc["kept"], icc["of"]) == (7, 8)
+    assert set(metrics["combined_model"]["radiomics_features"]) <= {"ap_stable", *(f"t2_noise_{j}" for j in range(6))}
+    assert "Radiomics" in metrics["cross_validation_fitted_models"]
+    table = pd.read_csv(tmp_path / "icc" / "radiomics_icc.csv").set_index("feature")["icc"]
+    assert table["ap_unstable"] < 0.2 < 0.95 < table["ap_stable"]
+    report = (tmp_path / "icc" / "report.html").read_text()
+    assert "ICC filter" in report and "7 of 8 kept" in report
+
+
+def test_the_icc_filter_is_refused_where_it_has_nothing_to_filter(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+    scores = tmp_path / "scores.csv"
+    pd.DataFrame({"case_id": ["a", "b"], "label": [0, 1], "M": [0.2, 0.7]}).to_csv(scores, index=False)
+    assert main(["evaluate", "--predictions", str(scores), "--out", str(tmp_path / "out"), "--icc", "0.75"]) != 0
+    assert "--icc filters the radiomics features of --datalist" in capsys.readouterr().err
+    datalist = own_cohort(tmp_path / "cohort")
+    assert main(["evaluate", "--datalist", str(datalist), "--out", str(tmp_path / "out"), "--models",
+                 f"MC={tmp_path}", "--no-radiomics", "--icc", "0.75"]) != 0  # fmt: skip
+    assert "it does not go with --no-radiomics" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--datalist", str(datalist), "--out", str(tmp_path / "out"), "--icc", "1.2"])
+    assert "must lie strictly between 0 and 1, got 1.2" in capsys.readouterr().err

@@ -11,7 +11,7 @@ import SimpleITK as sitk
 
 from hccp53.errors import InputError
 from hccp53.radiomics import extract
-from hccp53.radiomics.extract import extract_case, extract_cohort
+from hccp53.radiomics.extract import PerturbedMaskError, extract_case, extract_cohort
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +72,31 @@ def test_cohort_extraction_can_be_restricted_to_some_cases(two_cases: Path) -> N
     first = json.loads(two_cases.read_text())["training"][0]["case_id"]
     features = extract_cohort(two_cases, ("pvp",), progress=False, case_ids={first})
     assert list(features.index) == [first] and list(features["split"]) == ["training"]
+
+
+def test_features_inside_the_eroded_and_dilated_masks(two_cases: Path, tmp_path: Path,
+                                                      caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+    case = json.loads(two_cases.read_text())["training"][0]
+    volume = {how: extract_case(case, ("pvp",), perturbation=how)["shape_VoxelVolume"]
+              for how in (None, "erode", "dilate")}  # fmt: skip
+    assert volume["erode"] < volume[None] < volume["dilate"]
+    # a tumor one voxel thick: nothing is left once eroded
+    mask = sitk.ReadImage(case["mask"])
+    flat = np.zeros(sitk.GetArrayViewFromImage(mask).shape, np.uint8)
+    flat[flat.shape[0] // 2, 10:20, 10:20] = 1
+    thin = sitk.GetImageFromArray(flat)
+    thin.CopyInformation(mask)
+    sitk.WriteImage(thin, str(tmp_path / "thin.nii.gz"))
+    thin_case = {**case, "case_id": "THIN", "mask": str(tmp_path / "thin.nii.gz")}
+    with pytest.raises(PerturbedMaskError, match="no voxel left once eroded by one voxel"):
+        extract_case(thin_case, ("pvp",), perturbation="erode")
+    datalist = tmp_path / "datalist.json"
+    datalist.write_text(json.dumps({"training": [thin_case, case]}))
+    table = extract_cohort(datalist, ("pvp",), parts=("training",), perturbation="erode", progress=False)
+    values = table.drop(columns=["split", "label"])
+    assert values.loc[thin_case["case_id"]].isna().all() and values.loc[case["case_id"]].notna().all()
+    assert "The ICC filter leaves the case out" in caplog.text
+    # a missing image stays an error, perturbed mask or not
+    datalist.write_text(json.dumps({"training": [{**case, "pvp": str(tmp_path / "missing.nii.gz")}]}))
+    with pytest.raises(InputError, match="missing.nii.gz does not exist"):
+        extract_cohort(datalist, ("pvp",), parts=("training",), perturbation="dilate", progress=False)

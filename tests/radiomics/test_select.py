@@ -73,3 +73,13 @@ def test_bad_input() -> None:
     model = RadiomicsModel().fit(x, y)
     with pytest.raises(InputError, match="are missing; extract with the same settings"):
         model.score(x.drop(columns=list(model.selected.index[:1])))
+
+
+def test_two_univariate_survivors_are_decorrelated_too() -> None:
+    """scipy's spearmanr gives a single coefficient, not a matrix, for two columns; the redundancy filter copes."""
+    rng = np.random.default_rng(2)
+    y = np.arange(60) % 2
+    signal = y + rng.normal(0, 0.5, 60)
+    x = pd.DataFrame({"a": signal, "b": signal + rng.normal(0, 0.01, 60), "c": rng.normal(0, 1, 60)})
+    model = RadiomicsModel(min_univariate=2, p_threshold=1e-6).fit(x, y)
+    assert model.steps["univariate"] == 2 and model.steps["decorrelated"] == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 import SimpleITK as sitk
 
 from hccp53 import DEFAULT_PHASES
-from hccp53.radiomics.check import preprocessing_report
+from hccp53.radiomics.check import check_cohort, preprocessing_report
 from hccp53.radiomics.extract import DEFAULT_SETTINGS
 
 
@@ -36,7 +36,13 @@ def test_the_check_finds_what_the_former_settings_did(cohort: Path, tmp_path: Pa
     former = tmp_path / "radiomics.yaml"
     text = DEFAULT_SETTINGS.read_text().replace("  binCount: 32", "  removeOutliers: 3\n  binWidth: 25")
     former.write_text(text)
-    reports = _reports(cohort, former)
-    arterial = [r["clipped_fraction"] for _, phase, r in reports if phase == "ap"]
-    assert max(arterial) > 0.05  # the enhancing tumor is the outlier the clipping cuts
-    assert min(n for _, _, r in reports for n in r["bins"].values()) < 16
+    table = check_cohort(cohort / "datalist.json", DEFAULT_PHASES, former, cases=3)  # the per-case check
+    assert len(table) == 3 * len(DEFAULT_PHASES) and not table["ok"].any()
+    assert table.loc[table["phase"] == "ap", "clipped_fraction"].max() > 0.05  # the enhancing tumor is the outlier
+    assert table["min_bins"].min() < 16 and table["outside"].str.contains("wavelet").all()
+
+
+def test_the_per_case_check_passes_every_case_with_the_default_settings(cohort: Path) -> None:
+    table = check_cohort(cohort / "datalist.json", ("ap",), DEFAULT_SETTINGS, cases=2)
+    assert list(table.columns) == ["case_id", "phase", "clipped_fraction", "min_bins", "max_bins", "outside", "ok"]
+    assert table["ok"].all() and (table["outside"] == "").all()

@@ -190,7 +190,10 @@ def test_torchscript_exports_match_the_networks(trained: dict[str, Path], tmp_pa
     x = torch.rand(2, 4, 16, 16, 16)  # t2, ap, pvp and the tumor mask (the config's default mask_channel)
     with torch.no_grad():
         torch.testing.assert_close(torch.jit.load(str(classifier_ts))(x), eager.eval()(x), rtol=1e-4, atol=1e-5)
-    seg = SegResNet(3, 8, 3, 2, blocks_down=(1, 2, 2, 4), blocks_up=(1, 1, 1))
+    record = json.loads((trained["models"] / "segmentation.json").read_text())
+    args = record["network_args"]
+    seg = SegResNet(3, 8, 3, len(record["output_classes"]), blocks_down=tuple(args["blocks_down"]),
+                    blocks_up=tuple(args["blocks_up"]))  # fmt: skip
     seg = load_weights(seg, trained["models"] / "tumor_segmentation.pt").eval()
     y = torch.rand(1, 3, 32, 32, 16)
     with torch.no_grad():

@@ -16,7 +16,7 @@ import pytest
 
 from hccp53.cli import main as cli
 from hccp53.deploy import run_study
-from hccp53.dicomio.sr import read_result
+from hccp53.dicomio.sr import SR_DESCRIPTION, read_result
 from hccp53.predictor import Predictor
 from hccp53.settings import read_settings
 from hccp53.synth.cohort import generate_cohort
@@ -92,14 +92,15 @@ def test_pull_and_push_over_dicomweb(orthanc, cohort: Path, predictor: Predictor
     assert len(pulled) == len(list((case / "dicom").rglob("*.dcm")))
     result = run_study(tmp_path / "in", tmp_path / "out", predictor)
     assert cli(["push", "--dicomweb", orthanc.dicomweb, str(tmp_path / "out")]) == 0
-    assert "Stored 3 object(s)" in capsys.readouterr().out
+    assert "Stored 4 object(s)" in capsys.readouterr().out  # SR, key-slice SR, SEG, PDF
     series = wait_until(lambda: _results(orthanc, study_id), 30, "the pushed results in Orthanc")
-    stored = read_result(_sr(orthanc, series["SR"][0]))["p53_probability"]
+    (main,) = [s for s in series["SR"] if s["MainDicomTags"].get("SeriesDescription") == SR_DESCRIPTION]
+    stored = read_result(_sr(orthanc, main))["p53_probability"]
     assert stored == pytest.approx(result["p53_probability"], abs=1e-6)  # a DS value: 6 significant digits
     from hccp53.pacs.send import dicomweb_client
 
     found = dicomweb_client(orthanc.dicomweb).search_for_series(study_uid, search_filters={"Modality": "SR"})
-    assert len(found) == 1  # QIDO-RS sees it too
+    assert len(found) == 2  # QIDO-RS sees both SRs too
 
 
 def test_dicomweb_errors_are_one_sentence(orthanc, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

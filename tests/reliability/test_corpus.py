@@ -15,7 +15,7 @@ import pytest
 from .corpus import BREAKERS, Case, build_corpus
 
 ROOT = Path(__file__).resolve().parents[2]
-OUTPUTS = ["p53_report.dcm", "p53_sr.dcm", "result.json", "tumor_seg.dcm"]
+OUTPUTS = ["p53_key_slice_sr.dcm", "p53_report.dcm", "p53_sr.dcm", "result.json", "tumor_seg.dcm"]
 ERROR_PREFIX = "hccp53 app: error: "
 
 

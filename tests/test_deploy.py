@@ -143,7 +143,8 @@ def test_sr_and_seg_are_valid_and_read_back(runs: dict, style: str) -> None:
         [lesion["volume_ml"] for lesion in result["lesions"]], abs=1e-3)
     assert [lesion["confidence"] for lesion in back["lesions"]] == pytest.approx(
         [lesion["confidence"] for lesion in result["lesions"]], abs=1e-4)
-    assert all(0.5 <= lesion["confidence"] <= 1 for lesion in result["lesions"])  # argmax voxels: softmax > 0.5
+    # argmax voxels of background, liver and tumor: the tumor's softmax is above 1/3 on each
+    assert all(1 / 3 <= lesion["confidence"] <= 1 for lesion in result["lesions"])
     seg = pydicom.dcmread(folder / SEG_FILE, stop_before_pixels=True)
     assert {lesion["referenced_seg_uid"] for lesion in back["lesions"]} == {seg.SOPInstanceUID}
     assert seg.StudyInstanceUID == back["study_instance_uid"] == result["study_instance_uid"]

@@ -29,24 +29,20 @@ from typing import Any
 import highdicom as hd
 import numpy as np
 from pydicom.dataset import Dataset
-from pydicom.sr.codedict import codes
 
 from hccp53.dicomio.codes import (
     AREA,
     LIVER,
-    PRIVATE_SCHEME,
     PROCEDURE,
     SQUARE_MILLIMETRE,
     TUMOR_TYPE,
     AlgorithmInfo,
-    coding_schemes,
 )
-from hccp53.dicomio.equipment import add_algorithm_equipment
 from hccp53.dicomio.outline import mask_outline, polygon_area
 from hccp53.dicomio.seg import source_datasets
 from hccp53.dicomio.sr import (
     algorithm_identification,
-    image_library,
+    finish_report,
     observation_context,
     prediction_measurements,
     status_evaluations,
@@ -143,22 +139,7 @@ def build_key_slice_sr(
     )  # fmt: skip
     report = hd.sr.MeasurementReport(observation_context=observation_context(algorithm),
                                      procedure_reported=PROCEDURE, imaging_measurements=[group])  # fmt: skip
-    root = report[0].ContentSequence  # the image library before the imaging measurements, as in the result SR
-    root.insert(next(k for k, item in enumerate(root) if item.name == codes.DCM.ImagingMeasurements),
-                image_library([key]))
-    sr = hd.sr.ComprehensiveSR(
-        evidence=[key],
-        content=report,
-        series_instance_uid=hd.UID(),
-        series_number=series_number,
-        sop_instance_uid=hd.UID(),
-        instance_number=1,
-        manufacturer=algorithm.manufacturer,
-        is_complete=True,
-        series_description=series_description,
-    )
-    sr.CodingSchemeIdentificationSequence = coding_schemes(PRIVATE_SCHEME)
-    add_algorithm_equipment(sr, algorithm)
+    sr = finish_report(hd.sr.ComprehensiveSR, report, [key], [key], algorithm, series_number, series_description)
     logger.info("Key-slice SR: lesion %d outlined on instance %s of %s.", primary.index, key.get("InstanceNumber"),
                 reference_stack.label)  # fmt: skip
     return sr

@@ -182,6 +182,22 @@ def status_evaluations(status: str | None) -> list[hd.sr.QualitativeEvaluation] 
     return [hd.sr.QualitativeEvaluation(name=P53_STATUS, value=_status_code(status))]
 
 
+def finish_report(sr_class: type, report: hd.sr.MeasurementReport, library: Sequence[Dataset],
+                  evidence: Sequence[Dataset], algorithm: AlgorithmInfo, series_number: int,
+                  series_description: str) -> Dataset:  # fmt: skip
+    """The SR instance of ``report``: its image library of ``library`` placed before the imaging measurements
+    (as highdicom puts it), the private coding scheme and the algorithm's contributing equipment."""
+    root = report[0].ContentSequence
+    measurements = next(k for k, item in enumerate(root) if item.name == codes.DCM.ImagingMeasurements)
+    root.insert(measurements, image_library(library))
+    sr = sr_class(evidence=list(evidence), content=report, series_instance_uid=hd.UID(), series_number=series_number,
+                  sop_instance_uid=hd.UID(), instance_number=1, manufacturer=algorithm.manufacturer, is_complete=True,
+                  series_description=series_description)  # fmt: skip
+    sr.CodingSchemeIdentificationSequence = coding_schemes(PRIVATE_SCHEME)
+    add_algorithm_equipment(sr, algorithm)
+    return sr
+
+
 def build_sr(
     study: Study,
     reference_stack: ImageStack,
@@ -254,23 +270,9 @@ def build_sr(
         procedure_reported=PROCEDURE,
         imaging_measurements=groups,
     )
-    root = report[0].ContentSequence  # the image library goes before the imaging measurements, as highdicom puts it
-    measurements = next(k for k, item in enumerate(root) if item.name == codes.DCM.ImagingMeasurements)
-    root.insert(measurements, image_library(library))
     evidence = [*library, *([seg] if seg is not None else [])]
-    sr = hd.sr.Comprehensive3DSR(
-        evidence=evidence,
-        content=report,
-        series_instance_uid=hd.UID(),
-        series_number=series_number,
-        sop_instance_uid=hd.UID(),
-        instance_number=1,
-        manufacturer=algorithm.manufacturer,
-        is_complete=True,
-        series_description=series_description,
-    )
-    sr.CodingSchemeIdentificationSequence = coding_schemes(PRIVATE_SCHEME)
-    add_algorithm_equipment(sr, algorithm)
+    sr = finish_report(hd.sr.Comprehensive3DSR, report, library, evidence, algorithm, series_number,
+                       series_description)  # fmt: skip
     logger.info("DICOM SR with %d lesion group(s)%s.", len(lesions),
                 "" if primary_probability is None else f", P53 probability {primary_probability:.3f}")  # fmt: skip
     return sr

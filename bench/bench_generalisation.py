@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import statistics
 import sys
 import tempfile
@@ -50,6 +51,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--styles", default=",".join(STYLES), help=f"comma-separated (default {','.join(STYLES)})")
     parser.add_argument("--profile", default="full", choices=("small", "full"), help="study size (default full)")
     parser.add_argument("--models", type=Path, default=ROOT / "models", help="models folder (default: models)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="draw the cohort from this seed instead of the style's own (a fresh look at a style "
+                             "whose usual cohort has been studied); not saved to bench/results.json")
+    parser.add_argument("--lesions", type=Path, default=None,
+                        help="also write every lesion (style, study, volume, confidence, true, away) to this "
+                             "JSON file, for choosing the lesion-confidence floor on a style other than heldout")
     parser.add_argument("--no-save", action="store_true", help="print only; do not update bench/results.json")
     args = parser.parse_args(argv)
     if args.cases < 1:
@@ -112,6 +119,7 @@ def summarise(rows: list[dict]) -> dict:
         "largest_is_true_fraction": statistics.fmean(row["largest_true"] for row in rows),
         "true_lesion_confidence_median": statistics.median(true_conf) if true_conf else None,
         "false_lesion_confidence_median": statistics.median(false_conf) if false_conf else None,
+        "true_lesion_confidence_min": min(true_conf) if true_conf else None,
         "false_lesion_confidence_max": max(false_conf) if false_conf else None,
     }
 
@@ -136,16 +144,18 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict = {"styles": {}, "profile": args.profile, "away_mm": AWAY_MM,
                      "model_uid": predictor.record.uid}  # fmt: skip
     started = time.monotonic()
+    every_lesion: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="bench-generalisation-") as scratch:
         for style in styles:
             out = Path(scratch) / style
-            generate_cohort(out, args.cases, seed=SEEDS[style], profile=args.profile,
+            generate_cohort(out, args.cases, seed=SEEDS[style] if args.seed is None else args.seed, profile=args.profile,
                             config=load_config(appearance__style=style), workers=1, progress=False,
                             preview=False)  # fmt: skip
             rows = []
             for case in sorted((out / "cases").iterdir()):
                 try:
                     rows.append(measure_study(case / "dicom", case / "nifti" / "tumor_mask.nii.gz", predictor))
+                    every_lesion.extend({"style": style, "study": case.name, **lesion} for lesion in rows[-1]["lesions"])
                 except HccP53Error as error:  # a study the app refuses counts as a miss, said in one line
                     print(f"bench_generalisation: {style} {case.name}: the app refused it: {error}")
                     rows.append({"dice": 0.0, "lesions": [], "found": False, "primary_true": False,
@@ -160,10 +170,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"{s['primary_is_true_fraction']:.0%} (largest true {s['largest_is_true_fraction']:.0%}); "
                   f"confidence true {s['true_lesion_confidence_median']}, false "
                   f"{s['false_lesion_confidence_median']}")  # fmt: skip
+    if args.lesions is not None:
+        args.lesions.write_text(json.dumps(every_lesion, indent=1) + "\n", encoding="utf-8")
     figures["seconds"] = time.monotonic() - started
     figures["date"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     figures["machine"] = machine()
-    if not args.no_save:
+    if not args.no_save and args.seed is None:
         earlier = load_results(RESULTS, "bench_generalisation").get("generalisation") or {}
         if earlier.get("model_uid") == figures["model_uid"] and earlier.get("profile") == figures["profile"]:
             figures["styles"] = {**earlier.get("styles", {}), **figures["styles"]}  # the other styles' figures stay

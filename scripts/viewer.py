@@ -6,7 +6,8 @@
    source series and the three results are stored in it (REST ``POST /instances``);
 3. the MONAI Label app (``label/.venv``) starts with ``--studies`` the Orthanc's DICOMweb root, so that OHIF at
    ``http://127.0.0.1:PORT/ohif/`` reads the study through MONAI Label's ``/proxy/dicom/``, and the app's infer
-   task runs on it (``docs/viewer.md``).
+   task runs on it (``docs/viewer.md``); OHIF's configuration is ``label/ohif/app-config.js``
+   (``label/lib/ohif.py``), which lets OHIF fetch the encapsulated PDF.
 
 It runs until Ctrl-C and then stops both servers. ``tests/test_viewer.py`` starts the same setup with
 :class:`ViewerSetup`. Research use only; not a medical device.
@@ -193,9 +194,11 @@ class ViewerSetup:
     def _start_label(self) -> None:
         command = [str(LABEL_PYTHON), "-m", "monailabel.main", "start_server", "--app", str(REPOSITORY / "label"),
                    "--studies", self.dicomweb, "--host", "127.0.0.1", "--port", str(self.port),
-                   "--conf", "model_dir", str(self.out / "model")]  # fmt: skip
+                   "--conf", "model_dir", str(self.out / "model"),
+                   "--uvicorn_app", "lib.ohif:app"]  # MONAI Label with label/ohif/app-config.js  # fmt: skip
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-        env["PYTHONPATH"] = str(REPOSITORY)  # this checkout's hccp53, whichever one label/.venv was built from
+        # this checkout's hccp53, whichever one label/.venv was built from, and the label app's lib (lib.ohif)
+        env["PYTHONPATH"] = os.pathsep.join((str(REPOSITORY), str(REPOSITORY / "label")))
         env["MONAI_LABEL_DATASTORE_CACHE_PATH"] = str(self.out / "cache")
         self.label = Process(command, self.out / "monailabel.log", env=env, cwd=self.out)
         self.label.wait_until(lambda: http("GET", f"{self.url}/info/", timeout=5)[0] == 200, 240, "MONAI Label")

@@ -215,21 +215,28 @@ def test_ohif_shows_the_study_the_pvp_series_and_the_seg(setup, screenshots: Pat
             shown = re.search(r"I:\s*(\d+) \(", page.inner_text("body"))
             print(f"key-slice SR: {probability!r} shown on image {shown and shown.group(1)}")
             assert shown and int(shown.group(1)) == _key_slice(setup)
-            # the result SR (Comprehensive 3D SR) and the PDF: OHIF opens them, what it shows is recorded
-            # (docs/viewer.md, known limits)
+            # the result SR (Comprehensive 3D SR): OHIF opens it, what it shows is recorded (docs/viewer.md)
             page.get_by_text("hccp53 P53 prediction (r").first.dblclick()
             time.sleep(5)
             page.screenshot(path=screenshots / "viewer_sr.png")
-            page.get_by_text("hccp53 P53 summary (r").first.dblclick()
+            # the PDF: OHIF fetches the document through its bulk data URI and shows it in Chromium's PDF viewer
+            pdf_uri = _pdf_bulk_uri(setup)
+            with page.expect_response(lambda r: r.url.split("?")[0] == pdf_uri, timeout=60_000) as fetched:
+                page.get_by_text("hccp53 P53 summary (r").first.dblclick()
+            assert fetched.value.status == 200 and b"%PDF" in fetched.value.body()[:2000]
+            document = page.locator('object[type="application/pdf"]').first
+            document.wait_for(timeout=60_000)
+            assert (document.get_attribute("data") or "").startswith("blob:")
             time.sleep(5)
+            assert not page.get_by_text("No online PDF viewer installed").is_visible()
             page.screenshot(path=screenshots / "viewer_pdf.png")
         finally:
             browser.close()
     print(f"browser part: {time.monotonic() - started:.0f} s; screenshots in {screenshots}")
 
 
-def test_the_pdf_is_served_through_the_proxy(setup) -> None:
-    """The encapsulated PDF's bulk data URI, as Orthanc writes it into the metadata, is reachable in MONAI Label."""
+def _pdf_bulk_uri(setup) -> str:
+    """The encapsulated PDF's bulk data URI, as Orthanc writes it into the metadata read through the proxy."""
     study = setup.result["study_instance_uid"]
     status, body = _get(f"{setup.url}/proxy/dicom/qido/studies/{study}/series")  # the proxy drops query strings
     assert status == 200, body[:300]
@@ -237,7 +244,12 @@ def test_the_pdf_is_served_through_the_proxy(setup) -> None:
     uid = series["0020000E"]["Value"][0]
     status, body = _get(f"{setup.url}/proxy/dicom/wado/studies/{study}/series/{uid}/metadata")
     assert status == 200
-    uri = json.loads(body)[0]["00420011"]["BulkDataURI"]
+    return json.loads(body)[0]["00420011"]["BulkDataURI"]
+
+
+def test_the_pdf_is_served_through_the_proxy(setup) -> None:
+    """The encapsulated PDF's bulk data URI, as Orthanc writes it into the metadata, is reachable in MONAI Label."""
+    uri = _pdf_bulk_uri(setup)
     assert uri.startswith(setup.url + "/proxy/dicom/"), uri
     status, body = _get(uri)
     assert status == 200 and b"%PDF" in body[:2000]

@@ -203,7 +203,7 @@ class Server:
                 self._active[job_id] = self._pool.submit(self._process, job_id, job)
 
     def _process(self, job_id: str, job: Path) -> None:
-        from hccp53.deploy import PDF_FILE, SEG_FILE, SR_FILE, run_study
+        from hccp53.deploy import KEY_SLICE_SR_FILE, PDF_FILE, SEG_FILE, SR_FILE, run_study
 
         key = job_id.rsplit("-", 1)[0]
         count = sum(1 for p in (job / "input").iterdir() if not p.name.startswith("."))
@@ -221,6 +221,8 @@ class Server:
             self._count("failed")
             return
         files = [SR_FILE] + ([SEG_FILE] if result["outputs"]["seg"] else [])
+        if result["outputs"].get("key_slice_sr") and (job / "result" / KEY_SLICE_SR_FILE).is_file():
+            files.append(KEY_SLICE_SR_FILE)  # the outline a viewer draws (docs/viewer.md)
         if self.config.send_pdf and (job / "result" / PDF_FILE).is_file():
             files.append(PDF_FILE)
         summary = {"p53_probability": result["p53_probability"], "p53_status": result["p53_status"],

@@ -168,7 +168,8 @@ def test_twenty_studies_at_once_with_a_crash_half_way(orthanc, twenty: Path, tmp
     for study_uid, study_id in ids.items():
         series = orthanc.series_by_modality(study_id)
         counts = {m: sum(len(s["Instances"]) for s in series.get(m, [])) for m in ("SR", "SEG", "DOC")}
-        assert counts == {"SR": 1, "SEG": 1, "DOC": 1}, (study_uid, counts)  # exactly once each
+        # exactly once each: the result SR and the key-slice SR, the SEG, the PDF
+        assert counts == {"SR": 2, "SEG": 1, "DOC": 1}, (study_uid, counts)
     for state in ("incoming", "work", "outbox", "failed", "rejected"):
         assert not list((spool / state).iterdir()), state
     assert len({json.loads(line)["study_key"] for line in (spool / "delivered.jsonl").read_text().splitlines()}) == 20

@@ -91,7 +91,8 @@ def test_results_wait_in_the_outbox_until_the_destination_answers(tmp_path: Path
         finally:
             collector.stop()
         study_uid = pydicom.dcmread(_study_files(case)[0]).StudyInstanceUID
-        assert sorted(ds.Modality for ds in collector.received) == ["DOC", "SEG", "SR"]
+        # the result SR, the SEG, the PDF and the key-slice SR (the lesion's outline a viewer draws)
+        assert sorted(ds.Modality for ds in collector.received) == ["DOC", "SEG", "SR", "SR"]
         assert {ds.StudyInstanceUID for ds in collector.received} == {study_uid}
         (delivered,) = server.spool.delivered_jobs()
         assert delivered["attempts"] >= 3 and 0 <= delivered["p53_probability"] <= 1

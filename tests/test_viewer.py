@@ -174,6 +174,8 @@ def test_ohif_shows_the_study_the_pvp_series_and_the_seg(setup, screenshots: Pat
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            responses = []
+            page.on("response", responses.append)
             # the study list
             page.goto(f"{setup.url}/ohif/", wait_until="networkidle", timeout=120_000)
             page.get_by_text("Confirm and Hide").click()
@@ -220,10 +222,11 @@ def test_ohif_shows_the_study_the_pvp_series_and_the_seg(setup, screenshots: Pat
             time.sleep(5)
             page.screenshot(path=screenshots / "viewer_sr.png")
             # the PDF: OHIF fetches the document through its bulk data URI and shows it in Chromium's PDF viewer
-            pdf_uri = _pdf_bulk_uri(setup)
-            with page.expect_response(lambda r: r.url.split("?")[0] == pdf_uri, timeout=60_000) as fetched:
-                page.get_by_text("hccp53 P53 summary (r").first.dblclick()
-            assert fetched.value.status == 200 and b"%PDF" in fetched.value.body()[:2000]
+            # (OHIF fetches it when it makes the study's display sets, so the responses are watched from the start)
+            page.get_by_text("hccp53 P53 summary (r").first.dblclick()
+            fetched = [r for r in responses if r.url.split("?")[0] == _pdf_bulk_uri(setup)]
+            assert fetched and fetched[0].status == 200 and b"%PDF" in fetched[0].body()[:2000], \
+                [r.url for r in responses]
             document = page.locator('object[type="application/pdf"]').first
             document.wait_for(timeout=60_000)
             assert (document.get_attribute("data") or "").startswith("blob:")

@@ -28,6 +28,10 @@ def key_slice(labels: np.ndarray) -> int:
     return int(np.argmax(counts)) if counts.any() else labels.shape[0] // 2
 
 
+#: Lesions listed on the page; the text above the key image has room for this many.
+MAX_LESIONS_LISTED = 5
+
+
 def summary_pdf(reference: sitk.Image, labels: sitk.Image, result: Mapping[str, Any]) -> bytes:
     """The summary page as PDF bytes (``result`` is the content of ``result.json``)."""
     image = sitk.GetArrayFromImage(reference)
@@ -43,11 +47,16 @@ def summary_pdf(reference: sitk.Image, labels: sitk.Image, result: Mapping[str, 
                 f"Predicted status: {status}   (P53 mutation probability {probability:.3f}, threshold "
                 f"{result['threshold']:g})")  # fmt: skip
     fig.text(0.06, 0.91, headline, fontsize=11)
-    lines = [f"Lesion {lesion['index']}{' (primary)' if lesion['index'] == 1 else ''}: {lesion['volume_ml']:.1f} mL, "
-             f"longest diameter {lesion['longest_diameter_mm']:.1f} mm, P53 probability "
-             f"{lesion['p53_probability']:.3f}"
-             + ("" if lesion.get("confidence") is None else f", segmentation confidence {lesion['confidence']:.2f}")
-             for lesion in result.get("lesions", [])] or ["No lesion found."]  # fmt: skip
+    lesions = list(result.get("lesions", []))
+    lines = []
+    for lesion in lesions[:MAX_LESIONS_LISTED]:  # two lines each, within the page's width
+        lines += [f"Lesion {lesion['index']}{' (primary)' if lesion['index'] == 1 else ''}: "
+                  f"{lesion['volume_ml']:.1f} mL, longest diameter {lesion['longest_diameter_mm']:.1f} mm",
+                  f"  P53 probability {lesion['p53_probability']:.3f}"
+                  + ("" if lesion.get("confidence") is None else f", segmentation confidence {lesion['confidence']:.2f}")]  # fmt: skip
+    if len(lesions) > MAX_LESIONS_LISTED:
+        lines.append(f"... and {len(lesions) - MAX_LESIONS_LISTED} more lesion(s): see the SR or result.json")
+    lines = lines or ["No lesion found."]
     model = result.get("model", {})
     phases = ", ".join(result.get("phases", {}))
     device = result.get("device", "")

@@ -175,7 +175,7 @@ def test_ohif_shows_the_study_the_pvp_series_and_the_seg(setup, screenshots: Pat
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             responses = []
-            page.on("response", responses.append)
+            page.on("response", lambda response: responses.append(response))
             # the study list
             page.goto(f"{setup.url}/ohif/", wait_until="networkidle", timeout=120_000)
             page.get_by_text("Confirm and Hide").click()
@@ -262,3 +262,4 @@ def test_docs_screenshot_exists() -> None:
     """docs/deploy.md and docs/viewer.md show this test's screenshots."""
     assert (ROOT / "docs" / "images" / "viewer_seg.png").is_file()
     assert (ROOT / "docs" / "images" / "viewer_key_slice_sr.png").is_file()
+    assert (ROOT / "docs" / "images" / "viewer_pdf.png").is_file()

@@ -28,6 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "whose usual cohort has been studied); not saved to bench/results.json")
     parser.add_argument("--lesions", type=Path, default=None,
                         help="also write every lesion (style, study, volume, confidence, true, away) to this "
-                             "JSON file, for choosing the lesion-confidence floor on a style other than heldout")
+                             "JSON file: `python -m hccp53.model lesion-floor` sets the network's lesion-confidence "
+                             "floor from such files of a training style (varied)")
+    parser.add_argument("--without-floor", action="store_true",
+                        help="keep every lesion the network's lesion-confidence floor would drop (the floor's own "
+                             "evidence is measured so); not saved to bench/results.json")
     parser.add_argument("--no-save", action="store_true", help="print only; do not update bench/results.json")
     args = parser.parse_args(argv)
     if args.cases < 1:
@@ -141,21 +146,28 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"bench_generalisation: unknown style(s) {', '.join(unknown)}; "
                          f"choose from {', '.join(STYLES)}.")
     predictor = Predictor(args.models, read_settings(), dicom=False)
+    if args.without_floor:
+        record = predictor.model.record
+        predictor.model.record = replace(record, segmentation={**record.segmentation, "min_lesion_confidence": 0.0})
+    floor = predictor.record.min_lesion_confidence
     figures: dict = {"styles": {}, "profile": args.profile, "away_mm": AWAY_MM,
-                     "model_uid": predictor.record.uid}  # fmt: skip
+                     "model_uid": predictor.record.uid, "min_lesion_confidence": floor}  # fmt: skip
+    print(f"bench_generalisation: model {predictor.record.uid}; lesion-confidence floor {floor:g}"
+          + (" (switched off)" if args.without_floor else ""))
     started = time.monotonic()
     every_lesion: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="bench-generalisation-") as scratch:
         for style in styles:
             out = Path(scratch) / style
-            generate_cohort(out, args.cases, seed=SEEDS[style] if args.seed is None else args.seed, profile=args.profile,
+            seed = SEEDS[style] if args.seed is None else args.seed
+            generate_cohort(out, args.cases, seed=seed, profile=args.profile,
                             config=load_config(appearance__style=style), workers=1, progress=False,
                             preview=False)  # fmt: skip
             rows = []
             for case in sorted((out / "cases").iterdir()):
                 try:
                     rows.append(measure_study(case / "dicom", case / "nifti" / "tumor_mask.nii.gz", predictor))
-                    every_lesion.extend({"style": style, "study": case.name, **lesion} for lesion in rows[-1]["lesions"])
+                    every_lesion += [{"style": style, "study": case.name, **lesion} for lesion in rows[-1]["lesions"]]
                 except HccP53Error as error:  # a study the app refuses counts as a miss, said in one line
                     print(f"bench_generalisation: {style} {case.name}: the app refused it: {error}")
                     rows.append({"dice": 0.0, "lesions": [], "found": False, "primary_true": False,
@@ -171,13 +183,15 @@ def main(argv: list[str] | None = None) -> int:
                   f"confidence true {s['true_lesion_confidence_median']}, false "
                   f"{s['false_lesion_confidence_median']}")  # fmt: skip
     if args.lesions is not None:
-        args.lesions.write_text(json.dumps(every_lesion, indent=1) + "\n", encoding="utf-8")
+        args.lesions.write_text(json.dumps({"model_uid": predictor.record.uid, "profile": args.profile,
+                                            "min_lesion_confidence": floor, "lesions": every_lesion},
+                                           indent=1) + "\n", encoding="utf-8")  # fmt: skip
     figures["seconds"] = time.monotonic() - started
     figures["date"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     figures["machine"] = machine()
-    if not args.no_save and args.seed is None:
+    if not args.no_save and args.seed is None and not args.without_floor:
         earlier = load_results(RESULTS, "bench_generalisation").get("generalisation") or {}
-        if earlier.get("model_uid") == figures["model_uid"] and earlier.get("profile") == figures["profile"]:
+        if all(earlier.get(key) == figures[key] for key in ("model_uid", "profile", "min_lesion_confidence")):
             figures["styles"] = {**earlier.get("styles", {}), **figures["styles"]}  # the other styles' figures stay
         merge_results(RESULTS, "bench_generalisation", "generalisation", figures)
     return 0

@@ -156,8 +156,25 @@ def liver_contact(tumor: np.ndarray, liver: np.ndarray, shell_voxels: int = LIVE
     return components, contact
 
 
+def unsure_components(components: np.ndarray, probability: np.ndarray, min_confidence: float) -> np.ndarray:
+    """Labels of the components of ``components`` (``(X, Y, Z)``, 0 = none) whose mean ``probability`` is below
+    ``min_confidence``, the most confident component excepted: it is the primary lesion (:func:`find_lesions`),
+    kept whatever its confidence, which the SR reports. Empty when ``min_confidence`` is 0 or there is no
+    component.
+    """
+    count = int(components.max()) if components.size else 0
+    if min_confidence <= 0 or count == 0:
+        return np.zeros(0, dtype=np.int64)
+    index = np.arange(1, count + 1)
+    confidence = np.asarray(ndimage.mean(probability, components, index), dtype=np.float64)
+    sizes = np.asarray(ndimage.sum_labels(np.ones_like(probability), components, index), dtype=np.float64)
+    primary = index[np.lexsort((-sizes, -np.round(confidence, 2)))[0]]  # find_lesions' order: confidence, size
+    return index[(confidence < min_confidence) & (index != primary)]
+
+
 def tumor_from_softmax(probabilities: torch.Tensor, classes: Sequence[str] = TUMOR_CLASSES,
-                       min_liver_contact: float = MIN_LIVER_CONTACT) -> tuple[torch.Tensor, torch.Tensor, int]:  # fmt: skip
+                       min_liver_contact: float = MIN_LIVER_CONTACT, min_confidence: float = 0.0
+                       ) -> tuple[torch.Tensor, torch.Tensor, int]:  # fmt: skip
     """Tumor mask and tumor probability from the segmentation network's softmax ``(C, X, Y, Z)``.
 
     The mask is where the tumor class (the last of ``classes``) wins the argmax. When ``classes`` has a liver,
@@ -165,13 +182,18 @@ def tumor_from_softmax(probabilities: torch.Tensor, classes: Sequence[str] = TUM
     (:func:`liver_contact`) are liver or tumor: a blob the network calls tumor in the spleen, kidney or fat is
     dropped, an exophytic tumor that touches the liver over a quarter of its surface is kept.
     Given as a :class:`MetaTensor` (with its affine), a softmax with less than :data:`MIN_LIVER_ML` of liver
-    drops nothing: the liver output is then taken as unusable rather than the lesions as outside it.
+    drops nothing there: the liver output is then taken as unusable rather than the lesions as outside it.
+
+    Then a component whose mean tumor probability is below ``min_confidence`` (the model record's
+    ``min_lesion_confidence``: the network's own floor, set on studies of its training look by
+    ``python -m hccp53.model lesion-floor``) is dropped too, unless it is the most confident one
+    (:func:`unsure_components`).
 
     Returns
     -------
     mask, probability, dropped
         ``(1, X, Y, Z)`` float 0/1 mask and tumor probability on the same grid, and the number of components
-        dropped as outside the liver.
+        dropped (outside the liver, or below the confidence floor).
     """
     classes = tuple(classes)
     if probabilities.shape[0] != len(classes):
@@ -186,12 +208,18 @@ def tumor_from_softmax(probabilities: torch.Tensor, classes: Sequence[str] = TUM
                 liver.sum() * abs(np.linalg.det(_affine(probabilities)[:3, :3])) / 1000.0 < MIN_LIVER_ML:
             logger.warning("The segmentation network finds less than %.0f mL of liver: no lesion is dropped as "
                            "outside the liver.", MIN_LIVER_ML)  # fmt: skip
-            return torch.as_tensor(tumor[None], dtype=torch.float32), probabilities[-1:].float(), 0
-        components, contact = liver_contact(tumor, liver)
-        outside = np.flatnonzero(contact < min_liver_contact) + 1
-        if len(outside):
-            tumor &= ~np.isin(components, outside)
-            dropped = len(outside)
+        else:
+            components, contact = liver_contact(tumor, liver)
+            outside = np.flatnonzero(contact < min_liver_contact) + 1
+            if len(outside):
+                tumor &= ~np.isin(components, outside)
+                dropped = len(outside)
+    if min_confidence > 0 and tumor.any():
+        components, _ = connected_components(tumor)
+        unsure = unsure_components(components, probabilities[-1].float().cpu().numpy(), min_confidence)
+        if len(unsure):
+            tumor &= ~np.isin(components, unsure)
+            dropped += len(unsure)
     mask = torch.as_tensor(tumor[None], dtype=torch.float32)
     return mask, probabilities[-1:].float(), dropped
 
@@ -201,18 +229,21 @@ class TumorFromSoftmaxd(MapTransform):
     ``(1, X, Y, Z)``, and the tumor probability goes under ``probability_key`` (when given); meta data kept."""
 
     def __init__(self, keys: KeysCollection, classes: Sequence[str] = TUMOR_CLASSES,
-                 probability_key: str | None = None, min_liver_contact: float = MIN_LIVER_CONTACT) -> None:  # fmt: skip
+                 probability_key: str | None = None, min_liver_contact: float = MIN_LIVER_CONTACT,
+                 min_confidence: float = 0.0) -> None:  # fmt: skip
         super().__init__(keys)
         self.classes, self.probability_key, self.min_liver_contact = tuple(classes), probability_key, min_liver_contact
+        self.min_confidence = float(min_confidence)
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
         for key in self.key_iterator(d):
             softmax = d[key]
-            mask, probability, dropped = tumor_from_softmax(softmax, self.classes,
-                                                            self.min_liver_contact)  # fmt: skip
+            mask, probability, dropped = tumor_from_softmax(softmax, self.classes, self.min_liver_contact,
+                                                            self.min_confidence)  # fmt: skip
             if dropped:
-                logger.info("%d tumor component(s) outside the liver dropped.", dropped)
+                logger.info("%d tumor component(s) dropped (outside the liver, or below the confidence floor).",
+                            dropped)  # fmt: skip
             meta = dict(softmax.meta) if isinstance(softmax, MetaTensor) else {}
             affine = softmax.affine if isinstance(softmax, MetaTensor) else None
             d[key] = MetaTensor(mask, affine=affine, meta=meta)
@@ -233,11 +264,13 @@ def segment_with_probability(
     amp: bool = False,
     classes: Sequence[str] = TUMOR_CLASSES,
     min_liver_contact: float = MIN_LIVER_CONTACT,
+    min_confidence: float = 0.0,
 ) -> tuple[MetaTensor, MetaTensor]:
     """Tumor mask ``(1, X, Y, Z)`` (uint8) and tumor probability (float32, softmax) on the grid of
     ``phases[phase_keys[0]]``; the mask is the argmax on the network's grid (lesions outside the liver dropped
-    when ``classes``, the record's output classes, has a liver: :func:`tumor_from_softmax`), resampled
-    (nearest), as :func:`segment` gives it, the probability resampled linearly.
+    when ``classes``, the record's output classes, has a liver, and lesions below ``min_confidence`` but the
+    most confident: :func:`tumor_from_softmax`), resampled (nearest), as :func:`segment` gives it, the
+    probability resampled linearly.
     """
     data = segmentation_transforms(phase_keys, spacing, mode="infer")({k: phases[k] for k in phase_keys})
     image = data[IMAGE].unsqueeze(0).to(device)
@@ -245,10 +278,10 @@ def segment_with_probability(
     with torch.no_grad(), torch.autocast(device.type, enabled=amp and device.type == "cuda"):
         logits = sliding_window_inference(image, tuple(patch_size), sw_batch_size, network, overlap=overlap)
     softmax = MetaTensor(torch.softmax(torch.as_tensor(logits).float(), dim=1)[0].cpu(), affine=data[IMAGE].affine)
-    labels, tumor, dropped = tumor_from_softmax(softmax, classes, min_liver_contact)
+    labels, tumor, dropped = tumor_from_softmax(softmax, classes, min_liver_contact, min_confidence)
     labels, tumor = torch.as_tensor(labels), torch.as_tensor(tumor)
     if dropped:
-        logger.info("%d tumor component(s) outside the liver dropped.", dropped)
+        logger.info("%d tumor component(s) dropped (outside the liver, or below the confidence floor).", dropped)
     native = phases[phase_keys[0]]
 
     def on_native(values: torch.Tensor, mode: str) -> torch.Tensor:
@@ -272,6 +305,7 @@ def segment(
     overlap: float = 0.25,
     amp: bool = False,
     classes: Sequence[str] = TUMOR_CLASSES,
+    min_confidence: float = 0.0,
 ) -> MetaTensor:
     """Tumor mask ``(1, X, Y, Z)`` on the grid of ``phases[phase_keys[0]]``.
 
@@ -279,7 +313,7 @@ def segment(
     :func:`hccp53.transforms.sitk_to_metatensor`); the network sees the training preprocessing.
     """
     return segment_with_probability(network, phases, phase_keys, spacing, patch_size, device, sw_batch_size,
-                                    overlap, amp, classes)[0]  # fmt: skip
+                                    overlap, amp, classes, min_confidence=min_confidence)[0]  # fmt: skip
 
 
 class LesionClassifier:

@@ -198,3 +198,27 @@ def test_the_liver_contact_of_a_lesion_is_the_share_of_liver_around_it() -> None
     shell &= ~tumor
     assert components.max() == 1
     assert contact[0] == pytest.approx((shell & liver).sum() / shell.sum())
+
+
+def test_lesions_below_the_confidence_floor_are_dropped_but_the_most_confident_is_kept() -> None:
+    from hccp53.inference import tumor_from_softmax
+
+    shape = (40, 40, 20)
+    liver = np.zeros(shape, dtype=bool)
+    liver[2:38, 2:38, 2:18] = True
+    tumors = [(slice(5, 10), 0.90), (slice(15, 18), 0.55), (slice(25, 28), 0.45)]  # (rows, tumor probability)
+    probabilities = np.zeros((3, *shape), dtype=np.float32)
+    probabilities[0], probabilities[1][liver] = 0.8, 0.9
+    probabilities /= probabilities.sum(axis=0, keepdims=True)
+    for rows, p in tumors:  # tumor wins the argmax at p, liver and background share the rest
+        probabilities[:, rows, 10:14, 8:12] = np.array([0.4 * (1 - p), 0.6 * (1 - p), p])[:, None, None, None]
+    softmax = MetaTensor(torch.from_numpy(probabilities), affine=torch.diag(torch.tensor([3.0, 3.0, 3.0, 1.0])))
+    classes = ("background", "liver", "tumor")
+
+    def kept(floor: float) -> list[float]:
+        mask, _, _ = tumor_from_softmax(softmax, classes, min_confidence=floor)
+        return [p for rows, p in tumors if mask[0, rows, 10:14, 8:12].all()]
+
+    assert kept(0.0) == [0.90, 0.55, 0.45]
+    assert kept(0.5) == [0.90, 0.55] and tumor_from_softmax(softmax, classes, min_confidence=0.5)[2] == 1
+    assert kept(0.99) == [0.90]  # the most confident stays, whatever the floor

@@ -215,7 +215,8 @@ def segmentation_cases(datalist: str | Path, phases: Sequence[str], part: str, f
     cases = select_cases(datalist, part, fold)
     if liver and any("liver_mask" not in c for c in cases):
         raise InputError(f"{datalist}: a liver output needs every case's liver_mask, and some {part} cases have "
-                         "none; add them, or train without one (`--set liver=false`; `hccp53 train` does so by itself).")  # fmt: skip
+                         "none; add them, or train without one (`--set liver=false`; `hccp53 train` does so by "
+                         "itself).")  # fmt: skip
     check_cases(cases, [*phases, "mask", *(["liver_mask"] if liver else [])], labels=False)
     logger.info("%d %s cases for segmentation (fold %d%s).", len(cases), part, fold, ", with liver" if liver else "")
     return [{"case_id": c.get("case_id", ""), "label": c["mask"], **{p: c[p] for p in phases},

@@ -1,4 +1,9 @@
-"""``python -m hccp53.model upgrade FOLDER``: give a trained-model folder of bundle 0.3 or older its records (once)."""
+"""``python -m hccp53.model``: trained-model folders.
+
+- ``upgrade FOLDER``: give a trained-model folder of bundle 0.3 or older its records (once);
+- ``lesion-floor FOLDER --lesions FILE ...``: set the segmentation network's lesion-confidence floor from lesions
+  measured on studies of its training look (:mod:`hccp53.model.lesion_floor`).
+"""
 
 from __future__ import annotations
 
@@ -28,8 +33,27 @@ def main(argv: list[str] | None = None) -> int:
     upgrade.add_argument("--reference-phase", default="pvp",
                          help="the phase the app resampled studies onto for this folder (default: %(default)s, "
                               "that of bundle 0.3)")
+    floor = commands.add_parser(
+        "lesion-floor", help="set the lesion-confidence floor of a folder's segmentation network",
+        description="Choose the mean tumor probability below which a lesion other than a study's most confident is "
+                    "dropped, from lesions that `bench/bench_generalisation.py --styles varied --lesions FILE` "
+                    "measured with this folder on studies of the network's training look (never the held-out "
+                    f"style), and write it into the folder's {SEGMENTATION_RECORD} with its evidence. Set it "
+                    "again after retraining.")  # fmt: skip
+    floor.add_argument("folder", type=Path, help="the trained-model folder (e.g. models)")
+    floor.add_argument("--lesions", type=Path, nargs="+", required=True, help="lesions files of the bench")
     args = parser.parse_args(argv)
     try:
+        if args.command == "lesion-floor":
+            from hccp53.model.lesion_floor import set_floor
+
+            values = set_floor(args.folder, args.lesions)
+            evidence = values["min_lesion_confidence_evidence"]
+            print(f"{args.folder}: lesion-confidence floor {values['min_lesion_confidence']:.3f}, from "
+                  f"{evidence['true_lesions']} true and {evidence['false_lesions']} false lesions (other than the "
+                  f"first) of {evidence['studies']} {'/'.join(evidence['styles'])} studies; there it keeps "
+                  f"{evidence['false_kept']} false lesion(s) and drops {evidence['true_dropped']} true one(s).")
+            return 0
         record = upgrade_folder(args.folder, args.segmentation_config, args.reference_phase)
     except HccP53Error as error:
         sys.stderr.write(f"python -m hccp53.model: error: {error}\n")

@@ -91,7 +91,8 @@ class TrainedModel:
         return segment_with_probability(self.segmentation, phases, self.record.segmentation_phases,
                                         description["spacing_mm"], description["patch_size"], self.device,
                                         sw_batch_size=sw_batch_size, overlap=overlap, amp=self.amp,
-                                        classes=self.record.segmentation_classes)  # fmt: skip
+                                        classes=self.record.segmentation_classes,
+                                        min_confidence=self.record.min_lesion_confidence)  # fmt: skip
 
 
 def load_model(folder: str | Path, device: str | torch.device | None = None) -> TrainedModel:

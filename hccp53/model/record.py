@@ -178,6 +178,12 @@ class ModelRecord:
         return tuple(self.segmentation.get("output_classes", SEGMENTATION_CLASSES))
 
     @property
+    def min_lesion_confidence(self) -> float:
+        """Mean tumor probability below which a lesion other than the most confident is dropped (0: none is);
+        set on studies of the network's training look (``python -m hccp53.model lesion-floor``)."""
+        return float(self.segmentation.get("min_lesion_confidence", 0.0))
+
+    @property
     def reference_phase(self) -> str:
         """The phase whose voxel grid the other phases are resampled onto (that of the training volumes)."""
         return str(self.segmentation["reference_phase"])

@@ -53,7 +53,8 @@ def summary_pdf(reference: sitk.Image, labels: sitk.Image, result: Mapping[str, 
         lines += [f"Lesion {lesion['index']}{' (primary)' if lesion['index'] == 1 else ''}: "
                   f"{lesion['volume_ml']:.1f} mL, longest diameter {lesion['longest_diameter_mm']:.1f} mm",
                   f"  P53 probability {lesion['p53_probability']:.3f}"
-                  + ("" if lesion.get("confidence") is None else f", segmentation confidence {lesion['confidence']:.2f}")]  # fmt: skip
+                  + ("" if lesion.get("confidence") is None else
+                     f", segmentation confidence {lesion['confidence']:.2f}")]  # fmt: skip
     if len(lesions) > MAX_LESIONS_LISTED:
         lines.append(f"... and {len(lesions) - MAX_LESIONS_LISTED} more lesion(s): see the SR or result.json")
     lines = lines or ["No lesion found."]

@@ -162,6 +162,7 @@ class TumorSegmentation(BasicInferTask):
             overlap=self.bundle.sw_overlap,
             amp=torch_device.type == "cuda",
             classes=self.bundle.record.segmentation_classes,
+            min_confidence=self.bundle.record.min_lesion_confidence,
         )
         voxel_ml = abs(float(np.linalg.det(np.asarray(mask.affine)[:3, :3]))) / 1000.0
         voxels = int(mask.sum())

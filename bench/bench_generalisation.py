@@ -54,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--models", type=Path, default=ROOT / "models", help="models folder (default: models)")
     parser.add_argument("--seed", type=int, default=None,
                         help="draw the cohort from this seed instead of the style's own (a fresh look at a style "
-                             "whose usual cohort has been studied); not saved to bench/results.json")
+                             "whose usual cohort has been studied); bench/results.json records each style's seed")
     parser.add_argument("--lesions", type=Path, default=None,
                         help="also write every lesion (style, study, volume, confidence, true, away) to this "
                              "JSON file: `python -m hccp53.model lesion-floor` sets the network's lesion-confidence "
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"bench_generalisation: {style} {case.name}: the app refused it: {error}")
                     rows.append({"dice": 0.0, "lesions": [], "found": False, "primary_true": False,
                                  "largest_true": False, "tumors": 1, "tumors_found": 0})  # fmt: skip
-            figures["styles"][style] = summarise(rows)
+            figures["styles"][style] = {**summarise(rows), "seed": seed}
             s = figures["styles"][style]
             low, high = s["no_false_lesion_away_ci95"]
             print(f"{style:8s} {s['studies']} studies: Dice median {s['dice_median']:.3f}; tumor sensitivity "
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     figures["seconds"] = time.monotonic() - started
     figures["date"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     figures["machine"] = machine()
-    if not args.no_save and args.seed is None and not args.without_floor:
+    if not args.no_save and not args.without_floor:
         earlier = load_results(RESULTS, "bench_generalisation").get("generalisation") or {}
         if all(earlier.get(key) == figures[key] for key in ("model_uid", "profile", "min_lesion_confidence")):
             figures["styles"] = {**earlier.get("styles", {}), **figures["styles"]}  # the other styles' figures stay

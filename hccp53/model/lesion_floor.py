@@ -76,7 +76,7 @@ def read_lesion_files(paths: Iterable[Path], model_uid: str) -> tuple[list[dict[
         if "heldout" in {row.get("style") for row in content["lesions"]}:
             raise InputError(f"{path} holds lesions of the held-out style, which measures the floor; set it on a "
                              "training style (--styles varied).")  # fmt: skip
-        lesions += content["lesions"]
+        lesions += [{**row, "file": str(path)} for row in content["lesions"]]  # study names repeat across files
         styles |= {str(row.get("style")) for row in content["lesions"]}
     return lesions, sorted(styles)
 
@@ -93,7 +93,7 @@ def set_floor(folder: str | Path, paths: Sequence[Path]) -> dict[str, Any]:
     lesions, styles = read_lesion_files(paths, record.uid)
     values = choose_floor(lesions)
     values["min_lesion_confidence_evidence"].update(
-        {"styles": styles, "studies": len({(row.get("style"), row.get("study")) for row in lesions}),
+        {"styles": styles, "studies": len({(row["file"], row.get("style"), row.get("study")) for row in lesions}),
          "files": [Path(p).name for p in paths]})  # fmt: skip
     try:
         write_record(record.folder, SEGMENTATION_RECORD, values)

@@ -62,12 +62,15 @@ def test_the_command_writes_the_floor_and_its_evidence_into_the_record(
         models: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:  # fmt: skip
     uid = read_model(models).uid
     lesions = [_lesion(0.44, False), _lesion(0.71, True, study="SYN0002"), _lesion(0.9, True, index=1)]
-    assert main(["lesion-floor", str(models), "--lesions", str(_file(tmp_path / "a.json", uid, lesions))]) == 0
+    other = _file(tmp_path / "b.json", uid, [_lesion(0.9, True, index=1)])  # another cohort: its SYN0001 differs
+    assert main(["lesion-floor", str(models), "--lesions", str(_file(tmp_path / "a.json", uid, lesions)),
+                 str(other)]) == 0
     assert "floor 0.575" in capsys.readouterr().out
     record = read_model(models)  # still a valid folder: the weights, their sha256 and the UID are unchanged
     assert record.uid == uid and record.min_lesion_confidence == pytest.approx(0.575)
     evidence = record.segmentation["min_lesion_confidence_evidence"]
-    assert evidence["styles"] == ["varied"] and evidence["studies"] == 2 and evidence["files"] == ["a.json"]
+    assert evidence["styles"] == ["varied"] and evidence["studies"] == 3
+    assert evidence["files"] == ["a.json", "b.json"]
 
 
 @pytest.mark.parametrize(("uid", "style", "floor", "message"), [
@@ -80,6 +83,7 @@ def test_lesions_of_another_model_of_the_held_out_style_or_behind_a_floor_are_re
         message: str) -> None:  # fmt: skip
     lesions = [{**_lesion(0.4, False), "style": style}, _lesion(0.8, True)]
     path = _file(tmp_path / "lesions.json", uid or read_model(models).uid, lesions, floor)
+    before = (models / "segmentation.json").read_bytes()
     assert main(["lesion-floor", str(models), "--lesions", str(path)]) == 1
     assert message in capsys.readouterr().err
-    assert read_model(models).min_lesion_confidence == 0.0  # nothing written
+    assert (models / "segmentation.json").read_bytes() == before  # nothing written

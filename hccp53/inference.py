@@ -85,8 +85,8 @@ def _longest_diameter(points_mm: np.ndarray) -> float:
     return float(pdist(points_mm).max())
 
 
-def find_lesions(mask: MetaTensor, min_volume_ml: float = 0.0, probability: torch.Tensor | np.ndarray | None = None
-                 ) -> tuple[list[Lesion], np.ndarray]:  # fmt: skip
+def find_lesions(mask: MetaTensor, min_volume_ml: float = 0.0, probability: torch.Tensor | np.ndarray | None = None,
+                 min_confidence: float = 0.0) -> tuple[list[Lesion], np.ndarray]:  # fmt: skip
     """Connected tumor components of ``mask`` (channel-first, on any grid): the most confident first, then the
     largest (without ``probability``: largest first). The first is the study's primary lesion, whose P53
     probability the app reports: a false lesion larger than the tumor no longer takes the prediction merely by
@@ -100,6 +100,10 @@ def find_lesions(mask: MetaTensor, min_volume_ml: float = 0.0, probability: torc
         Components smaller than this are dropped (not returned, 0 in the label map).
     probability
         ``(1, X, Y, Z)`` tumor probability on the mask's grid (:func:`segment_with_probability`).
+    min_confidence
+        With ``probability``: lesions after the first whose confidence is below this are dropped too (the
+        network's lesion-confidence floor, applied on the study's grid, where the confidence reported is
+        measured; :func:`tumor_from_softmax` applies it on the network's grid before).
 
     Returns
     -------
@@ -115,6 +119,7 @@ def find_lesions(mask: MetaTensor, min_volume_ml: float = 0.0, probability: torc
         values = np.asarray(probability, dtype=np.float64).reshape(components.shape)
         confidence = {old: float(values[components == old].mean()) for old in kept}
         kept.sort(key=lambda old: -round(confidence[old], 2))  # stable: equal to 0.01, the larger first
+        kept = kept[:1] + [old for old in kept[1:] if confidence[old] >= min_confidence]  # type: ignore[operator]
     labels = np.zeros(components.shape, dtype=np.int32)
     lesions = []
     for new, old in enumerate(kept, start=1):
@@ -388,17 +393,18 @@ class ClassifyLesionsd(MapTransform):
     """
 
     def __init__(self, classifier: LesionClassifier, mask_key: str = "pred", min_volume_ml: float = 0.1,
-                 probability_key: str | None = None) -> None:  # fmt: skip
+                 probability_key: str | None = None, min_confidence: float = 0.0) -> None:  # fmt: skip
         super().__init__(keys=[mask_key])
         self.classifier = classifier
         self.mask_key = mask_key
         self.probability_key = probability_key
         self.min_volume_ml = float(min_volume_ml)
+        self.min_confidence = float(min_confidence)
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
         probability = None if self.probability_key is None else d[self.probability_key].clamp(0, 1)
-        lesions, labels = find_lesions(d[self.mask_key], self.min_volume_ml, probability)
+        lesions, labels = find_lesions(d[self.mask_key], self.min_volume_ml, probability, self.min_confidence)
         probabilities = self.classifier(d, labels, len(lesions))
         d[LESIONS] = [
             Lesion(**{**lesion.to_json(), "p53_probability": p}).to_json()

@@ -141,7 +141,8 @@ class Predictor:
         reference = images[volumes.reference_phase]
         tensors = {p: sitk_to_metatensor(images[p]) for p in self.phases}
         mask, probability = self.model.segment(tensors, self.settings.sw_batch_size, self.settings.sw_overlap)
-        lesions, labels = find_lesions(mask, self.settings.min_lesion_ml, probability)
+        lesions, labels = find_lesions(mask, self.settings.min_lesion_ml, probability,
+                                       self.record.min_lesion_confidence)  # fmt: skip
         label_image = sitk.GetImageFromArray(np.ascontiguousarray(labels.transpose(2, 1, 0)).astype(np.uint8))
         label_image.CopyInformation(reference)
         return StudyPrediction(lesions, label_image, None, None, self.threshold, reference,

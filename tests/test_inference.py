@@ -59,6 +59,12 @@ def test_with_probabilities_the_most_confident_lesion_comes_first() -> None:
     probability[0, 25:28, 25:28, 10:11] = 0.604  # equal to 0.01: the larger first
     assert [lesion.voxels for lesion in find_lesions(mask, probability=probability)[0]] == [80, 9]
     assert find_lesions(mask)[0][0].confidence is None
+    # the confidence floor drops the lesions after the first below it, on this grid, and renumbers the rest
+    probability[0, 25:28, 25:28, 10:11] = 0.95
+    lesions, labels = find_lesions(mask, probability=probability, min_confidence=0.7)
+    assert [(lesion.index, lesion.voxels) for lesion in lesions] == [(1, 9)] and labels.max() == 1
+    lesions, _ = find_lesions(mask, probability=probability, min_confidence=0.99)
+    assert [lesion.voxels for lesion in lesions] == [9]  # the most confident stays, whatever the floor
 
 
 def test_no_lesion_is_an_empty_list() -> None:

@@ -61,9 +61,14 @@ def test_a_study_sent_by_the_pacs_gets_its_results_back(orthanc, serve, cohort: 
     study_id = orthanc.upload_folder(case / "dicom")
     job = orthanc.store_to("hccp53", study_id)
     assert job["FailedInstancesCount"] == 0 and job["InstancesCount"] > 100
-    series = wait_until(lambda: _results(orthanc, study_id), 180, "SR, SEG and PDF in the study on Orthanc")
-    assert all(len(series[m]) == 1 for m in ("SR", "SEG", "DOC"))
-    sr = _sr(orthanc, series["SR"][0])
+    def all_results() -> dict:
+        series = _results(orthanc, study_id)
+        return series if series and len(series["SR"]) == 2 else {}  # the result SR and the key-slice SR
+
+    series = wait_until(all_results, 180, "both SRs, the SEG and the PDF in the study on Orthanc")
+    assert all(len(series[m]) == 1 for m in ("SEG", "DOC"))
+    (main,) = [s for s in series["SR"] if s["MainDicomTags"].get("SeriesDescription") == SR_DESCRIPTION]
+    sr = _sr(orthanc, main)  # the result SR; the other is the key-slice SR
     found = read_result(sr)
     expected = run_study(case / "dicom", tmp_path / "direct", predictor)  # the library on the same study
     assert found["study_instance_uid"] == _study_uid(case)

@@ -80,7 +80,8 @@ def algorithm_info(record: ModelRecord, device: str) -> AlgorithmInfo:
 
     parameters = {"phases": ",".join(record.phases), "threshold": f"{record.threshold:g}", "device": device,
                   "model_uid": record.uid, "classifier_sha256": record.sha256[CLASSIFIER_WEIGHTS][:16],
-                  "segmentation_sha256": record.sha256[SEGMENTATION_WEIGHTS][:16]}  # fmt: skip
+                  "segmentation_sha256": record.sha256[SEGMENTATION_WEIGHTS][:16],
+                  "min_lesion_confidence": f"{record.min_lesion_confidence:g}"}  # the floor: record, not weights  # fmt: skip
     return AlgorithmInfo(ALGORITHM_NAME, __version__, parameters, device_uid=record.uid)
 
 

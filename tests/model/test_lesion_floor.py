@@ -12,6 +12,7 @@ from hccp53.errors import InputError
 from hccp53.model import read_model
 from hccp53.model.__main__ import main
 from hccp53.model.lesion_floor import choose_floor
+from hccp53.predictor import algorithm_info
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,6 +71,8 @@ def test_the_command_writes_the_floor_and_its_evidence_into_the_record(
     assert record.uid == uid and record.min_lesion_confidence == pytest.approx(0.575)
     evidence = record.segmentation["min_lesion_confidence_evidence"]
     assert evidence["styles"] == ["varied"] and evidence["studies"] == 3
+    # the UID follows the weights only, so the SR's algorithm parameters name the floor in effect
+    assert algorithm_info(record, "cpu").parameters["min_lesion_confidence"] == "0.575"
     assert evidence["files"] == ["a.json", "b.json"]
 
 

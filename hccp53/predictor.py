@@ -78,10 +78,11 @@ def algorithm_info(record: ModelRecord, device: str) -> AlgorithmInfo:
     (new whenever the weights change) as the device UID of the contributing equipment (IHE AIR)."""
     from hccp53.dicomio.codes import AlgorithmInfo
 
+    # the lesion-confidence floor is in the record, not the weights: the UID does not follow it, the parameters do
     parameters = {"phases": ",".join(record.phases), "threshold": f"{record.threshold:g}", "device": device,
                   "model_uid": record.uid, "classifier_sha256": record.sha256[CLASSIFIER_WEIGHTS][:16],
                   "segmentation_sha256": record.sha256[SEGMENTATION_WEIGHTS][:16],
-                  "min_lesion_confidence": f"{record.min_lesion_confidence:g}"}  # the floor: record, not weights  # fmt: skip
+                  "min_lesion_confidence": f"{record.min_lesion_confidence:g}"}  # fmt: skip
     return AlgorithmInfo(ALGORITHM_NAME, __version__, parameters, device_uid=record.uid)
 
 

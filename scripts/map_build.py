@@ -162,7 +162,8 @@ def adapt_dockerfile(text: str) -> str:
     - the "Update NV GPG repo key" step downloads NVIDIA's keyring (there is no CUDA apt repository to use);
     - Python is pinned to Ubuntu 24.04's versions (python3=3.12.3-*, python3-pip=24.0+dfsg-*): unpinned;
     - Ubuntu's EXTERNALLY-MANAGED marker path names python3.12: any python3.* instead;
-    - the Holoscan library folder on LD_LIBRARY_PATH names python3.12's user site: bookworm's Python instead.
+    - the Holoscan library folder on LD_LIBRARY_PATH names python3.12's user site: bookworm's Python instead;
+    - after the requirements, a step completes the installation of holoscan's "axle" wheel (:data:`FINALISE_AXLE`).
     """
     keyring = re.compile(r"^# Update NV GPG repo key\n.*?\n\s*\n", re.MULTILINE | re.DOTALL)  # to the blank line
     text, removed = keyring.subn("", text)
@@ -171,7 +172,25 @@ def adapt_dockerfile(text: str) -> str:
                          "check adapt_dockerfile against holoscan-cli's template.")  # fmt: skip
     text = re.sub(r"(python3(?:-minimal|-venv|-pip)?|libpython3-stdlib)=\$\{PYTHON(?:_PIP)?_VERSION\}", r"\1", text)
     text = text.replace(".local/lib/python3.12/site-packages", f".local/lib/python{BASE_PYTHON}/site-packages")
+    requirements = "RUN pip install --no-cache-dir --user -r /tmp/requirements.txt\n"
+    if text.count(requirements) != 1:
+        raise SystemExit("map_build: the packager's Dockerfile changed (no single requirements step found); "
+                         "check adapt_dockerfile against holoscan-cli's template.")  # fmt: skip
+    text = text.replace(requirements, requirements + FINALISE_AXLE)
     return text.replace("/usr/lib/python3.12/EXTERNALLY-MANAGED", "/usr/lib/python3*/EXTERNALLY-MANAGED")
+
+
+#: holoscan-cu13 is a wheel-axle wheel: a ``.pth`` file finishes its installation at the first Python start that
+#: succeeds, and then removes itself. Until then, every Python start runs it, and it imports pip with
+#: ``sys.path`` briefly replaced by an unordered set (wheel-axle-runtime 0.0.13): whether the user site's pip or
+#: Debian's older one is imported depends on the string hash seed. With Debian's, the next ``pip`` call fails
+#: ("cannot import name 'cli'"), one build in two. This step starts Python under fixed seeds until the
+#: ``.pth`` is gone, so that neither the later build steps nor the app's starts depend on chance.
+FINALISE_AXLE = (
+    "RUN for seed in 0 1 2 3 4 5 6 7 8 9; do PYTHONHASHSEED=$seed python3 -c pass 2>/dev/null; "
+    "ls /home/${UNAME}/.local/lib/python3*/site-packages/holoscan*.pth >/dev/null 2>&1 || exit 0; done; "
+    "echo \"holoscan's wheel-axle installation did not complete\" >&2; exit 1\n"
+)
 
 
 def podman_build(**builds) -> None:

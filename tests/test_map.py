@@ -70,7 +70,10 @@ def test_the_packagers_dockerfile_is_adapted_and_a_changed_template_is_noticed()
     assert "developer.download.nvidia.com/compute/cuda/repos" in template
     assert "cuda-keyring_1.1-1_all.deb" not in adapted and "${PYTHON_VERSION}" not in adapted
     assert "/usr/lib/python3*/EXTERNALLY-MANAGED" in adapted and "python3.12/site-packages" not in adapted
-    assert adapted.count("\nRUN ") == template.count("\nRUN ") - 1  # only the keyring step is gone
+    # the keyring step is gone, one step finishes holoscan's wheel-axle installation after the requirements
+    assert adapted.count("\nRUN ") == template.count("\nRUN ")
+    requirements = adapted.index("RUN pip install --no-cache-dir --user -r /tmp/requirements.txt")
+    assert adapted.index(map_build.FINALISE_AXLE) > requirements
     with pytest.raises(SystemExit, match="no NVIDIA keyring step found"):
         map_build.adapt_dockerfile(adapted)
 

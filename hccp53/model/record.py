@@ -129,6 +129,11 @@ def write_record(folder: str | Path, record_name: str, values: Mapping[str, Any]
     return path
 
 
+#: Record keys set for one set of weights after training (``python -m hccp53.model lesion-floor``): dropped when
+#: :func:`finish_record` publishes other weights into the same folder.
+WEIGHTS_BOUND_KEYS = ("min_lesion_confidence", "min_lesion_confidence_evidence")
+
+
 def finish_record(folder: str | Path, weights_name: str, record_name: str, values: Mapping[str, Any]) -> Path:
     """Complete a network's record once its weights are final: ``values`` plus what every record carries.
 
@@ -137,6 +142,14 @@ def finish_record(folder: str | Path, weights_name: str, record_name: str, value
     """
     folder = Path(folder)
     sha = sha256_of(folder / weights_name)
+    path = folder / record_name
+    if path.is_file():  # what belonged to earlier weights (the lesion-confidence floor) does not carry over
+        earlier = read_json(path)
+        if earlier.get("weights_sha256") not in (None, sha) and any(k in earlier for k in WEIGHTS_BOUND_KEYS):
+            kept = {k: v for k, v in earlier.items() if k not in WEIGHTS_BOUND_KEYS}
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_text(json.dumps(kept, indent=2) + "\n", encoding="utf-8")
+            tmp.replace(path)
     classes = CLASSIFIER_CLASSES if weights_name == CLASSIFIER_WEIGHTS else \
         tuple(values.get("output_classes") or SEGMENTATION_CLASSES)
     return write_record(folder, record_name, {**values, "normalisation": normalisation(), "output_classes": classes,

@@ -90,3 +90,20 @@ def test_lesions_of_another_model_of_the_held_out_style_or_behind_a_floor_are_re
     assert main(["lesion-floor", str(models), "--lesions", str(path)]) == 1
     assert message in capsys.readouterr().err
     assert (models / "segmentation.json").read_bytes() == before  # nothing written
+
+
+def test_new_weights_published_into_the_folder_do_not_inherit_its_floor(models: Path) -> None:
+    from hccp53.model import finish_record
+
+    path = models / "segmentation.json"
+    record = json.loads(path.read_text())
+    record.update({"min_lesion_confidence": 0.6, "min_lesion_confidence_evidence": {"files": ["a.json"]}})
+    path.write_text(json.dumps(record))
+    finish_record(models, "tumor_segmentation.pt", "segmentation.json", {})  # the same weights: the floor stays
+    assert json.loads(path.read_text())["min_lesion_confidence"] == 0.6
+    weights = models / "tumor_segmentation.pt"
+    weights.write_bytes(weights.read_bytes() + b"\0")  # other weights (a retraining into this folder)
+    finish_record(models, "tumor_segmentation.pt", "segmentation.json", {})
+    published = json.loads(path.read_text())
+    assert "min_lesion_confidence" not in published and "min_lesion_confidence_evidence" not in published
+    assert published["network"] == record["network"]  # the rest of the record is kept

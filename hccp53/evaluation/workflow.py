@@ -14,6 +14,8 @@ Steps, each fitted on the training split only and applied unchanged to the test 
    out-of-fold AUC on the training rows unless named), the radiomics score and the clinical factors the stepwise
    selection kept, drawn as a nomogram. Both scores are out-of-fold on the training rows (stacking); where the
    network's are not, the report and the log say that the combined model's training-split figures are optimistic.
+   Without a radiomics and a clinical model (``--no-radiomics --no-clinical``: seed 1's design) there is none:
+   a logistic recalibration of one network would only repeat that network's AUC under another name.
 
 The scores go into one predictions table and from there through the same statistics and report as
 ``hccp53 evaluate --predictions``. ``cv_folds`` adds a stratified k-fold cross-validation of the radiomics,
@@ -321,6 +323,8 @@ def _statistical_models(
         logger.warning("%s is (nearly) constant on the training cases; the combined model goes without it.", term)
         fitted["left_out"][f"{COMBINED}: {term}"] = "constant on the training cases"
     combined_terms = [t for t in combined_terms if t not in constant]
+    if features is None and clinical is None:
+        return scores, fitted  # no radiomics or clinical model asked for: nothing to combine, no combined model
     try:
         if not combined_terms:
             raise InputError("no term is left to combine.")
@@ -357,7 +361,7 @@ def _cross_validate(
     """
     training = frame[frame["split"] == "training"]
     combined = stacking.out_of_fold(choice.model)
-    if not combined:
+    if not combined and (features is not None or clinical is not None):
         logger.warning("The combined model is left out of the cross-validation: %s's training scores are "
                        "in-sample, so its cross-validated AUC would be optimistic.", choice.model)  # fmt: skip
     folds = StratifiedKFold(options.cv_folds, shuffle=True, random_state=options.seed)
@@ -454,9 +458,11 @@ def run_evaluation(
     stacking = stack_training_scores(frame, train, names, held_out)
     choice = choose_dl_model(frame, train, names, stacking, options.dl_model)
     dl_model = choice.model
-    logger.info("The combined model takes %s (%s); its training scores are %s.", dl_model, choice.rule,
-                stacking.describe(dl_model, len(train)))  # fmt: skip
-    if not stacking.out_of_fold(dl_model):
+    combining = options.radiomics or options.clinical  # without either there is nothing to combine the DL with
+    if combining:
+        logger.info("The combined model takes %s (%s); its training scores are %s.", dl_model, choice.rule,
+                    stacking.describe(dl_model, len(train)))  # fmt: skip
+    if combining and not stacking.out_of_fold(dl_model):
         logger.warning("The combined model's training-split figures are optimistic: %s's training scores are "
                        "in-sample (the network was trained on those cases); train it with --fold all or give "
                        "its out-of-fold predictions with --oof.", dl_model)  # fmt: skip

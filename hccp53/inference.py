@@ -161,18 +161,18 @@ def liver_contact(tumor: np.ndarray, liver: np.ndarray, shell_voxels: int = LIVE
     return components, contact
 
 
-def unsure_components(components: np.ndarray, probability: np.ndarray, min_confidence: float) -> np.ndarray:
-    """Labels of the components of ``components`` (``(X, Y, Z)``, 0 = none) whose mean ``probability`` is below
+def unsure_components(components: np.ndarray, sizes: np.ndarray, probability: np.ndarray, min_confidence: float
+                      ) -> np.ndarray:  # fmt: skip
+    """Labels of the components of ``components`` (``(X, Y, Z)``, 0 = none; ``sizes`` their voxel counts, as
+    :func:`~hccp53.transforms.connected_components` gives both) whose mean ``probability`` is below
     ``min_confidence``, the most confident component excepted: it is the primary lesion (:func:`find_lesions`),
     kept whatever its confidence, which the SR reports. Empty when ``min_confidence`` is 0 or there is no
     component.
     """
-    count = int(components.max()) if components.size else 0
-    if min_confidence <= 0 or count == 0:
+    if min_confidence <= 0 or len(sizes) == 0:
         return np.zeros(0, dtype=np.int64)
-    index = np.arange(1, count + 1)
+    index = np.arange(1, len(sizes) + 1)
     confidence = np.asarray(ndimage.mean(probability, components, index), dtype=np.float64)
-    sizes = np.asarray(ndimage.sum_labels(np.ones_like(probability), components, index), dtype=np.float64)
     primary = index[np.lexsort((-sizes, -np.round(confidence, 2)))[0]]  # find_lesions' order: confidence, size
     return index[(confidence < min_confidence) & (index != primary)]
 
@@ -220,8 +220,8 @@ def tumor_from_softmax(probabilities: torch.Tensor, classes: Sequence[str] = TUM
                 tumor &= ~np.isin(components, outside)
                 dropped = len(outside)
     if min_confidence > 0 and tumor.any():
-        components, _ = connected_components(tumor)
-        unsure = unsure_components(components, probabilities[-1].float().cpu().numpy(), min_confidence)
+        components, sizes = connected_components(tumor)
+        unsure = unsure_components(components, sizes, probabilities[-1].float().cpu().numpy(), min_confidence)
         if len(unsure):
             tumor &= ~np.isin(components, unsure)
             dropped += len(unsure)

@@ -123,10 +123,15 @@ def write_record(folder: str | Path, record_name: str, values: Mapping[str, Any]
     path = Path(folder) / record_name
     content = read_json(path) if path.is_file() else {}
     content.update(_plain(dict(values)))
+    _replace_json(path, content)
+    return path
+
+
+def _replace_json(path: Path, content: Mapping[str, Any]) -> None:
+    """Write ``content`` to ``path`` atomically (a temporary file renamed over it)."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)
-    return path
 
 
 #: Record keys set for one set of weights after training (``python -m hccp53.model lesion-floor``): dropped when
@@ -146,10 +151,7 @@ def finish_record(folder: str | Path, weights_name: str, record_name: str, value
     if path.is_file():  # what belonged to earlier weights (the lesion-confidence floor) does not carry over
         earlier = read_json(path)
         if earlier.get("weights_sha256") not in (None, sha) and any(k in earlier for k in WEIGHTS_BOUND_KEYS):
-            kept = {k: v for k, v in earlier.items() if k not in WEIGHTS_BOUND_KEYS}
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text(json.dumps(kept, indent=2) + "\n", encoding="utf-8")
-            tmp.replace(path)
+            _replace_json(path, {k: v for k, v in earlier.items() if k not in WEIGHTS_BOUND_KEYS})
     classes = CLASSIFIER_CLASSES if weights_name == CLASSIFIER_WEIGHTS else \
         tuple(values.get("output_classes") or SEGMENTATION_CLASSES)
     return write_record(folder, record_name, {**values, "normalisation": normalisation(), "output_classes": classes,

@@ -7,6 +7,20 @@ import warnings
 _FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
+class _StderrHandler(logging.StreamHandler):
+    """A stream handler that writes to whatever ``sys.stderr`` is when a record is emitted, not to the stream
+    that was stderr when logging was configured (which a caller that swaps stderr, pytest's capture for one,
+    may have closed since)."""
+
+    @property
+    def stream(self):  # noqa: D102
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def configure_logging(verbosity: int = 0) -> None:
     """Send log records to stderr.
 
@@ -18,7 +32,7 @@ def configure_logging(verbosity: int = 0) -> None:
         warnings of other libraries (torch, MONAI) are shown from ``-v`` on only: they concern
         developers, not someone running a command.
     """
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter(_FORMAT, datefmt="%H:%M:%S"))
     root = logging.getLogger()
     root.handlers[:] = [handler]

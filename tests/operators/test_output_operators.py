@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHECKSUMS = {"tumor_segmentation.pt": "a" * 64, "p53_classifier.pt": "b" * 64}
 #: What the output operators read of a model's record (a stand-in: these operators run no network).
 RECORD = SimpleNamespace(phases=("t2", "ap", "pvp"), reference_phase="pvp", threshold=0.5, uid="2.25.1",
-                         sha256=CHECKSUMS)
+                         sha256=CHECKSUMS, min_lesion_confidence=0.0)
 
 
 @pytest.fixture(scope="module")

@@ -110,3 +110,13 @@ def test_a_resnet_takes_the_configs_dropout_before_its_classifier() -> None:
         assert ff.eval()(torch.randn(1, 3, 16, 16, 16)).shape == (1, 2)
     unset = build_classifier("resnet34", ("ap",), dropout=None)  # as the recipes trained before: same weights' keys
     assert isinstance(unset.backbone.fc, nn.Linear)
+
+
+def test_a_resnets_stem_strides_two_unless_told_otherwise() -> None:
+    """The original ResNet's stem (stride 2), not MONAI's full-resolution one; backbone_kwargs can still ask for it."""
+    from hccp53.nets import build_classifier
+
+    default = build_classifier("resnet34", ("ap", "pvp", "dp"), mask_channel=True)
+    assert default.backbone.conv1.stride == (2, 2, 2)
+    full = build_classifier("resnet34", ("ap",), backbone_kwargs={"conv1_t_stride": 1})
+    assert full.backbone.conv1.stride == (1, 1, 1)

@@ -29,6 +29,7 @@ from hccp53.errors import ConfigError, HccP53Error, OutputError  # noqa: E402
 from hccp53.evaluation.model_set import ModelSet, ModelSpec, load_model_set  # noqa: E402
 
 STATE_FILE = "model_set_state.json"
+PERMUTED_DATALIST = "datalist_permuted.json"
 
 DESCRIPTION = """\
 Run one paper's analysis as a model set (configs/model_sets/<SET>.yaml) on a synthetic cohort:
@@ -49,11 +50,17 @@ checkpoints (checkpoint_epoch=N.pt, several hundred MB for a 3D ResNet) are dele
 The scale options (--cases, --epochs, --crop, --batch-size, --folds, --resamples) shrink a set for a smoke
 run; give them a separate --out, since a folder made at one scale is refused at another.
 
+The shuffled-label control (--permute-labels SEED, default folder runs/evaluation_<SET>_permuted) runs the
+same set on the same cohort with its labels permuted within each training fold and within the test split
+(hccp53.evaluation.control), then checks for a leak: every model's test AUC and each fitted model's
+cross-validated AUC should lie within 0.5 +/- 2 null SE; OUT/report/leak_check.csv has the figures.
+
 Examples:
   scripts/model_set.py seed1                                   # the full set: runs/evaluation_seed1
   scripts/model_set.py seed2 --dry-run                         # what would run, what is done
   scripts/model_set.py seed1 --out /tmp/s1 --cases 24 --epochs 1 --crop 16 --batch-size 4 --folds 2 \\
       --resamples 200 --workers 0                              # a smoke run of the whole pipeline
+  scripts/model_set.py seed2 --permute-labels 1                # the leak test: runs/evaluation_seed2_permuted
 """
 
 
@@ -113,7 +120,17 @@ def cohort_step(model_set: ModelSet, out: Path, scale: Scale) -> Step:
                 {config_path: config_text})  # fmt: skip
 
 
-def train_step(model: ModelSpec, out: Path, scale: Scale, cohort_identity: dict[str, Any], workers: int | None) -> Step:
+def permute_step(out: Path, seed: int, cohort_identity: dict[str, Any]) -> Step:
+    """The shuffled-label control's datalist, OUT/cohort/datalist_permuted.json (:mod:`hccp53.evaluation.control`)."""
+    target = out / "cohort" / PERMUTED_DATALIST
+    command = [sys.executable, "-m", "hccp53.evaluation.control", "--datalist", str(out / "cohort" / "datalist.json"),
+               "--seed", str(seed), "--out", str(target)]  # fmt: skip
+    return Step("permute", f"permute the labels (seed {seed}) within each training fold and the test split", target,
+                command, {"command": _relative(command, out), "cohort": _digest(cohort_identity)})  # fmt: skip
+
+
+def train_step(model: ModelSpec, out: Path, scale: Scale, cohort_identity: dict[str, Any], workers: int | None,
+               datalist: Path) -> Step:
     """``hccp53 train classifier`` of one model into OUT/models/<NAME>."""
     folder = out / "models" / model.name
     overrides = dict(model.overrides)
@@ -121,7 +138,7 @@ def train_step(model: ModelSpec, out: Path, scale: Scale, cohort_identity: dict[
         overrides["crop_size"] = [scale.crop] * 3
     if scale.batch_size:
         overrides["batch_size"] = scale.batch_size
-    command = _hccp53("train", "classifier", "--datalist", str(out / "cohort" / "datalist.json"), "--out",
+    command = _hccp53("train", "classifier", "--datalist", str(datalist), "--out",
                       str(folder), "--fold", model.fold, "--phases", ",".join(model.phases),
                       "--set", f"backbone={model.backbone}", "--set", f"fusion={model.fusion}",
                       "--no-progress")  # fmt: skip
@@ -138,10 +155,10 @@ def train_step(model: ModelSpec, out: Path, scale: Scale, cohort_identity: dict[
 
 
 def evaluate_step(model_set: ModelSet, out: Path, scale: Scale, model_steps: list[Step],
-                  workers: int | None) -> Step:
+                  workers: int | None, datalist: Path) -> Step:
     """``hccp53 evaluate`` of every model into OUT/report."""
     spec = model_set.evaluation
-    command = _hccp53("evaluate", "--datalist", str(out / "cohort" / "datalist.json"), "--out", str(out / "report"),
+    command = _hccp53("evaluate", "--datalist", str(datalist), "--out", str(out / "report"),
                       "--overwrite", "--models", *(f"{s.key.split(' ', 1)[1]}={s.folder}" for s in model_steps),
                       "--cv", str(scale.folds or spec.cv), "--resamples", str(scale.resamples or spec.resamples),
                       "--seed", str(spec.seed), "--no-progress")  # fmt: skip
@@ -159,11 +176,14 @@ def evaluate_step(model_set: ModelSet, out: Path, scale: Scale, model_steps: lis
                 + "".join(f", {m.lower()}" for m in spec.fitted_models()), out / "report", command, identity)
 
 
-def plan(model_set: ModelSet, out: Path, scale: Scale = Scale(), workers: int | None = None) -> list[Step]:
-    """Every step of a set's run, in order."""
+def plan(model_set: ModelSet, out: Path, scale: Scale = Scale(), workers: int | None = None,
+         permute: int | None = None) -> list[Step]:
+    """Every step of a set's run, in order (``permute``: the shuffled-label control with this seed)."""
     cohort = cohort_step(model_set, out, scale)
-    models = [train_step(m, out, scale, cohort.identity, workers) for m in model_set.models]
-    return [cohort, *models, evaluate_step(model_set, out, scale, models, workers)]
+    control = [] if permute is None else [permute_step(out, permute, cohort.identity)]
+    datalist = control[0].folder if control else out / "cohort" / "datalist.json"
+    models = [train_step(m, out, scale, cohort.identity, workers, datalist) for m in model_set.models]
+    return [cohort, *control, *models, evaluate_step(model_set, out, scale, models, workers, datalist)]
 
 
 def _weights(folder: Path) -> dict[str, str] | None:
@@ -182,10 +202,10 @@ def _digest(value: Any) -> str:
 class State:
     """OUT/model_set_state.json: per step, its identity and whether it finished (written atomically)."""
 
-    def __init__(self, out: Path, model_set: ModelSet, scale: Scale) -> None:
+    def __init__(self, out: Path, model_set: ModelSet, scale: Scale, permute: int | None = None) -> None:
         self.path = out / STATE_FILE
         self.data: dict[str, Any] = {"set": model_set.name, "version": model_set.version, "scale": scale.as_dict(),
-                                     "steps": {}}  # fmt: skip
+                                     "labels_permuted": permute, "steps": {}}  # fmt: skip
         if self.path.is_file():
             try:
                 saved = json.loads(self.path.read_text(encoding="utf-8"))
@@ -198,6 +218,11 @@ class State:
             if saved.get("scale", {}) != scale.as_dict():
                 raise OutputError(f"{out} was made at scale {saved.get('scale') or 'full'}, not "
                                   f"{scale.as_dict() or 'full'}; give another --out for another scale.")  # fmt: skip
+            if saved.get("labels_permuted") != permute:
+                def said(seed: int | None) -> str:
+                    return "the true labels" if seed is None else f"labels permuted with seed {seed}"
+                raise OutputError(f"{out} was made with {said(saved.get('labels_permuted'))}, not "
+                                  f"{said(permute)}; give another --out.")  # fmt: skip
             self.data["steps"] = saved.get("steps", {})
 
     def status(self, step: Step) -> str:
@@ -271,6 +296,24 @@ def write_comparisons(model_set: ModelSet, report: Path) -> Path:
     return path
 
 
+def write_leak_check(report: Path, seed: int) -> str:
+    """OUT/report/leak_check.csv of a shuffled-label run; returns the figures as a table to print."""
+    import pandas as pd
+
+    from hccp53.evaluation.control import leak_check
+
+    rows = leak_check(json.loads((report / "metrics.json").read_text(encoding="utf-8")))
+    table = pd.DataFrame(rows, columns=["model", "figure", "auc", "se", "within"])
+    table.to_csv(report / "leak_check.csv", index=False)
+    beyond = table[~table["within"]]
+    lines = [f"leak check, labels permuted with seed {seed} ({report / 'leak_check.csv'}):"]
+    lines += [f"  {r.model:<14} {r.figure:<20} {r.auc:.3f}  (0.5 +/- {2 * r.se:.3f}: "
+              f"{'within' if r.within else 'BEYOND'})" for r in table.itertuples()]  # fmt: skip
+    lines.append("  no model predicts the permuted labels" if beyond.empty else
+                 f"  {len(beyond)} figure(s) beyond 0.5 +/- 2 SE: a leak, or chance (5% of figures are, with none)")
+    return "\n".join(lines)
+
+
 # -- the run ----------------------------------------------------------------------------------------------
 
 _VERBS = {"new": ("run", "running"), "resume": ("resume", "resuming"),
@@ -278,10 +321,11 @@ _VERBS = {"new": ("run", "running"), "resume": ("resume", "resuming"),
 
 
 def run(model_set: ModelSet, out: Path, scale: Scale = Scale(), workers: int | None = None, dry_run: bool = False,
-        keep_checkpoints: bool = False) -> int:
-    """Run (or, ``dry_run``, list) every step of a set, skipping what is done; returns the exit status."""
-    steps = plan(model_set, out, scale, workers)
-    state = State(out, model_set, scale)
+        keep_checkpoints: bool = False, permute: int | None = None) -> int:
+    """Run (or, ``dry_run``, list) every step of a set, skipping what is done; returns the exit status.
+    ``permute``: the shuffled-label control with this seed, ending with the leak check."""
+    steps = plan(model_set, out, scale, workers, permute)
+    state = State(out, model_set, scale, permute)
     started = time.monotonic()
     for number, step in enumerate(steps, 1):
         if step.key == "evaluate":  # the weights it scores, as they are now: a retrained model redoes the report
@@ -317,6 +361,8 @@ def run(model_set: ModelSet, out: Path, scale: Scale = Scale(), workers: int | N
         (report / "model_set.yaml").write_text(model_set.source.read_text(encoding="utf-8"), encoding="utf-8")
     if model_set.evaluation.comparisons:
         print(f"comparisons: {write_comparisons(model_set, report)}")
+    if permute is not None:
+        print(write_leak_check(report, permute))
     print(f"model set {model_set.name} (version {model_set.version}): report in {report / 'report.html'} "
           f"({(time.monotonic() - started) / 60:.1f} min this run)")  # fmt: skip
     return 0
@@ -340,6 +386,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                     "evaluation (at least 1); default: theirs, 2")
     parser.add_argument("--keep-checkpoints", action="store_true",
                         help="keep finished models' resumable checkpoints (default: delete them)")
+    parser.add_argument("--permute-labels", type=int, metavar="SEED",
+                        help="the shuffled-label control: labels permuted with this seed, then the leak check "
+                             "(default folder: runs/evaluation_<SET>_permuted)")
     scale = parser.add_argument_group("scale (smoke runs; default: the set's)")
     scale.add_argument("--cases", type=_positive, help="cohort size")
     scale.add_argument("--epochs", type=_positive, help="maximum epochs of every model")
@@ -350,11 +399,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         model_set = load_model_set(args.set, ROOT)
-        out = (args.out or ROOT / "runs" / f"evaluation_{model_set.name}").resolve()
+        suffix = "" if args.permute_labels is None else "_permuted"
+        out = (args.out or ROOT / "runs" / f"evaluation_{model_set.name}{suffix}").resolve()
         if args.folds is not None and args.folds < 2:
             raise ConfigError(f"--folds must be at least 2, got {args.folds}.")
         sizes = Scale(args.cases, args.epochs, args.crop, args.batch_size, args.folds, args.resamples)
-        return run(model_set, out, sizes, args.workers, args.dry_run, args.keep_checkpoints)
+        return run(model_set, out, sizes, args.workers, args.dry_run, args.keep_checkpoints, args.permute_labels)
     except HccP53Error as error:
         print(f"model_set: {error}", file=sys.stderr)
         return 1

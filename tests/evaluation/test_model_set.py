@@ -111,6 +111,9 @@ def _fake_commands(runner: Any, monkeypatch: pytest.MonkeyPatch, calls: list[lis
     def fake_run(command: list[str], cwd: Path, check: bool) -> subprocess.CompletedProcess:
         calls.append(command)
         verb, out = command[3], Path(command[command.index("--out") + 1])
+        if command[2] == "hccp53.evaluation.control":  # the permuted datalist, a file beside the cohort's
+            out.write_text('{"labels_permuted": {}}')
+            return subprocess.CompletedProcess(command, 0)
         out.mkdir(parents=True, exist_ok=True)
         if verb == "synth":
             (out / "datalist.json").write_text("{}")
@@ -122,9 +125,11 @@ def _fake_commands(runner: Any, monkeypatch: pytest.MonkeyPatch, calls: list[lis
             names = [m.split("=")[0] for m in command[command.index("--models") + 1:command.index("--cv")]]
             models = {n: {"auc": 0.6 + 0.01 * k} for k, n in enumerate(names)}
             p = {a: {b: (None if a == b else 0.04) for b in names} for a in names}
-            (out / "metrics.json").write_text(json.dumps({"splits": {"training": {"models": models},
-                                                                     "test": {"models": models}},
-                                                          "delong": {"training": {"p": p}, "test": {"p": p}}}))
+            (out / "metrics.json").write_text(json.dumps({
+                "splits": {"training": {"cases": 200, "mutated": 100, "models": models},
+                           "test": {"cases": 60, "mutated": 30, "models": models}},
+                "delong": {"training": {"p": p}, "test": {"p": p}},
+                "cross_validation_fitted_models": {"Combined": {"pooled_auc": 0.52}}}))
         return subprocess.CompletedProcess(command, 0)
 
     monkeypatch.setattr(runner.subprocess, "run", fake_run)
@@ -209,10 +214,30 @@ def test_a_changed_or_foreign_folder_is_refused(runner: Any, tmp_path: Path, mon
         runner.run(parse_model_set(data, "seed1.yaml", ROOT), tmp_path)
 
 
+def test_the_shuffled_label_control_trains_and_evaluates_on_the_permuted_datalist(
+        runner: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    seed1, calls = load_model_set("seed1", ROOT), []
+    _fake_commands(runner, monkeypatch, calls)
+    assert runner.run(seed1, tmp_path, permute=3) == 0
+    permuted = str(tmp_path / "cohort" / "datalist_permuted.json")
+    assert calls[1][2:] == ["hccp53.evaluation.control", "--datalist", str(tmp_path / "cohort" / "datalist.json"),
+                            "--seed", "3", "--out", permuted]  # fmt: skip
+    for command in calls[2:]:  # every training and the evaluation read the permuted labels
+        assert command[command.index("--datalist") + 1] == permuted
+    # the fake AUCs: 0.60 ... 0.65 on 30 + 30 test cases (2 SE = 0.149) and a pooled 0.52 on 100 + 100
+    table = (tmp_path / "report" / "leak_check.csv").read_text().splitlines()
+    assert table[0] == "model,figure,auc,se,within" and len(table) == 1 + 6 + 1
+    assert table[1].startswith("T2,test AUC,0.6,0.0752,True") and table[-1].startswith("Combined,cross-validated")
+    assert "no model predicts the permuted labels" in capsys.readouterr().out
+    with pytest.raises(OutputError, match="made with labels permuted with seed 3, not the true labels"):
+        runner.run(seed1, tmp_path)
+
+
 def test_the_script_has_help_and_a_dry_run() -> None:
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "model_set.py"), "--help"], capture_output=True,
                             text=True, check=True)  # fmt: skip
     assert "The same command resumes" in result.stdout and "--cases" in result.stdout
+    assert "--permute-labels SEED" in result.stdout
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "model_set.py"), "seed9"], capture_output=True,
                             text=True)  # fmt: skip
     assert result.returncode == 1 and result.stderr.startswith("model_set: There is no model set 'seed9'")

@@ -238,25 +238,24 @@ def evaluate_predictions(predictions: Predictions, settings: Settings | None = N
 
 
 def performance_table(metrics: dict[str, Any], splits: Sequence[str] | None = None, digits: int = 3) -> pd.DataFrame:
-    """The papers' table: one row per model; AUC (95% DeLong CI), accuracy, sensitivity, specificity, precision,
-    F1 (and NPV) with their bootstrap 95% CI, for each split, as formatted strings."""
+    """The papers' table, cohorts as row blocks: per split, one row per model; AUC (95% DeLong CI), accuracy,
+    sensitivity, specificity, precision, NPV and F1 with their bootstrap 95% CI, as formatted strings."""
     splits = list(splits or metrics["splits"])
     rows = []
-    for model in metrics["models"]:
-        row: dict[str, str] = {"Model": model}
-        for split in splits:
+    for split in splits:
+        for model in metrics["models"]:
             entry = metrics["splits"][split]["models"][model]
-            title = split.capitalize() if split != ALL else "All"
             lo, hi = entry["auc_ci_delong"]
-            row[f"{title} AUC (95% CI)"] = f"{entry['auc']:.{digits}f} ({lo:.{digits}f}-{hi:.{digits}f})"
+            row: dict[str, str] = {"Cohort": split.capitalize() if split != ALL else "All", "Model": model,
+                                   "AUC (95% CI)": f"{entry['auc']:.{digits}f} ({lo:.{digits}f}-{hi:.{digits}f})"}
             for metric in METRICS:
                 label = {"npv": "NPV", "f1": "F1"}.get(metric, metric.capitalize())
                 value, ci = entry["metrics"][metric]["value"], entry["metrics"][metric].get("ci")
                 cell = "n/a" if value is None else f"{value:.{digits}f}"
                 if value is not None and ci and None not in ci:
                     cell += f" ({ci[0]:.{digits}f}-{ci[1]:.{digits}f})"
-                row[f"{title} {label}"] = cell
-        rows.append(row)
+                row[label] = cell
+            rows.append(row)
     return pd.DataFrame(rows)
 
 

@@ -2,5 +2,6 @@
 
 :mod:`~hccp53.evaluation.predictions` reads and checks a predictions table, :mod:`~hccp53.evaluation.metrics`
 computes the statistics, :mod:`~hccp53.evaluation.outputs` writes them; :mod:`~hccp53.evaluation.workflow`
-builds the table from trained classifiers plus fitted radiomics, clinical and combined models.
+builds the table from trained classifiers plus fitted radiomics, clinical and combined models
+(:mod:`~hccp53.evaluation.fitted`, on the clinical factors of :mod:`~hccp53.evaluation.clinical`).
 """

@@ -37,7 +37,7 @@ from hccp53.errors import ConfigError
 
 #: Where the named sets live, relative to the repository root (the bundle root).
 SETS_DIR = Path("configs") / "model_sets"
-#: Names ``hccp53 evaluate`` gives its fitted models (:mod:`hccp53.evaluation.workflow`).
+#: Names ``hccp53 evaluate`` gives its fitted models (:mod:`hccp53.evaluation.fitted`).
 RADIOMICS, CLINICAL, COMBINED = "Radiomics", "Clinical", "Combined"
 #: Keys of ``configs/train_classifier.yaml`` a model entry sets itself (or the runner sets), never as an override.
 _RESERVED_OVERRIDES = ("phases", "backbone", "fusion", "fold", "datalist", "output_dir", "resume", "progress")

@@ -24,6 +24,9 @@ refitted inside each fold (radiomics selection and LASSO with the rad-score out-
 clinical selection, the choice of the deep-learning model, the combined model). The combined model takes part
 only when its deep-learning scores are out-of-fold: an in-sample score would make its cross-validated AUC a
 measure of how well the network memorised the training cases.
+
+The fitted models and their cross-validation are in :mod:`~hccp53.evaluation.fitted`, the clinical factors' table
+in :mod:`~hccp53.evaluation.clinical`; this module scores the cases, runs the steps and writes the report.
 """
 
 from __future__ import annotations
@@ -37,21 +40,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import logit
-from sklearn.model_selection import StratifiedKFold
 
 from hccp53 import DEFAULT_PHASES, PHASES
-from hccp53.clinical.stepwise import is_constant
 from hccp53.data.datalist import complete_cases
-from hccp53.errors import ConfigError, HccP53Error, InputError
+from hccp53.errors import ConfigError, InputError
 from hccp53.evaluation.baseline import baseline_table, raw_clinical
-from hccp53.evaluation.metrics import Settings, cross_validation
+from hccp53.evaluation.clinical import clinical_table, default_clinical_terms
+from hccp53.evaluation.fitted import DL_TERM, RAD_TERM, cross_validate, statistical_models
+from hccp53.evaluation.metrics import Settings
 from hccp53.evaluation.outputs import write_evaluation
 from hccp53.evaluation.predictions import check_predictions
 from hccp53.evaluation.scoring import TrainedClassifier, score_cases
 from hccp53.evaluation.stacking import (
-    Choice,
-    Stacking,
     choose_dl_model,
     held_out_predictions,
     stack_training_scores,
@@ -62,22 +62,10 @@ from hccp53.report.html import Section
 
 logger = logging.getLogger(__name__)
 
-RADIOMICS = "Radiomics"
-CLINICAL = "Clinical"
-COMBINED = "Combined"
-DL_TERM = "dl_logit"
-RAD_TERM = "rad_score"  # out-of-fold on the training rows (see _fit_radiomics)
-#: A non-negative clinical value whose positive values span this many decades across the cases (AFP in ng/ml)
-#: enters logged: as ``log10_<key>`` when every value is positive, as ``log10p1_<key>`` (log10 of value + 1, as
-#: papers log AFP) when some are zero (below the detection limit).
-LOG_DECADES = 3.0
-LOG_PREFIX = "log10_"
-LOG1P_PREFIX = "log10p1_"
 BASELINE_CSV = "table_baseline.csv"
 CLINICAL_UNIVARIABLE_CSV = "table_clinical_univariable.csv"
 CLINICAL_MULTIVARIABLE_CSV = "table_clinical_multivariable.csv"
 RADIOMICS_ICC_CSV = "radiomics_icc.csv"
-_EPS = 1e-6
 
 
 @dataclass
@@ -87,7 +75,8 @@ class WorkflowOptions:
     #: The phases every study has (the bundle's evaluate.yaml says the same); hbp needs a hepatobiliary agent,
     #: and cases without a listed phase are left out of the radiomics model.
     radiomics_phases: Sequence[str] = DEFAULT_PHASES
-    #: Candidates of the stepwise selection; None: the clinical keys of the datalist (:func:`default_clinical_terms`).
+    #: Candidates of the stepwise selection; None: the clinical keys of the datalist
+    #: (:func:`~hccp53.evaluation.clinical.default_clinical_terms`).
     clinical_terms: Sequence[str] | None = None
     #: The deep-learning model of the combined model; None: the best out-of-fold AUC on the training split.
     dl_model: str | None = None
@@ -106,289 +95,6 @@ class WorkflowOptions:
     device: str | None = None
     progress: bool = True
     settings: Settings = field(default_factory=Settings)
-
-
-def default_clinical_terms(cases: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
-    """The clinical candidates a datalist offers: every key of ``clinical`` that each case has a value for.
-
-    A non-negative number whose positive values span at least :data:`LOG_DECADES` decades across the cases (AFP
-    in ng/ml) enters logged: ``log10_<key>`` when all are positive, ``log10p1_<key>`` (log10 of value + 1) when
-    some are zero. Keys are in the order of the first case's ``clinical``. Cases without a ``clinical`` object
-    give no candidates (:func:`clinical_table` then says which case lacks it).
-    """
-    tables = [c.get("clinical") for c in cases]
-    if not tables or not all(isinstance(t, Mapping) for t in tables):
-        return ()
-    keys = [k for k in tables[0] if all(t.get(k) is not None for t in tables)]
-    terms = []
-    for key in keys:
-        values = [t[key] for t in tables]
-        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-        positive = [v for v in values if numeric and v > 0]
-        if numeric and min(values) >= 0 and positive and np.log10(max(positive) / min(positive)) >= LOG_DECADES:
-            terms.append(f"{LOG_PREFIX if min(values) > 0 else LOG1P_PREFIX}{key}")
-        else:
-            terms.append(key)
-    left_out = sorted({k for t in tables for k in t} - set(keys))
-    if left_out:
-        logger.warning("Clinical keys not given for every case are not candidates: %s.", ", ".join(left_out))
-    return tuple(terms)
-
-
-def clinical_key(term: str) -> tuple[str, str | None]:
-    """The ``clinical`` key a candidate term reads and its transform: ``"log10"``, ``"log10p1"`` or None."""
-    for prefix, transform in ((LOG1P_PREFIX, "log10p1"), (LOG_PREFIX, "log10")):
-        if term.startswith(prefix):
-            return term[len(prefix):], transform
-    return term, None
-
-
-def clinical_table(cases: Sequence[Mapping[str, Any]], terms: Sequence[str]) -> pd.DataFrame:
-    """The clinical factors of each case as a DataFrame (``log10_<key>`` = log10 of ``clinical[key]``,
-    ``log10p1_<key>`` = log10 of ``clinical[key]`` + 1).
-
-    Raises
-    ------
-    InputError
-        A case has no ``clinical`` entry or lacks a factor, or a logged factor is not positive (not
-        non-negative for ``log10p1_``).
-    """
-    rows = []
-    for case in cases:
-        values = case.get("clinical")
-        if not isinstance(values, Mapping):
-            raise InputError(f"Case {case['case_id']} has no clinical factors; add a \"clinical\" object to it in "
-                             "the datalist or run without the clinical model (--no-clinical).")  # fmt: skip
-        row: dict[str, Any] = {}
-        for term in terms:
-            key, transform = clinical_key(term)
-            if key not in values or values[key] is None:
-                raise InputError(f"Case {case['case_id']} lacks clinical factor {key!r}; add it or leave {term!r} "
-                                 "out of --clinical.")  # fmt: skip
-            value = values[key]
-            if transform is not None:
-                plus_one = transform == "log10p1"
-                number = isinstance(value, (int, float)) and not isinstance(value, bool)
-                if not number or value < 0 or (value == 0 and not plus_one):
-                    kind = "non-negative" if plus_one else "positive"
-                    raise InputError(f"Case {case['case_id']}: {key} = {value!r} cannot be logged for {term!r}; it "
-                                     f"must be a {kind} number.")  # fmt: skip
-                value = float(np.log10(value + 1.0 if plus_one else value))
-            row[term] = value
-        rows.append(row)
-    frame = pd.DataFrame(rows, index=pd.Index([str(c["case_id"]) for c in cases], name="case_id"))
-    for column in frame.columns:
-        if frame[column].map(lambda v: isinstance(v, str)).any():
-            frame[column] = frame[column].astype(str).astype("category")
-    return frame
-
-
-def _fit_radiomics(features: pd.DataFrame, labels: pd.Series, train: pd.Index, seed: int,
-                   icc_threshold: float | None = None, perturbed: Sequence[pd.DataFrame] = ()
-                   ) -> tuple[Any, np.ndarray]:  # fmt: skip
-    """The radiomics model fitted on ``train``, and the rad-score the combined model uses.
-
-    The combined model is fitted on the training rows, where a rad-score from the model fitted on those
-    very rows is overfitted (on a small cohort it separates the classes perfectly). So the training
-    rows get out-of-fold rad-scores (stratified k-fold over the training rows, k <= 5) and the other
-    rows the score of the model fitted on all training rows (stacking). Each fit applies the ICC filter
-    (``icc_threshold``, features of the ``perturbed`` masks) over its own fitting rows.
-    """
-    from hccp53.radiomics.select import RadiomicsModel
-
-    def fit(rows: pd.Index) -> RadiomicsModel:
-        model = RadiomicsModel(icc_threshold=icc_threshold)
-        return model.fit(features.loc[rows], labels.loc[rows].to_numpy(), seed=seed, perturbed=perturbed)
-
-    model = fit(train)
-    rad_score = pd.Series(model.score(features), index=features.index)
-    y = labels.loc[train].to_numpy()
-    folds = min(5, int(np.bincount(y, minlength=2).min()))
-    if folds >= 2:
-        for fit_rows, held_rows in StratifiedKFold(folds, shuffle=True, random_state=seed).split(train, y):
-            inner = fit(train[fit_rows])
-            rad_score.loc[train[held_rows]] = inner.score(features.loc[train[held_rows]])
-    else:
-        logger.warning("Too few training cases of one class for out-of-fold radiomics scores; the combined model "
-                       "uses the in-sample score.")  # fmt: skip
-    return model, rad_score.to_numpy()
-
-
-def _fit_clinical(table: pd.DataFrame, labels: pd.Series, train: pd.Index, candidates: Sequence[str]) -> Any:
-    from hccp53.clinical.stepwise import stepwise_aic
-
-    data = table.loc[train].assign(y=labels.loc[train].to_numpy())
-    return stepwise_aic(data, "y", list(candidates), direction="both")
-
-
-def _univariable_odds_ratios(table: pd.DataFrame, labels: pd.Series, candidates: Sequence[str]
-                             ) -> tuple[pd.DataFrame, dict[str, str]]:  # fmt: skip
-    """Each candidate alone against the label on the training rows: odds ratios with 95% CI (Table 2 of seed 2).
-
-    Returns the table (a candidate that cannot be fitted alone gets a row with a ``note``) and those candidates
-    with the reason (constant on these rows, or separating the classes perfectly).
-    """
-    from hccp53.clinical.stepwise import fit_logistic, odds_ratios
-
-    rows, unfit = [], {}
-    data = table.assign(y=labels.to_numpy())
-    for term in candidates:
-        try:
-            rows.append(odds_ratios(fit_logistic(data, "y", [term])))
-        except HccP53Error as error:
-            rows.append(pd.DataFrame([{"term": term, "note": str(error)}]))
-            unfit[term] = str(error)
-    return pd.concat(rows, ignore_index=True), unfit
-
-
-def _fit_combined(table: pd.DataFrame, labels: pd.Series, train: pd.Index, terms: Sequence[str]) -> Any:
-    from hccp53.clinical.stepwise import fit_logistic
-
-    data = table.loc[train].assign(y=labels.loc[train].to_numpy())
-    return fit_logistic(data, "y", list(terms))
-
-
-def _predict(result: Any, table: pd.DataFrame) -> np.ndarray:
-    from hccp53.clinical.stepwise import predict_logistic
-
-    return np.asarray(predict_logistic(result, table), dtype=float)
-
-
-def _statistical_models(
-    frame: pd.DataFrame,
-    train: pd.Index,
-    features: pd.DataFrame | None,
-    clinical: pd.DataFrame | None,
-    dl_scores: pd.Series,
-    options: WorkflowOptions,
-    perturbed: Sequence[pd.DataFrame] = (),
-) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Fit radiomics, clinical and combined models on ``train`` rows; score every row of ``frame``.
-
-    ``perturbed``: the training cases' radiomics features inside the eroded and dilated masks (ICC filter).
-
-    A model that cannot be fitted (a constant or perfectly separating term, too few cases) or cannot score every
-    row (a factor level the training rows lack) is left out with a warning, and named with the reason in
-    ``fitted["left_out"]``; the others are still fitted. A term a model cannot use is left out of it alike: a
-    clinical candidate that cannot be fitted even alone, a deep-learning score constant on the training rows.
-    """
-    labels = frame["label"]
-    scores: dict[str, np.ndarray] = {}
-    fitted: dict[str, Any] = {"left_out": {}}
-
-    def leave_out(name: str, error: HccP53Error) -> None:
-        logger.warning("The %s model is left out: %s", name.lower(), error)
-        fitted["left_out"][name] = str(error)
-
-    terms = pd.DataFrame({DL_TERM: logit(np.clip(dl_scores.to_numpy(), _EPS, 1 - _EPS))}, index=frame.index)
-    combined_terms = [DL_TERM]
-    if features is not None:
-        try:
-            radiomics, rad_score = _fit_radiomics(features.loc[frame.index], labels, train, options.seed,
-                                                  options.icc_threshold, perturbed)  # fmt: skip
-        except HccP53Error as error:
-            leave_out(RADIOMICS, error)
-        else:
-            terms[RAD_TERM] = rad_score
-            scores[RADIOMICS] = np.asarray(radiomics.predict_proba(features.loc[frame.index]), dtype=float)
-            fitted["radiomics"] = radiomics
-            combined_terms.append(RAD_TERM)
-    if clinical is not None:
-        # A candidate that cannot be fitted even alone (constant on the training rows, or separating the classes)
-        # is left out once, with one warning, rather than at every step of the selection.
-        univariable, unfit = _univariable_odds_ratios(clinical.loc[train], labels.loc[train], options.clinical_terms)
-        for term, reason in unfit.items():
-            logger.warning("Clinical factor %s is left out of the candidates: %s", term, reason)
-            fitted["left_out"][f"{CLINICAL}: {term}"] = reason
-        candidates = [t for t in options.clinical_terms if t not in unfit]
-        try:
-            if not candidates:
-                raise InputError("no clinical candidate can be fitted on the training cases.")
-            stepwise = _fit_clinical(clinical.loc[frame.index], labels, train, candidates)
-            # every row is scored here, so that a factor level the training rows lack leaves the model out
-            clinical_scores = _predict(stepwise.result, clinical.loc[frame.index]) if stepwise.terms else None
-        except HccP53Error as error:
-            leave_out(CLINICAL, error)
-        else:
-            fitted["clinical"] = stepwise
-            fitted["clinical_univariable"] = univariable
-            if clinical_scores is not None:
-                scores[CLINICAL] = clinical_scores
-                terms = terms.join(clinical.loc[frame.index, list(stepwise.terms)])
-                combined_terms += list(stepwise.terms)
-            else:
-                leave_out(CLINICAL, InputError("the stepwise selection kept no clinical factor."))
-    constant = [t for t in combined_terms if t in (DL_TERM, RAD_TERM) and is_constant(terms.loc[train, t])]
-    for term in constant:
-        logger.warning("%s is (nearly) constant on the training cases; the combined model goes without it.", term)
-        fitted["left_out"][f"{COMBINED}: {term}"] = "constant on the training cases"
-    combined_terms = [t for t in combined_terms if t not in constant]
-    if features is None and clinical is None:
-        return scores, fitted  # no radiomics or clinical model asked for: nothing to combine, no combined model
-    try:
-        if not combined_terms:
-            raise InputError("no term is left to combine.")
-        combined = _fit_combined(terms, labels, train, combined_terms)
-        combined_scores = _predict(combined, terms)
-    except HccP53Error as error:
-        leave_out(COMBINED, error)
-    else:
-        scores[COMBINED] = combined_scores
-        fitted["combined"] = combined
-        fitted["combined_terms"] = combined_terms
-        fitted["combined_table"] = terms.loc[train]  # the rows it was fitted on: the nomogram's axes span these
-    return scores, fitted
-
-
-def _cross_validate(
-    frame: pd.DataFrame,
-    features: pd.DataFrame | None,
-    clinical: pd.DataFrame | None,
-    models: Sequence[str],
-    stacking: Stacking,
-    choice: Choice,
-    options: WorkflowOptions,
-    perturbed: Sequence[pd.DataFrame] = (),
-) -> dict[str, Any]:
-    """Stratified k-fold out-of-fold scores of the fitted models on the training split; their AUCs.
-
-    Every level is refitted on each fold's fitting rows (:func:`_statistical_models`: the radiomics selection
-    and LASSO, with rad-scores out-of-fold within those rows; the clinical selection; the combined model), and
-    the deep-learning model is chosen again on them when it was chosen on the training labels. The deep-learning
-    scores of the training rows are the networks' out-of-fold ones (``frame`` holds them, see
-    :func:`~hccp53.evaluation.stacking.stack_training_scores`); where they are in-sample the combined model is
-    left out of the cross-validation, since its figure would be optimistic.
-    """
-    training = frame[frame["split"] == "training"]
-    combined = stacking.out_of_fold(choice.model)
-    if not combined and (features is not None or clinical is not None):
-        logger.warning("The combined model is left out of the cross-validation: %s's training scores are "
-                       "in-sample, so its cross-validated AUC would be optimistic.", choice.model)  # fmt: skip
-    folds = StratifiedKFold(options.cv_folds, shuffle=True, random_state=options.seed)
-    rows = []
-    for k, (fit_rows, held_rows) in enumerate(folds.split(training.index, training["label"])):
-        fit_index, held_index = training.index[fit_rows], training.index[held_rows]
-        dl_model = choice.model
-        if choice.refit_in_folds:
-            dl_model = choose_dl_model(training, fit_index, models, stacking).model
-        scores, _ = _statistical_models(training, fit_index, features, clinical, training[dl_model], options,
-                                        perturbed)  # fmt: skip
-        if not combined:
-            scores.pop(COMBINED, None)
-        position = training.index.get_indexer(held_index)
-        rows.append(pd.DataFrame({"case_id": held_index, "label": training.loc[held_index, "label"].to_numpy(),
-                                  "split": "training", "fold": k,
-                                  **{m: s[position] for m, s in scores.items()}}))  # fmt: skip
-    pooled = pd.concat(rows, ignore_index=True)
-    partial = [c for c in pooled.columns if pooled[c].isna().any()]
-    if partial:
-        logger.warning("%s could not be fitted in every fold and are left out of the cross-validation.",
-                       ", ".join(partial))  # fmt: skip
-    pooled = pooled.drop(columns=partial)
-    if pooled.columns.difference(["case_id", "label", "split", "fold"]).empty:
-        logger.warning("No fitted model could be cross-validated.")
-        return {}
-    return cross_validation(check_predictions(pooled, "the cross-validation table"))
 
 
 def run_evaluation(
@@ -466,7 +172,7 @@ def run_evaluation(
         logger.warning("The combined model's training-split figures are optimistic: %s's training scores are "
                        "in-sample (the network was trained on those cases); train it with --fold all or give "
                        "its out-of-fold predictions with --oof.", dl_model)  # fmt: skip
-    scores, fitted = _statistical_models(frame, train, features, clinical, frame[dl_model], options, perturbed)
+    scores, fitted = statistical_models(frame, train, features, clinical, frame[dl_model], options, perturbed)
     for name, values in scores.items():
         frame[name] = values
     predictions = check_predictions(frame.reset_index(drop=True), "the evaluation table")
@@ -478,7 +184,7 @@ def run_evaluation(
         extra_metrics["radiomics_icc"] = _icc_metrics(fitted.get("radiomics"), options.icc_threshold)
     cv = None
     if options.cv_folds:
-        cv = _cross_validate(frame, features, clinical, names, stacking, choice, options, perturbed)
+        cv = cross_validate(frame, features, clinical, names, stacking, choice, options, perturbed)
         extra_metrics["cross_validation_fitted_models"] = cv
     with tempfile.TemporaryDirectory(prefix="hccp53-evaluation-") as scratch:
         sections, files, tables = _model_sections(fitted, dl_model, Path(scratch))

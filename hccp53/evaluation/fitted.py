@@ -198,6 +198,7 @@ def statistical_models(
             fitted["clinical_univariable"] = univariable
             if clinical_scores is not None:
                 scores[CLINICAL] = clinical_scores
+                fitted["clinical_table"] = clinical.loc[train, list(stepwise.terms)]  # the clinical nomogram's axes
                 terms = terms.join(clinical.loc[frame.index, list(stepwise.terms)])
                 combined_terms += list(stepwise.terms)
             else:

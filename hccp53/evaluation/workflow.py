@@ -256,11 +256,12 @@ def _describe_combined(fitted: Mapping[str, Any], dl_model: str) -> dict[str, An
 
 def _model_sections(fitted: Mapping[str, Any], dl_model: str, folder: Path
                     ) -> tuple[list[Section], list[Path], dict[str, pd.DataFrame]]:  # fmt: skip
-    """Report sections describing the fitted models, the nomogram figure (drawn into ``folder``) and the tables
-    also written as CSV."""
+    """Report sections describing the fitted models, the nomogram figures (the combined model's and the clinical
+    model's, drawn into ``folder``) and the tables also written as CSV."""
     from hccp53.report.nomogram import draw_nomogram, nomogram_scales
 
     sections = []
+    paths: list[Path] = []
     tables: dict[str, pd.DataFrame] = {}
     if "radiomics" in fitted:
         selected = fitted["radiomics"].selected
@@ -290,17 +291,24 @@ def _model_sections(fitted: Mapping[str, Any], dl_model: str, folder: Path
         multivariable = odds_ratios(fitted["clinical"].result)
         tables[CLINICAL_UNIVARIABLE_CSV] = univariable
         tables[CLINICAL_MULTIVARIABLE_CSV] = multivariable
+        figures = []
+        if "clinical_table" in fitted:  # the selection kept a factor: the clinical model has a nomogram of its own
+            clinical_path = folder / "nomogram_clinical.png"
+            draw_nomogram(nomogram_scales(fitted["clinical"].result, fitted["clinical_table"]), clinical_path)
+            figures.append(("Nomogram of the clinical model (points as in rms::nomogram).", clinical_path))
+            paths.append(clinical_path)
         sections.append(Section("Clinical model", [text], [
             ("Steps of the bidirectional selection", steps),
             ("Univariable logistic regressions on the training split: odds ratio with 95% CI (per unit; per decade "
              "of a log10 term; per level against the first)", univariable),
-            ("Multivariable model (the factors the selection kept): odds ratio with 95% CI", multivariable)]))
+            ("Multivariable model (the factors the selection kept): odds ratio with 95% CI", multivariable)],
+            figures))
     if fitted["left_out"]:
         table = pd.DataFrame({"model": list(fitted["left_out"]), "reason": list(fitted["left_out"].values())})
         sections.append(Section("Models left out", ["These could not be fitted on this cohort; every other model "
                                                     "was."], [("Model and reason", table)]))  # fmt: skip
     if "combined" not in fitted:
-        return sections, [], tables
+        return sections, paths, tables
     combined = fitted["combined"]
     coefficients = pd.DataFrame({"term": [str(k) for k in combined.params.index],
                                  "coefficient": combined.params.to_numpy(),
@@ -315,7 +323,7 @@ def _model_sections(fitted: Mapping[str, Any], dl_model: str, folder: Path
             "an overfitted score).")  # fmt: skip
     sections.append(Section("Combined model and nomogram", [text], [("Coefficients", coefficients)],
                             [("Nomogram of the combined model (points as in rms::nomogram).", path)]))
-    return sections, [path], tables
+    return sections, [*paths, path], tables
 
 
 def evaluate_datalist(

@@ -143,6 +143,30 @@ def test_the_report_shows_the_fitted_models_and_the_nomogram(evaluated: dict[str
     assert {"training: p", "test: p"} <= set(baseline.columns) and "Baseline characteristics (Table 1)" in html
     assert set(baseline["variable"]) >= {"n", "age", "sex", "afp_ng_ml"}
     assert html.count("data:image/png;base64,") == len(list((out / "figures").glob("*.png")))
+    # 28 training cases: the selection keeps no factor here, so the clinical model has no nomogram of its own
+    assert not kept and not (out / "figures" / "nomogram_clinical.png").exists()
+
+
+def test_a_clinical_model_that_keeps_factors_gets_its_own_nomogram(tmp_path: Path) -> None:
+    """Seed 2 draws nomograms (plural): the clinical model's, beside the combined model's."""
+    from hccp53.evaluation.fitted import _fit_clinical, _univariable_odds_ratios
+
+    rng = np.random.default_rng(5)
+    n = 200
+    table = pd.DataFrame({"age": rng.normal(58, 11, n).round(), "hbv": rng.integers(0, 2, n),
+                          "tumor_size_mm": rng.gamma(4, 12, n)}, index=[f"C{k}" for k in range(n)])  # fmt: skip
+    risk = 0.06 * (table["tumor_size_mm"] - 48) + 1.2 * table["hbv"] - 0.6
+    labels = pd.Series((rng.random(n) < 1 / (1 + np.exp(-risk))).astype(int), index=table.index)
+    train = table.index[:150]
+    candidates = ["age", "hbv", "tumor_size_mm"]
+    stepwise = _fit_clinical(table, labels, train, candidates)
+    assert {"hbv", "tumor_size_mm"} <= set(stepwise.terms)
+    fitted = {"clinical": stepwise, "clinical_table": table.loc[train, list(stepwise.terms)], "left_out": {},
+              "clinical_univariable": _univariable_odds_ratios(table.loc[train], labels.loc[train], candidates)[0]}
+    sections, files, _ = workflow._model_sections(fitted, "MC", tmp_path)
+    assert files == [tmp_path / "nomogram_clinical.png"] and files[0].stat().st_size > 10_000
+    clinical = next(section for section in sections if section.title == "Clinical model")
+    assert clinical.figures == [("Nomogram of the clinical model (points as in rms::nomogram).", files[0])]
 
 
 def test_a_model_folder_without_network_json_is_one_sentence(evaluated: dict[str, Path], tmp_path: Path) -> None:

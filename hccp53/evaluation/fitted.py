@@ -26,8 +26,8 @@ from hccp53.evaluation.metrics import cross_validation
 from hccp53.evaluation.predictions import check_predictions
 from hccp53.evaluation.stacking import Choice, Stacking, choose_dl_model
 
-if TYPE_CHECKING:  # the workflow imports this module; its options are only read here
-    from hccp53.evaluation.workflow import WorkflowOptions
+if TYPE_CHECKING:
+    from hccp53.evaluation.options import WorkflowOptions
 
 logger = logging.getLogger(__name__)
 

@@ -34,20 +34,21 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from hccp53 import DEFAULT_PHASES, PHASES
+from hccp53 import PHASES
 from hccp53.data.datalist import complete_cases
 from hccp53.errors import ConfigError, InputError
 from hccp53.evaluation.baseline import baseline_table, raw_clinical
 from hccp53.evaluation.clinical import clinical_table, default_clinical_terms
 from hccp53.evaluation.fitted import DL_TERM, RAD_TERM, cross_validate, statistical_models
 from hccp53.evaluation.metrics import Settings
+from hccp53.evaluation.options import WorkflowOptions
 from hccp53.evaluation.outputs import write_evaluation
 from hccp53.evaluation.predictions import check_predictions
 from hccp53.evaluation.scoring import TrainedClassifier, score_cases
@@ -66,35 +67,6 @@ BASELINE_CSV = "table_baseline.csv"
 CLINICAL_UNIVARIABLE_CSV = "table_clinical_univariable.csv"
 CLINICAL_MULTIVARIABLE_CSV = "table_clinical_multivariable.csv"
 RADIOMICS_ICC_CSV = "radiomics_icc.csv"
-
-
-@dataclass
-class WorkflowOptions:
-    """What the full evaluation fits (see :func:`run_evaluation`)."""
-
-    #: The phases every study has (the bundle's evaluate.yaml says the same); hbp needs a hepatobiliary agent,
-    #: and cases without a listed phase are left out of the radiomics model.
-    radiomics_phases: Sequence[str] = DEFAULT_PHASES
-    #: Candidates of the stepwise selection; None: the clinical keys of the datalist
-    #: (:func:`~hccp53.evaluation.clinical.default_clinical_terms`).
-    clinical_terms: Sequence[str] | None = None
-    #: The deep-learning model of the combined model; None: the best out-of-fold AUC on the training split.
-    dl_model: str | None = None
-    #: Model name -> CSV of its out-of-fold predictions of the training cases (:func:`~hccp53.evaluation.stacking.
-    #: read_held_out`); models not named here use those their folder holds (``--fold all``), if any.
-    oof_files: Mapping[str, Path] = field(default_factory=dict)
-    radiomics: bool = True
-    clinical: bool = True
-    cv_folds: int = 0
-    seed: int = 20260101
-    radiomics_cache: Path | None = None
-    #: ICC filter of the radiomics features (None: off): drop features whose ICC(2,1) across the original, eroded and
-    #: dilated tumor masks is below this, on the training cases (:mod:`hccp53.radiomics.stability`).
-    icc_threshold: float | None = None
-    workers: int = 1
-    device: str | None = None
-    progress: bool = True
-    settings: Settings = field(default_factory=Settings)
 
 
 def run_evaluation(

@@ -26,6 +26,7 @@ from hccp53 import DEFAULT_PHASES
 from hccp53.cli import main
 from hccp53.errors import ConfigError, InputError
 from hccp53.evaluation import workflow
+from hccp53.evaluation.control import null_auc_se
 from hccp53.evaluation.scoring import read_classifier
 from hccp53.evaluation.stacking import (
     HELD_OUT_FOLD,
@@ -47,10 +48,8 @@ NETWORK = {"backbone": "efficientnetv2_tiny", "fusion": "multichannel", "shared_
 
 
 def null_se(labels: np.ndarray) -> float:
-    """The SE of an AUC when the scores know nothing of the labels (Hanley & McNeil at AUC 0.5; exact for the
-    Mann-Whitney statistic under the null: (m + n + 1) / (12 m n))."""
-    m, n = int(labels.sum()), int((1 - labels).sum())
-    return float(np.sqrt((m + n + 1) / (12.0 * m * n)))
+    """The SE of an AUC when the scores know nothing of the labels (:func:`hccp53.evaluation.control.null_auc_se`)."""
+    return null_auc_se(int(labels.sum()), int((1 - labels).sum()))
 
 
 def null_cohort(folder: Path) -> Path:

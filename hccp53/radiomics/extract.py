@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -29,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SETTINGS = Path(__file__).resolve().parents[2] / "configs" / "radiomics.yaml"
 _SHAPE = "original_shape_"
+#: Extracted cases between two writes of the cache, so that a stopped extraction loses at most these.
+_SAVE_EVERY = 20
 
 
 class PerturbedMaskError(InputError):
@@ -154,8 +157,9 @@ def extract_cohort(
     ``perturbation`` extracts inside the eroded or dilated tumor mask; a case whose perturbed mask cannot be
     measured (nothing left after erosion, fewer voxels than pyradiomics' minimum) gets a row of NaN and a warning.
 
-    ``cache`` (a CSV) keeps extracted rows between runs; a sidecar ``<cache>.json`` records the sha256 of
-    the settings file, the phases and the perturbation, and a cache made with others is ignored and rewritten.
+    ``cache`` (a CSV) keeps extracted rows between runs, written every 20 cases so that a stopped extraction
+    resumes where it was; a sidecar ``<cache>.json`` records the sha256 of the settings file, the phases and the
+    perturbation, and a cache made with others is ignored and rewritten.
     """
     from tqdm.auto import tqdm
 
@@ -182,30 +186,45 @@ def extract_cohort(
     todo = [c for c in cases if str(c["case_id"]) not in done.index]
     rows: dict[str, dict[str, float]] = {}
     jobs: list[_Job] = [(c, phases, str(settings), str(datalist.parent), perturbation) for c in todo]
+    meta = {"fingerprint": fingerprint, "phases": list(phases), "settings": str(settings),
+            "mask": perturbation or "original"}  # fmt: skip
+
+    def features_so_far() -> pd.DataFrame:
+        new = pd.DataFrame.from_dict(rows, orient="index").reindex(list(rows))  # a failed perturbed case: NaN row
+        new.index.name = "case_id"
+        return pd.concat([done.drop(columns=["split", "label"], errors="ignore"), new])
+
+    def save() -> pd.DataFrame:
+        """Write what is extracted so far (atomically): a stopped extraction resumes from it."""
+        features = features_so_far()
+        if cache and rows:
+            Path(cache).parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(f"{cache}.tmp")
+            features.to_csv(tmp)
+            os.replace(tmp, cache)
+            sidecar.write_text(json.dumps(meta) + "\n")
+        return features
+
+    def extracted(case_id: str, features: dict[str, float]) -> None:
+        rows[case_id] = features
+        bar.update()
+        if len(rows) % _SAVE_EVERY == 0:
+            save()
+
     bar = tqdm(total=len(jobs), desc="radiomics", disable=not progress or not jobs, leave=False)
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(workers) as pool:
             for case_id, features in pool.map(_one, jobs, chunksize=4):
-                rows[case_id] = features
-                bar.update()
+                extracted(case_id, features)
     else:
         extractor = _extractor(settings)
         for job in jobs:
-            case_id, features = _one(job, extractor)
-            rows[case_id] = features
-            bar.update()
+            extracted(*_one(job, extractor))
     bar.close()
-    new = pd.DataFrame.from_dict(rows, orient="index").reindex(list(rows))  # a failed perturbed case: NaN row
-    new.index.name = "case_id"
-    features = pd.concat([done.drop(columns=["split", "label"], errors="ignore"), new])
-    if cache and len(new):
-        Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        features.to_csv(cache)
-        sidecar.write_text(json.dumps({"fingerprint": fingerprint, "phases": list(phases), "settings": str(settings),
-                                       "mask": perturbation or "original"}) + "\n")  # fmt: skip
+    features = save()
     ids = [str(c["case_id"]) for c in cases]
     out = features.loc[ids].copy()
     out["split"] = [c["split"] for c in cases]
     out["label"] = [c.get("label") for c in cases]
-    logger.info("Radiomics: %d features of %d cases (%d extracted now).", features.shape[1], len(ids), len(new))
+    logger.info("Radiomics: %d features of %d cases (%d extracted now).", features.shape[1], len(ids), len(rows))
     return out

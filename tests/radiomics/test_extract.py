@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import SimpleITK as sitk
 
@@ -53,6 +54,32 @@ def test_cohort_cache_is_reused_and_invalidated(two_cases: Path, tmp_path: Path,
                                first.drop(columns=["split", "label"]).to_numpy(dtype=float))  # fmt: skip
     extract_cohort(two_cases, ("pvp", "ap"), cache=cache, progress=False)  # other phases: the cache is stale
     assert len(calls) == 2
+
+
+def test_a_stopped_extraction_resumes_from_the_cache(two_cases: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """The cache is written as cases are extracted: a run stopped at the second case keeps the first."""
+    cache = tmp_path / "features.csv"
+    monkeypatch.setattr(extract, "_SAVE_EVERY", 1)
+    calls = []
+    original = extract.extract_case
+
+    def stop_at_the_second(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls.append(args[0]["case_id"])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(extract, "extract_case", stop_at_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        extract_cohort(two_cases, ("pvp",), cache=cache, progress=False)
+    first_id = calls[0]
+    assert list(pd.read_csv(cache, dtype={"case_id": str})["case_id"]) == [first_id]
+    calls.clear()
+    monkeypatch.setattr(extract, "extract_case", lambda *a, **k: calls.append(a[0]["case_id"]) or original(*a, **k))
+    features = extract_cohort(two_cases, ("pvp",), cache=cache, progress=False)
+    assert len(calls) == 1 and calls[0] != first_id  # only the case the stopped run had not finished
+    assert len(features) == 2 and not features.drop(columns=["split", "label"]).isna().any().any()
 
 
 def test_missing_phase_mask_and_empty_mask(two_cases: Path, tmp_path: Path) -> None:

@@ -189,14 +189,11 @@ def extract_cohort(
     meta = {"fingerprint": fingerprint, "phases": list(phases), "settings": str(settings),
             "mask": perturbation or "original"}  # fmt: skip
 
-    def features_so_far() -> pd.DataFrame:
-        new = pd.DataFrame.from_dict(rows, orient="index").reindex(list(rows))  # a failed perturbed case: NaN row
-        new.index.name = "case_id"
-        return pd.concat([done.drop(columns=["split", "label"], errors="ignore"), new])
-
     def save() -> pd.DataFrame:
         """Write what is extracted so far (atomically): a stopped extraction resumes from it."""
-        features = features_so_far()
+        new = pd.DataFrame.from_dict(rows, orient="index").reindex(list(rows))  # a failed perturbed case: NaN row
+        new.index.name = "case_id"
+        features = pd.concat([done.drop(columns=["split", "label"], errors="ignore"), new])
         if cache and rows:
             Path(cache).parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(f"{cache}.tmp")

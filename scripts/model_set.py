@@ -353,7 +353,8 @@ def run(model_set: ModelSet, out: Path, scale: Scale = Scale(), workers: int | N
         state.record(step, complete=True, seconds=seconds)
         freed = 0 if keep_checkpoints or not step.key.startswith("train ") else prune_checkpoints(step.folder)
         note = f"; {freed / 2**20:,.0f} MiB of finished checkpoints deleted" if freed else ""
-        print(f"{head}: done in {seconds / 60:.1f} min{note}", flush=True)
+        resumed = " after resuming (earlier runs of this step not counted)" if status == "resume" else ""
+        print(f"{head}: done in {seconds / 60:.1f} min{resumed}{note}", flush=True)
     if dry_run:
         return 0
     report = out / "report"

@@ -177,7 +177,8 @@ def test_the_same_command_resumes_and_keeps_what_is_done(runner: Any, tmp_path: 
 
 
 def test_a_step_interrupted_resumes_with_the_same_command(runner: Any, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture) -> None:  # fmt: skip
     seed1, calls = load_model_set("seed1", ROOT), []
     _fake_commands(runner, monkeypatch, calls)
     fake = runner.subprocess.run
@@ -194,6 +195,10 @@ def test_a_step_interrupted_resumes_with_the_same_command(runner: Any, tmp_path:
     calls.clear()
     assert runner.run(seed1, tmp_path) == 0
     assert [Path(c[c.index("--out") + 1]).name for c in calls] == ["MC", "MC_HBP", "report"]
+    out = capsys.readouterr().out  # the time of a resumed step is this run's only, and says so
+    assert "multichannel, validation fold 0: done in 0.0 min after resuming (earlier runs" in out
+    fresh = next(line for line in out.splitlines() if line.startswith("[7/8] train MC_HBP") and "done in" in line)
+    assert "resuming" not in fresh
 
 
 def test_a_changed_or_foreign_folder_is_refused(runner: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

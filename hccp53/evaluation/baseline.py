@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from hccp53.evaluation.clinical import numeric_values
+
 #: A number with at most this many distinct values is a category (hbv 0/1, tumor number, ALBI grade).
 MAX_LEVELS = 5
 STATUS = {1: "P53-mutated", 0: "wild type"}
@@ -101,8 +103,18 @@ def baseline_table(clinical: pd.DataFrame, labels: pd.Series, splits: pd.Series,
 
 
 def raw_clinical(cases: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """The clinical values every case has, in their own units (no log), one row per case."""
+    """The clinical values every case has, in their own units (no log), one row per case; a key whose values are
+    all numbers, as text too (``"55"``, ``">1210"`` at its limit: :func:`~hccp53.evaluation.clinical.clinical_number`),
+    is numeric."""
     tables = [c.get("clinical") or {} for c in cases]
     keys = [k for k in (tables[0] if tables else {}) if all(t.get(k) is not None for t in tables)]
-    return pd.DataFrame([{k: t[k] for k in keys} for t in tables],
-                        index=pd.Index([str(c["case_id"]) for c in cases], name="case_id"))  # fmt: skip
+    frame = pd.DataFrame(index=pd.Index([str(c["case_id"]) for c in cases], name="case_id"))
+    for key in keys:
+        values = [t[key] for t in tables]
+        numbers = numeric_values(values)
+        if numbers is None:
+            frame[key] = values
+            continue
+        column = np.asarray(numbers[0])
+        frame[key] = column.astype(np.int64) if np.array_equal(column, np.round(column)) else column  # 1, not 1.0
+    return frame

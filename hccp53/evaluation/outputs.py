@@ -71,7 +71,13 @@ def write_figures(predictions: Predictions, metrics: dict[str, Any], folder: Pat
 
 
 def _best_models(metrics: dict[str, Any], alpha: float = 0.05) -> list[str]:
-    """One plain sentence per split: the model with the highest AUC, and whether it differs from the next."""
+    """One plain sentence per split: the model with the highest AUC, and whether it differs from the next.
+
+    A model fitted on the training split (radiomics, clinical, combined) has an apparent training AUC; where
+    the full workflow cross-validated it, the sentence gives that figure too, so that it is not read as one
+    on the same footing as the networks' out-of-fold AUCs.
+    """
+    cross_validated = metrics.get("cross_validation_fitted_models") or {}
     sentences = []
     for split, values in metrics["splits"].items():
         ranked = sorted(values["models"], key=lambda m: values["models"][m]["auc"], reverse=True)
@@ -88,6 +94,9 @@ def _best_models(metrics: dict[str, Any], alpha: float = 0.05) -> list[str]:
                 verdict = "significant" if p < alpha else "not significant"
                 sentence += f"; its difference from {ranked[1]} (AUC {runner_up:.3f}) is {verdict} " \
                             f"(DeLong p = {p:.3g}, unadjusted)"
+        if split == "training" and ranked[0] in cross_validated:
+            sentence += f". {ranked[0]}'s training AUC is apparent (it was fitted on these cases); its " \
+                        f"cross-validated AUC is {cross_validated[ranked[0]]['pooled_auc']:.3f}"
         sentences.append(sentence + ".")
     return sentences
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from html import unescape
 from pathlib import Path
 
 import matplotlib.image as mpimg
@@ -212,6 +213,18 @@ def test_the_report_opens_with_the_best_model_of_each_split(evaluation: tuple[Pa
         verdict = "significant" if p < 0.05 else "not significant"
         assert f"{title}: the best model is {best} (AUC {models[best]['auc']:.3f}" in html
         assert f"its difference from {second} (AUC {models[second]['auc']:.3f}) is {verdict}" in html
+
+
+def test_the_summary_gives_a_fitted_models_cross_validated_auc_beside_its_apparent_one(tmp_path: Path) -> None:
+    frame = cohort()
+    cross_validated = {"strong": {"fold_auc": {"0": 0.7}, "mean_auc": 0.7, "sd_auc": 0.0, "pooled_auc": 0.6789}}
+    metrics = write_evaluation(check_predictions(frame), tmp_path / "out", SETTINGS,
+                               extra_metrics={"cross_validation_fitted_models": cross_validated})
+    training = metrics["splits"]["training"]["models"]
+    assert max(training, key=lambda m: training[m]["auc"]) == "strong"
+    html = unescape((tmp_path / "out" / "report.html").read_text())
+    assert "strong's training AUC is apparent (it was fitted on these cases); its cross-validated AUC is 0.679" in html
+    assert html.count("cross-validated AUC is") == 1  # the training sentence only, not the test split's
 
 
 def test_the_calibration_table_holds_hosmer_lemeshow_per_split(evaluation: tuple[Path, pd.DataFrame, dict]) -> None:

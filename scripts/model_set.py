@@ -61,6 +61,7 @@ Examples:
   scripts/model_set.py seed1 --out /tmp/s1 --cases 24 --epochs 1 --crop 16 --batch-size 4 --folds 2 \\
       --resamples 200 --workers 0                              # a smoke run of the whole pipeline
   scripts/model_set.py seed2 --permute-labels 1                # the leak test: runs/evaluation_seed2_permuted
+  scripts/model_set.py seed2 --permute-labels 1 --models ResNet34_MC   # the same, one network (about 1 h)
 """
 
 
@@ -147,18 +148,20 @@ def train_step(model: ModelSpec, out: Path, scale: Scale, cohort_identity: dict[
     if scale.epochs:
         command += ["--epochs", str(scale.epochs)]
     identity = {"command": _relative(command, out), "cohort": _digest(cohort_identity)}
+    if model.fold == "all":  # fold networks that validated on their own fold (before held-out folds) do not count
+        identity["out_of_fold"] = "each fold held out of training and validation"
     if workers is not None:
         command += ["--workers", str(workers)]  # how, not what: not part of the identity
-    folds = "every fold" if model.fold == "all" else f"fold {model.fold}"
+    folds = "each fold held out, the next validating" if model.fold == "all" else f"validation fold {model.fold}"
     return Step(f"train {model.name}", f"train {model.name}: {'+'.join(model.phases)}, {model.backbone}, "
-                f"{model.fusion}, validation {folds}", folder, command, identity)  # fmt: skip
+                f"{model.fusion}, {folds}", folder, command, identity)  # fmt: skip
 
 
 def evaluate_step(model_set: ModelSet, out: Path, scale: Scale, model_steps: list[Step],
-                  workers: int | None, datalist: Path) -> Step:
-    """``hccp53 evaluate`` of every model into OUT/report."""
+                  workers: int | None, datalist: Path, report: Path) -> Step:
+    """``hccp53 evaluate`` of the trained models into ``report``."""
     spec = model_set.evaluation
-    command = _hccp53("evaluate", "--datalist", str(datalist), "--out", str(out / "report"),
+    command = _hccp53("evaluate", "--datalist", str(datalist), "--out", str(report),
                       "--overwrite", "--models", *(f"{s.key.split(' ', 1)[1]}={s.folder}" for s in model_steps),
                       "--cv", str(scale.folds or spec.cv), "--resamples", str(scale.resamples or spec.resamples),
                       "--seed", str(spec.seed), "--no-progress")  # fmt: skip
@@ -173,17 +176,20 @@ def evaluate_step(model_set: ModelSet, out: Path, scale: Scale, model_steps: lis
     if workers is not None:
         command += ["--workers", str(max(1, workers))]  # evaluate's processes: at least one
     return Step("evaluate", f"evaluate: {len(model_steps)} network(s)"
-                + "".join(f", {m.lower()}" for m in spec.fitted_models()), out / "report", command, identity)
+                + "".join(f", {m.lower()}" for m in spec.fitted_models()), report, command, identity)
 
 
 def plan(model_set: ModelSet, out: Path, scale: Scale = Scale(), workers: int | None = None,
-         permute: int | None = None) -> list[Step]:
-    """Every step of a set's run, in order (``permute``: the shuffled-label control with this seed)."""
+         permute: int | None = None, only: Sequence[str] | None = None) -> list[Step]:
+    """Every step of a set's run, in order (``permute``: the shuffled-label control with this seed; ``only``:
+    these of its models alone, evaluated into OUT/report_<NAMES> so that the whole set's report stays apart)."""
     cohort = cohort_step(model_set, out, scale)
     control = [] if permute is None else [permute_step(out, permute, cohort.identity)]
     datalist = control[0].folder if control else out / "cohort" / "datalist.json"
-    models = [train_step(m, out, scale, cohort.identity, workers, datalist) for m in model_set.models]
-    return [cohort, *control, *models, evaluate_step(model_set, out, scale, models, workers, datalist)]
+    chosen = [m for m in model_set.models if only is None or m.name in only]
+    models = [train_step(m, out, scale, cohort.identity, workers, datalist) for m in chosen]
+    report = out / ("report" if only is None else f"report_{'+'.join(m.name for m in chosen)}")
+    return [cohort, *control, *models, evaluate_step(model_set, out, scale, models, workers, datalist, report)]
 
 
 def _weights(folder: Path) -> dict[str, str] | None:
@@ -269,19 +275,23 @@ def prune_checkpoints(folder: Path) -> int:
     return freed
 
 
-def write_comparisons(model_set: ModelSet, report: Path) -> Path:
-    """OUT/report/comparisons.csv: the set's DeLong pairs per split, Holm-adjusted over those pairs alone."""
+def write_comparisons(model_set: ModelSet, report: Path, only: Sequence[str] | None = None) -> Path:
+    """OUT/report/comparisons.csv: the set's DeLong pairs per split, Holm-adjusted over those pairs alone
+    (``only``: the networks run; pairs naming another of the set's networks are left out)."""
     import numpy as np
     import pandas as pd
 
     from hccp53.stats.roc import holm
 
     metrics = json.loads((report / "metrics.json").read_text(encoding="utf-8"))
+    not_run = {m.name for m in model_set.models} - set(only or ())
     rows = []
     for split, values in metrics["splits"].items():
         aucs = {name: m["auc"] for name, m in values["models"].items()}
         p_matrix = metrics.get("delong", {}).get(split, {}).get("p", {})
         for a, b in model_set.evaluation.comparisons:
+            if only is not None and {a, b} & not_run:
+                continue
             p = p_matrix.get(a, {}).get(b) if a in aucs and b in aucs else None
             rows.append({"split": split, "model_a": a, "model_b": b, "auc_a": aucs.get(a), "auc_b": aucs.get(b),
                          "p_delong": np.nan if p is None else p,
@@ -321,10 +331,11 @@ _VERBS = {"new": ("run", "running"), "resume": ("resume", "resuming"),
 
 
 def run(model_set: ModelSet, out: Path, scale: Scale = Scale(), workers: int | None = None, dry_run: bool = False,
-        keep_checkpoints: bool = False, permute: int | None = None) -> int:
+        keep_checkpoints: bool = False, permute: int | None = None, only: Sequence[str] | None = None) -> int:
     """Run (or, ``dry_run``, list) every step of a set, skipping what is done; returns the exit status.
-    ``permute``: the shuffled-label control with this seed, ending with the leak check."""
-    steps = plan(model_set, out, scale, workers, permute)
+    ``permute``: the shuffled-label control with this seed, ending with the leak check; ``only``: these of the
+    set's models alone (:func:`plan`)."""
+    steps = plan(model_set, out, scale, workers, permute, only)
     state = State(out, model_set, scale, permute)
     started = time.monotonic()
     for number, step in enumerate(steps, 1):
@@ -357,11 +368,11 @@ def run(model_set: ModelSet, out: Path, scale: Scale = Scale(), workers: int | N
         print(f"{head}: done in {seconds / 60:.1f} min{resumed}{note}", flush=True)
     if dry_run:
         return 0
-    report = out / "report"
+    report = steps[-1].folder
     if model_set.source is not None:
         (report / "model_set.yaml").write_text(model_set.source.read_text(encoding="utf-8"), encoding="utf-8")
     if model_set.evaluation.comparisons:
-        print(f"comparisons: {write_comparisons(model_set, report)}")
+        print(f"comparisons: {write_comparisons(model_set, report, only)}")
     if permute is not None:
         print(write_leak_check(report, permute))
     print(f"model set {model_set.name} (version {model_set.version}): report in {report / 'report.html'} "
@@ -374,6 +385,17 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
+
+
+def _model_names(text: str, model_set: ModelSet) -> list[str]:
+    """The names of ``--models``, checked against the set (one sentence when one is not in it)."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    known = [m.name for m in model_set.models]
+    unknown = [n for n in names if n not in known]
+    if not names or unknown:
+        raise ConfigError(f"--models names {unknown or 'no model'}, which model set {model_set.name} does not have; "
+                          f"its models are {known}.")  # fmt: skip
+    return names
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -390,6 +412,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--permute-labels", type=int, metavar="SEED",
                         help="the shuffled-label control: labels permuted with this seed, then the leak check "
                              "(default folder: runs/evaluation_<SET>_permuted)")
+    parser.add_argument("--models", metavar="NAME[,NAME]",
+                        help="train and evaluate only these of the set's models (its cohort, radiomics and fitted "
+                             "models as ever; report in OUT/report_<NAMES>, the whole set's OUT/report untouched)")
     scale = parser.add_argument_group("scale (smoke runs; default: the set's)")
     scale.add_argument("--cases", type=_positive, help="cohort size")
     scale.add_argument("--epochs", type=_positive, help="maximum epochs of every model")
@@ -405,7 +430,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.folds is not None and args.folds < 2:
             raise ConfigError(f"--folds must be at least 2, got {args.folds}.")
         sizes = Scale(args.cases, args.epochs, args.crop, args.batch_size, args.folds, args.resamples)
-        return run(model_set, out, sizes, args.workers, args.dry_run, args.keep_checkpoints, args.permute_labels)
+        only = None if args.models is None else _model_names(args.models, model_set)
+        return run(model_set, out, sizes, args.workers, args.dry_run, args.keep_checkpoints, args.permute_labels,
+                   only)  # fmt: skip
     except HccP53Error as error:
         print(f"model_set: {error}", file=sys.stderr)
         return 1

@@ -21,8 +21,11 @@ Train one of the bundle's networks on a prepared datalist (from `hccp53 synth` o
 with configs/train_classifier.yaml or configs/train_segmentation.yaml: the same run as
 `python -m monai.bundle run --config_file configs/train_<task>.yaml`, plus a split.json in the
 output folder naming the training and validation cases. Validation uses one cross-validation fold
-of the datalist's training part (early stopping on validation AUC or Dice); --fold all trains every
-fold, each into OUT/fold_<k>, and (classifier) publishes their mean as OUT/p53_classifier.pt. The
+of the datalist's training part (early stopping on validation AUC or Dice). --fold all trains one
+network per fold, each into OUT/fold_<k>; for the classifier, fold k's network never sees fold k at
+all (it trains on the other folds but one and validates on the next fold, k+1), scores fold k once
+into OUT/fold_<k>/held_out_predictions.csv (the out-of-fold predictions `hccp53 evaluate` stacks on:
+no choice was made on them), and the folds' mean is published as OUT/p53_classifier.pt. The
 best weights are OUT/p53_classifier.pt or OUT/tumor_segmentation.pt, their sha256 in
 OUT/checksums.json; OUT/tensorboard holds the logs.
 
@@ -97,6 +100,20 @@ def _folds(text: str, datalist: Path) -> list[int]:
     return folds
 
 
+def _check_held_out(out: Path, fold: int, validation: int) -> None:
+    """Refuse to keep or resume a fold folder of ``--fold all`` that was not trained with ``fold`` held out and
+    ``validation`` validating (one trained before held-out folds validated on its own fold)."""
+    from hccp53.training.runner import SPLIT_FILE
+
+    try:
+        split = json.loads((out / SPLIT_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        split = {}
+    if split.get("held_out_fold") != fold or split.get("fold") != validation:
+        raise ConfigError(f"{out} was not trained with fold {fold} held out and fold {validation} validating (it "
+                          "predates held-out folds, or the folds changed); pass --restart to train it again.")
+
+
 def run(args: argparse.Namespace) -> int:
     from hccp53.training.checkpoints import latest_checkpoint
     from hccp53.training.runner import completed_result, train, training_state
@@ -126,21 +143,37 @@ def run(args: argparse.Namespace) -> int:
         overrides["liver"] = False
         print(f"{args.datalist}: not every case has a liver_mask, so the network learns the tumor alone (no liver "
               "output; the app then keeps lesions wherever they are found)")  # fmt: skip
+    nested = args.task == "classifier" and args.fold == "all"
+    if nested and len(folds) < 3:
+        raise ConfigError(f"--fold all needs at least 3 folds in {args.datalist} (one held out, one to validate on, "
+                          f"the rest to train on); it has {len(folds)}.")  # fmt: skip
     results = []
-    for fold in folds:
+    for index, fold in enumerate(folds):
         out = args.out if len(folds) == 1 else args.out / f"fold_{fold}"
+        run_fold, fold_overrides = fold, overrides
+        if nested:  # fold k is held out of training and validation; the next fold validates
+            run_fold = folds[(index + 1) % len(folds)]
+            fold_overrides = {**overrides, "held_out_fold": fold}
         state = "new" if args.restart else training_state(out)
+        if nested and state != "new":
+            _check_held_out(out, fold, run_fold)
         if state == "complete":
             print(f"fold {fold}: already trained in {out} (training_complete.json); --restart trains it again")
             results.append(completed_result(out))
             continue
         if state == "partial":
             logger.info("Resuming the interrupted run in %s from %s.", out, Path(latest_checkpoint(out)).name)
-        result = train(args.task, datalist, out, fold, {**overrides, "resume": state == "partial"}, args.config)
+        result = train(args.task, datalist, out, run_fold, {**fold_overrides, "resume": state == "partial"},
+                       args.config)  # fmt: skip
         results.append(result)
+        validated = f" (validated on fold {run_fold})" if nested else ""
         print(f"fold {fold}: best validation {'AUC' if args.task == 'classifier' else 'Dice'} "
-              f"{result['best_metric']:.4f} at epoch {result['best_epoch']} of {result['epochs_run']}; "
+              f"{result['best_metric']:.4f}{validated} at epoch {result['best_epoch']} of {result['epochs_run']}; "
               f"weights and split.json in {out}")  # fmt: skip
+        if result.get("held_out"):
+            held = result["held_out"]
+            auc = "n/a" if held["auc"] is None else f"{held['auc']:.4f}"
+            print(f"  held-out fold {fold}: AUC {auc} over {held['cases']} cases, which no choice was made on")
         if "calibration" in result:
             spread = result["calibration"].get("calibrated_spread") or result["validation"]
             print(f"  published: calibration {result['calibration']['method']}, validation probability SD "

@@ -61,7 +61,7 @@ def _read_cached(path: str, version: tuple[int, int] | None) -> tuple[dict[str, 
     return tuple({"_section": section, **case} for section in ("training", "test") for case in content.get(section, []))
 
 
-def select_cases(datalist: str | Path, part: str, fold: int = 0) -> list[dict[str, Any]]:
+def select_cases(datalist: str | Path, part: str, fold: int = 0, held_out: int | None = None) -> list[dict[str, Any]]:
     """Cases of one part of the datalist, paths made absolute.
 
     Parameters
@@ -69,10 +69,13 @@ def select_cases(datalist: str | Path, part: str, fold: int = 0) -> list[dict[st
     datalist
         Path of the datalist JSON.
     part
-        ``"train"`` (training cases outside ``fold``), ``"val"`` (training cases in ``fold``),
+        ``"train"`` (training cases outside ``fold`` and ``held_out``), ``"val"`` (training cases in ``fold``),
         ``"training"`` (all training cases) or ``"test"``.
     fold
         Validation fold for ``train`` / ``val``.
+    held_out
+        A fold left out of ``train`` as well (``hccp53 train classifier --fold all``: the fold a network scores
+        for the out-of-fold predictions, untouched by its training and its validation); None leaves none out.
 
     Raises
     ------
@@ -93,7 +96,13 @@ def select_cases(datalist: str | Path, part: str, fold: int = 0) -> list[dict[st
                 f"Case {missing[0]} in {path.name} has no whole-number 'fold'; regenerate the datalist with "
                 "`hccp53 prepare` or `hccp53 synth`, or train on part 'training'."
             )
-        cases = [c for c in cases if (int(c["fold"]) == int(fold)) == (part == "val")]
+        if held_out is not None and int(held_out) == int(fold):
+            raise ConfigError(f"The held-out fold {held_out} cannot also be the validation fold; validate on another.")
+        if part == "val":
+            cases = [c for c in cases if int(c["fold"]) == int(fold)]
+        else:
+            left_out = {int(fold)} | (set() if held_out is None else {int(held_out)})
+            cases = [c for c in cases if int(c["fold"]) not in left_out]
     if not cases:
         raise InputError(f"Datalist {path.name} has no {part} cases (fold {fold}); check its folds and the fold given.")
     for case in cases:
@@ -181,17 +190,19 @@ def complete_cases(cases: Sequence[dict[str, Any]], keys: Sequence[str], part: s
 
 
 def classifier_cases(
-    datalist: str | Path, phases: Sequence[str], part: str, fold: int = 0, incomplete: str = "error"
+    datalist: str | Path, phases: Sequence[str], part: str, fold: int = 0, incomplete: str = "error",
+    held_out: int | None = None,
 ) -> list[dict[str, Any]]:
     """Checked cases for the P53 classifier: phases, ``mask``, ``label`` (0/1) and ``case_id``.
 
     ``incomplete="skip"`` leaves out (with a warning) cases that lack one of ``phases`` altogether, e.g. the
-    hepatobiliary phase of a study done with an extracellular agent; ``"error"`` refuses them.
+    hepatobiliary phase of a study done with an extracellular agent; ``"error"`` refuses them. ``held_out``: a
+    fold left out of ``train`` too (:func:`select_cases`).
     """
     phases = parse_phases(phases, "the datalist's phases")
     if incomplete not in INCOMPLETE:
         raise ConfigError(f"incomplete_cases must be one of {list(INCOMPLETE)}, got {incomplete!r}.")
-    cases = select_cases(datalist, part, fold)
+    cases = select_cases(datalist, part, fold, held_out)
     if incomplete == "skip":
         cases = complete_cases(cases, phases, part)
     else:

@@ -47,8 +47,12 @@ CALIBRATION_METHODS = ("platt", "none")
 CLIP_PERCENTILES = (5.0, 95.0)
 
 
-#: Per-case validation logits of the published weights (case_id, label, logit): out-of-fold predictions.
+#: Per-case validation logits of the published weights (case_id, label, logit). Out-of-fold, but not untouched:
+#: the epoch published is the one that scored these cases best.
 PREDICTIONS_FILE = "validation_predictions.csv"
+#: Per-case logits of the held-out fold (config ``held_out_fold``), which neither training nor early stopping nor
+#: calibration saw: the out-of-fold predictions a second-level model may be fitted on.
+HELD_OUT_FILE = "held_out_predictions.csv"
 
 
 def network_logits(
@@ -198,6 +202,7 @@ def publish_classifier(
     clip_percentiles: tuple[float, float] | list[float] = CLIP_PERCENTILES,
     description: Mapping[str, Any] | None = None,
     training: Mapping[str, Any] | None = None,
+    held_out_batches: Iterable[Any] | None = None,
 ) -> dict[str, Any]:
     """Check, calibrate and publish the best checkpoint of a classifier training run in ``output_dir``.
 
@@ -228,11 +233,15 @@ def publish_classifier(
         it was chosen.
     training
         What the network was trained and validated on (:func:`hccp53.training.publish.training_data`).
+    held_out_batches
+        The held-out fold's loader (:func:`hccp53.training.publish.held_out_loader`), or None: its cases are
+        scored with the published (calibrated) weights into :data:`HELD_OUT_FILE`, and their AUC is recorded
+        under ``held_out``.
 
     Returns
     -------
     dict
-        What was added to ``network_file`` under ``validation`` and ``calibration``.
+        What was added to ``network_file`` under ``validation`` and ``calibration`` (and ``held_out``).
 
     Raises
     ------
@@ -262,6 +271,8 @@ def publish_classifier(
         record_checksums(output)
         raise
     validation = {"cases": len(labels), "auc": auc_or_none(labels, logits), **spread}
+    held_ids: list[str] = []
+    held = None if held_out_batches is None else network_logits(network, held_out_batches, device, case_ids=held_ids)
     published_logits = logits
     calibration: dict[str, Any] = {"method": "none", "fitted_on": f"validation fold ({len(labels)} cases)"}
     if method == "platt" and len(np.unique(labels)) == 2:
@@ -279,10 +290,17 @@ def publish_classifier(
         else:
             calibration["not_applied"] = "slope <= 0"
     write_predictions(output / PREDICTIONS_FILE, case_ids, labels, published_logits, logits)
+    extra: dict[str, Any] = {}
+    if held is not None:
+        held_raw, held_labels = held
+        held_published = calibrated_log_odds(calibration, held_raw) if "slope" in calibration else held_raw
+        write_predictions(output / HELD_OUT_FILE, held_ids, held_labels, held_published, held_raw)
+        extra["held_out"] = {"fold": (training or {}).get("held_out_fold"), "cases": len(held_labels),
+                             "auc": auc_or_none(held_labels, held_published)}  # fmt: skip
     values = dict(description or {})
     threshold = float(values.pop("threshold", 0.5))
     applied = "Platt-calibrated on the validation fold" if "slope" in calibration else "of the uncalibrated network"
-    values.update(validation=validation, calibration=calibration,
+    values.update(validation=validation, calibration=calibration, **extra,
                   threshold={"value": threshold, "chosen": f"set in the training config (threshold: {threshold:g}); "
                                                            f"applied to the probability {applied}"})  # fmt: skip
     if training is not None:
@@ -291,5 +309,5 @@ def publish_classifier(
     logger.info("Published %s: validation AUC %s, logit SD %.3f, calibration %s.", weights,
                 "n/a" if validation["auc"] is None else f"{validation['auc']:.4f}", spread["logit_sd"],
                 calibration["method"])  # fmt: skip
-    return {"validation": validation, "calibration": calibration}
+    return {"validation": validation, "calibration": calibration, **extra}
 

@@ -9,11 +9,13 @@ every consumer reads like a single network's. A fold published before the clamp 
 scaling) is recalibrated the same way from its validation predictions (its raw logits are the published ones
 with its Platt fit undone), so every member is treated alike.
 
-The ensemble's out-of-fold AUC pools each fold's validation predictions: every training case scored by the
-one member that did not train on it. Those pooled predictions are also the data of the ensemble's own
-calibration: one more clipped Platt fit over all training cases instead of a fold of them, folded into every
-member (weights and bounds) with one clamp around the ensemble. The mean of k members spreads a little less
-than one member, so this errs towards flatter probabilities.
+The ensemble's out-of-fold AUC pools each fold's held-out predictions (``held_out_predictions.csv``): every
+training case scored by the one member that neither trained nor validated on it. Folds trained before held-out
+folds existed have only their validation predictions, whose epoch was chosen on those very cases; they are
+pooled instead, and the record says so (``validation.pooled``). The pooled predictions are also the data of
+the ensemble's own calibration: one more clipped Platt fit over all training cases instead of a fold of them,
+folded into every member (weights and bounds) with one clamp around the ensemble. The mean of k members
+spreads a little less than one member, so this errs towards flatter probabilities.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from hccp53.model.record import CLASSIFIER_WEIGHTS as WEIGHTS
 from hccp53.model.record import NETWORK_KEYS, OPTIONAL_NETWORK_KEYS
 from hccp53.training.calibration import (
     CLIP_PERCENTILES,
+    HELD_OUT_FILE,
     PREDICTIONS_FILE,
     calibrate,
     calibrated_log_odds,
@@ -84,8 +87,14 @@ def publish_ensemble(output_dir: str | Path, fold_dirs: Sequence[str | Path],
         logits.append(fold_logits)
         member_calibrations.append(calibration)
     labels, logits = np.concatenate(labels), np.concatenate(logits)
+    held_out = all((f / HELD_OUT_FILE).is_file() for f in folders)
+    if not held_out:
+        logger.warning("The folds of %s have no held-out predictions (trained before held-out folds): their "
+                       "validation predictions, on which each fold's epoch was chosen, are pooled instead, and "
+                       "the out-of-fold AUC is optimistic.", output)  # fmt: skip
     validation = {"cases": len(labels), "out_of_fold_auc": auc_or_none(labels, logits),
-                  "probability_sd": output_spread(logits)["probability_sd"]}  # fmt: skip
+                  "probability_sd": output_spread(logits)["probability_sd"],
+                  "pooled": "held-out folds" if held_out else "validation folds (each fold's epoch chosen on them)"}
     calibration: dict[str, Any] = {"method": "none"}
     fitted = calibrate(network, logits, labels, percentiles) if len(np.unique(labels)) == 2 else None
     if fitted is not None:
@@ -113,28 +122,38 @@ def publish_ensemble(output_dir: str | Path, fold_dirs: Sequence[str | Path],
 
 def _member(folder: Path, description: dict[str, Any], percentiles: list[float]
             ) -> tuple[nn.Module, np.ndarray, np.ndarray, dict[str, Any]]:
-    """A fold's published network as a clamped ensemble member, its validation labels and published logits,
-    and its calibration (refitted from the raw logits for a fold published with plain Platt scaling)."""
+    """A fold's published network as a clamped ensemble member, the labels and published logits of the cases it
+    scores for the pool (its held-out fold, or its validation fold when it has none), and its calibration
+    (refitted from the validation fold's raw logits for a fold published with plain Platt scaling)."""
     from hccp53.nets import BoundedLogOdds, classifier_from_description
     from hccp53.nets.weights import load_weights
 
     network = load_weights(classifier_from_description(description), folder / WEIGHTS)
-    with open(folder / PREDICTIONS_FILE, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    labels = np.array([int(r["label"]) for r in rows])
-    published = np.array([float(r["logit"]) for r in rows])
-    calibration = dict(description.get("calibration") or {"method": "none"})
     if isinstance(network, BoundedLogOdds):
-        return network, labels, published, calibration
+        predictions = folder / HELD_OUT_FILE
+        labels, published = _predictions(predictions if predictions.is_file() else folder / PREDICTIONS_FILE)
+        return network, labels, published, dict(description.get("calibration") or {"method": "none"})
+    labels, published = _predictions(folder / PREDICTIONS_FILE)
+    calibration = dict(description.get("calibration") or {"method": "none"})
     raw = published
     if calibration.get("method") == "platt":  # undo the plain Platt fit, then calibrate as a fold is now
         slope, intercept = calibration["slope"], calibration["intercept"]
         fold_platt(network, 1.0 / slope, -intercept / slope)
         raw = (published - intercept) / slope
     fitted = calibrate(network, raw, labels, percentiles) if len(np.unique(labels)) == 2 else None
+    pooled_labels, pooled_raw = labels, raw
+    if (folder / HELD_OUT_FILE).is_file():  # a fold published uncalibrated (its Platt slope was not positive)
+        pooled_labels, pooled_raw = _predictions(folder / HELD_OUT_FILE, "raw_logit")
     if fitted is None:
-        return BoundedLogOdds(network), labels, raw, {"method": "none"}
+        return BoundedLogOdds(network), pooled_labels, pooled_raw, {"method": "none"}
     member, fit = fitted
     logger.info("%s was published before the calibration clamp; recalibrated as a member.", folder)
-    return member, labels, calibrated_log_odds(fit, raw), {
+    return member, pooled_labels, calibrated_log_odds(fit, pooled_raw), {
         **fit, "fitted_on": f"validation fold ({len(labels)} cases), refitted for the ensemble"}
+
+
+def _predictions(path: Path, column: str = "logit") -> tuple[np.ndarray, np.ndarray]:
+    """The labels and the published (``logit``) or raw (``raw_logit``) logits of a fold's predictions file."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    return np.array([int(r["label"]) for r in rows]), np.array([float(r[column]) for r in rows])

@@ -22,12 +22,36 @@ logger = logging.getLogger(__name__)
 
 
 def training_data(datalist: str | Path, fold: int, train_cases: Sequence[Mapping[str, Any]],
-                  val_cases: Sequence[Mapping[str, Any]]) -> dict[str, Any]:  # fmt: skip
-    """What a record says of the training data: the datalist's sha256, the fold and the split's cases."""
+                  val_cases: Sequence[Mapping[str, Any]], held_out_fold: int | None = None) -> dict[str, Any]:
+    """What a record says of the training data: the datalist's sha256, the fold and the split's cases, and the
+    fold held out of both (``held_out_fold``) where there is one."""
     def ids(cases: Sequence[Mapping[str, Any]]) -> list[str]:
         return [str(c.get("case_id", "")) for c in cases]
 
-    return training_summary(datalist, fold, ids(train_cases), ids(val_cases))
+    summary = training_summary(datalist, fold, ids(train_cases), ids(val_cases))
+    if held_out_fold is not None:
+        summary["held_out_fold"] = int(held_out_fold)
+    return summary
+
+
+def held_out_loader(datalist: str | Path, phases: Sequence[str], held_out_fold: int | None, incomplete: str,
+                    transform: Any, batch_size: int) -> torch.utils.data.DataLoader | None:
+    """The cases of the held-out fold with the validation preprocessing, or None without a held-out fold.
+
+    A network trained with ``held_out_fold`` never saw these cases: not in training, not in early stopping, not
+    in its calibration. Its scores of them (``held_out_predictions.csv``) are out-of-fold predictions that no
+    choice was made on, which a validation fold's are not: the epoch kept is the one that scored the validation
+    fold best.
+    """
+    if held_out_fold is None:
+        return None
+    from monai.data import DataLoader, Dataset
+
+    from hccp53.data.datalist import classifier_cases
+
+    cases = classifier_cases(datalist, phases, "val", int(held_out_fold), incomplete)
+    logger.info("Held-out fold %d: %d cases, scored once by the published network.", held_out_fold, len(cases))
+    return DataLoader(Dataset(cases, transform), batch_size=batch_size, shuffle=False, num_workers=0)
 
 
 def publish_segmentation(

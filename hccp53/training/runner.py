@@ -95,6 +95,9 @@ def write_split(workflow: Any, task: str, path: Path) -> dict[str, Any]:
         "train": [c.get("case_id", "") for c in parser.get_parsed_content("train#dataset#data")],
         "val": [c.get("case_id", "") for c in parser.get_parsed_content("validate#dataset#data")],
     }
+    held_out = parser.get_parsed_content("held_out_fold") if "held_out_fold" in parser else None
+    if held_out is not None:
+        split["held_out_fold"] = int(held_out)
     path.write_text(json.dumps(split, indent=2) + "\n", encoding="utf-8")
     return split
 
@@ -139,8 +142,9 @@ def train(
     workflow = build_workflow(task, values, extra_configs)
     try:
         split = write_split(workflow, task, output / SPLIT_FILE)
-        logger.info("Training %s on %d cases, validating on %d (fold %d); output in %s.",
-                    task, len(split["train"]), len(split["val"]), fold, output)  # fmt: skip
+        held_out = "" if "held_out_fold" not in split else f", fold {split['held_out_fold']} held out of both"
+        logger.info("Training %s on %d cases, validating on %d (fold %d%s); output in %s.",
+                    task, len(split["train"]), len(split["val"]), fold, held_out, output)  # fmt: skip
         workflow.run()
     except Exception as error:
         _raise_library_error(error)
@@ -158,7 +162,7 @@ def train(
     }
     if task == "classifier":  # what publish_classifier (the config's last run step) recorded
         network = json.loads((output / "network.json").read_text(encoding="utf-8"))
-        result.update({k: network[k] for k in ("validation", "calibration") if k in network})
+        result.update({k: network[k] for k in ("validation", "calibration", "held_out") if k in network})
     (output / COMPLETE_FILE).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result
 

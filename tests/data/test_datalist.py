@@ -17,7 +17,7 @@ from hccp53.data.datalist import (
     segmentation_cases,
     select_cases,
 )
-from hccp53.errors import InputError
+from hccp53.errors import ConfigError, InputError
 
 PHASES = ["t2", "ap", "pvp"]
 
@@ -234,6 +234,21 @@ def test_train_and_val_partition_the_training_cases(cohort: Path) -> None:
         assert case["label"] in (0, 1)
         for key in ("mask", *PHASES):
             assert os.path.isabs(case[key]) and Path(case[key]).is_file()
+
+
+def test_a_held_out_fold_is_left_out_of_training_and_validation(tmp_path: Path, datalist: dict[str, Any]) -> None:
+    for index, case in enumerate(datalist["training"]):
+        case["fold"] = index % 3
+    path = _write(tmp_path, "three_folds.json", datalist)
+    folds = {case["case_id"]: case["fold"] for case in datalist["training"]}
+    train = {c["case_id"] for c in select_cases(path, "train", fold=1, held_out=0)}
+    val = {c["case_id"] for c in select_cases(path, "val", fold=1, held_out=0)}
+    assert train == {i for i, f in folds.items() if f == 2}
+    assert val == {i for i, f in folds.items() if f == 1}
+    assert {c["case_id"] for c in select_cases(path, "train", fold=1)} == {i for i, f in folds.items() if f != 1}
+    with pytest.raises(ConfigError, match="cannot also be the validation fold") as error:
+        select_cases(path, "train", fold=1, held_out=1)
+    assert "\n" not in str(error.value)
 
 
 def test_segmentation_cases_put_the_mask_under_label(cohort: Path) -> None:

@@ -238,6 +238,23 @@ def test_the_shuffled_label_control_trains_and_evaluates_on_the_permuted_datalis
         runner.run(seed1, tmp_path)
 
 
+def test_some_of_the_models_alone_report_apart(runner: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+    seed1, calls = load_model_set("seed1", ROOT), []
+    _fake_commands(runner, monkeypatch, calls)
+    assert runner.run(seed1, tmp_path, only=["MC", "HBP"]) == 0
+    trained = [c[c.index("--out") + 1] for c in calls if c[3] == "train"]
+    assert trained == [str(tmp_path / "models" / name) for name in ("HBP", "MC")]  # the set's order
+    evaluate = calls[-1]
+    assert evaluate[evaluate.index("--out") + 1] == str(tmp_path / "report_HBP+MC")
+    assert not (tmp_path / "report").exists()
+    table = (tmp_path / "report_HBP+MC" / "comparisons.csv").read_text().splitlines()
+    assert [tuple(row.split(",")[:3]) for row in table[1:]] == [("training", "MC", "HBP"), ("test", "MC", "HBP")]
+    capsys.readouterr()
+    assert runner.main(["seed1", "--models", "MC,XX", "--dry-run"]) == 1
+    assert "--models names ['XX'], which model set seed1 does not have" in capsys.readouterr().err
+
+
 def test_the_script_has_help_and_a_dry_run() -> None:
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "model_set.py"), "--help"], capture_output=True,
                             text=True, check=True)  # fmt: skip

@@ -117,18 +117,33 @@ def held_out_logits(datalist: Path, seed: int, spread: float = 1.0) -> pd.DataFr
 
 
 def ensemble_folder(folder: Path, phases: list[str], predictions: pd.DataFrame,
-                    calibration: dict | None = None) -> Path:  # fmt: skip
+                    calibration: dict | None = None, held_out: bool = True, optimism: float = 5.0) -> Path:
     """What `hccp53 train classifier --fold all` leaves: the ensemble's record listing its fold networks, and each
-    fold folder with its network.json and validation_predictions.csv."""
+    fold folder with its network.json, held_out_predictions.csv (``predictions`` of its fold, which it neither
+    trained nor validated on) and validation_predictions.csv (the next fold's, the logits raised by ``optimism``:
+    the epoch was chosen on them). ``held_out=False``: a folder from before held-out folds, each fold network
+    validated on its own fold (``predictions``) and nothing else."""
     folds = sorted(set(predictions["fold"]))
     classifier_folder(folder, phases, ensemble=len(folds), bounded_members=True,
                       members=[{"folder": f"fold_{k}"} for k in folds],
                       calibration=calibration or {"method": "none"})  # fmt: skip
-    for k in folds:
-        member = classifier_folder(folder / f"fold_{k}", phases, training={"fold": int(k)})
+
+    def write(rows: pd.DataFrame, path: Path) -> None:
+        rows.assign(raw_logit=rows["logit"]).drop(columns="fold").to_csv(path, index=False)
+
+    for index, k in enumerate(folds):
         rows = predictions[predictions["fold"] == k]
-        rows.assign(raw_logit=rows["logit"]).drop(columns="fold").to_csv(member / "validation_predictions.csv",
-                                                                          index=False)  # fmt: skip
+        if not held_out:
+            write(rows, classifier_folder(folder / f"fold_{k}", phases, training={"fold": int(k)})
+                  / "validation_predictions.csv")  # fmt: skip
+            continue
+        validation = folds[(index + 1) % len(folds)]
+        member = classifier_folder(folder / f"fold_{k}", phases,
+                                   training={"fold": int(validation), "held_out_fold": int(k)})  # fmt: skip
+        write(rows, member / "held_out_predictions.csv")
+        chosen_on = predictions[predictions["fold"] == validation]
+        write(chosen_on.assign(logit=chosen_on["logit"] + optimism * chosen_on["label"]),
+              member / "validation_predictions.csv")
     return folder
 
 
@@ -343,8 +358,30 @@ def test_an_ensembles_fold_predictions_are_put_on_its_scale(tmp_path: Path) -> N
 def test_an_ensemble_member_without_predictions_leaves_the_scores_in_sample(tmp_path: Path) -> None:
     predictions = pd.DataFrame({"case_id": ["A", "B"], "label": [0, 1], "fold": [0, 1], "logit": [0.1, 0.2]})
     folder = ensemble_folder(tmp_path / "MC", ["ap"], predictions)
+    (folder / "fold_1" / "held_out_predictions.csv").unlink()
     (folder / "fold_1" / "validation_predictions.csv").unlink()
     assert fold_predictions(read_classifier("MC", folder)) is None
+
+
+def test_an_ensemble_stacks_its_held_out_folds_not_the_folds_that_chose_its_epochs(tmp_path: Path) -> None:
+    """Each fold network kept the epoch that scored its validation fold best, so its validation predictions are
+    optimistic (here raised by 5 on the mutated cases); the fold it held out of both is what stacking reads."""
+    predictions = pd.DataFrame({"case_id": list("ABCDEF"), "label": [0, 1, 0, 1, 0, 1], "fold": [0, 0, 1, 1, 2, 2],
+                                "logit": [0.3, -0.2, 0.1, 0.0, -0.4, 0.2]})  # fmt: skip
+    held = fold_predictions(read_classifier("MC", ensemble_folder(tmp_path / "MC", ["ap"], predictions)))
+    np.testing.assert_allclose(held.probability[list("ABCDEF")].to_numpy(), expit(predictions["logit"].to_numpy()))
+    assert held.fold[list("ACE")].tolist() == [0, 1, 2] and "held-out predictions" in held.source
+
+
+def test_an_ensemble_from_before_held_out_folds_stacks_its_validation_folds_with_a_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+    predictions = pd.DataFrame({"case_id": list("ABCD"), "label": [0, 1, 0, 1], "fold": [0, 0, 1, 1],
+                                "logit": [0.3, -0.2, 0.1, 0.0]})  # fmt: skip
+    folder = ensemble_folder(tmp_path / "MC", ["ap"], predictions, held_out=False)
+    with caplog.at_level("WARNING"):
+        held = fold_predictions(read_classifier("MC", folder))
+    np.testing.assert_allclose(held.probability[list("ABCD")].to_numpy(), expit(predictions["logit"].to_numpy()))
+    assert "optimistic" in held.source and "predate held-out folds" in caplog.text
 
 
 def test_the_choice_of_the_deep_learning_model() -> None:

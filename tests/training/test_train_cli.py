@@ -59,21 +59,66 @@ def test_help_explains_the_outputs(capsys: pytest.CaptureFixture[str]) -> None:
     assert "split.json" in out and "--fold all" in out and "--restart" in out and "resumes" in out
 
 
-def test_fold_all_trains_every_fold_and_summarises(cohort: Path, tmp_path: Path, capsys) -> None:
+def _three_fold_datalist(cohort: Path, tmp_path: Path) -> Path:
+    """The c8 cohort's training cases over three folds, both classes in each, with absolute image paths."""
     import json
 
+    datalist = json.loads((cohort / "datalist.json").read_text())
+    for index, case in enumerate(datalist["training"]):
+        case["fold"], case["label"] = index % 3, index % 2
+        for key in ("t2", "pre", "ap", "pvp", "dp", "hbp", "mask", "liver_mask"):
+            if key in case:
+                case[key] = str(cohort / case[key])
+    datalist["test"] = []
+    path = tmp_path / "three_folds.json"
+    path.write_text(json.dumps(datalist))
+    return path
+
+
+def test_fold_all_needs_three_folds(cohort: Path, tmp_path: Path, capsys) -> None:
+    code, err = _run(capsys, "classifier", "--datalist", str(cohort / "datalist.json"), "--out", str(tmp_path / "o"),
+                     "--fold", "all", "--workers", "0")  # fmt: skip
+    assert code == 1 and "--fold all needs at least 3 folds" in err.splitlines()[-1] and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_fold_all_holds_each_fold_out_and_summarises(cohort: Path, tmp_path: Path, capsys) -> None:
+    import csv
+    import json
+
+    datalist = _three_fold_datalist(cohort, tmp_path)
+    cases = json.loads(datalist.read_text())["training"]
     out = tmp_path / "cv"
-    code = main(["train", "classifier", "--datalist", str(cohort / "datalist.json"), "--out", str(out),
-                 "--fold", "all", "--epochs", "1", "--workers", "0", "--no-progress", "--set", "batch_size=2",
-                 "--set", "crop_size=[16, 16, 16]", "--set", "crop_spacing_mm=[4.0, 4.0, 4.0]",
-                 "--set", "min_logit_sd=0"])  # fmt: skip
+    args = ["train", "classifier", "--datalist", str(datalist), "--out", str(out), "--fold", "all", "--epochs", "1",
+            "--workers", "0", "--no-progress", "--set", "batch_size=2", "--set", "crop_size=[16, 16, 16]",
+            "--set", "crop_spacing_mm=[4.0, 4.0, 4.0]", "--set", "min_logit_sd=0"]  # fmt: skip
+    code = main(args)
     assert code == 0, capsys.readouterr().err[-2000:]
-    folds = sorted({c["fold"] for c in json.loads((cohort / "datalist.json").read_text())["training"]})
+    assert "held-out fold 0: AUC" in capsys.readouterr().out
+    folds = [0, 1, 2]
     summary = json.loads((out / "cross_validation.json").read_text())
-    assert [r["fold"] for r in summary] == folds
+    assert [(r["held_out_fold"], r["fold"]) for r in summary] == [(0, 1), (1, 2), (2, 0)]
     for fold in folds:
-        assert (out / f"fold_{fold}" / "p53_classifier.pt").is_file()
-        assert json.loads((out / f"fold_{fold}" / "split.json").read_text())["fold"] == fold
+        folder = out / f"fold_{fold}"
+        assert (folder / "p53_classifier.pt").is_file()
+        split = json.loads((folder / "split.json").read_text())
+        # fold k is neither trained nor validated on: the next fold validates, the third trains
+        assert split["held_out_fold"] == fold and split["fold"] == (fold + 1) % 3
+        held_out = {c["case_id"] for c in cases if c["fold"] == fold}
+        with (folder / "held_out_predictions.csv").open() as handle:
+            rows = list(csv.DictReader(handle))
+        assert {row["case_id"] for row in rows} == held_out
+        assert json.loads((folder / "network.json").read_text())["held_out"]["cases"] == len(held_out)
+    assert json.loads((out / "network.json").read_text())["validation"]["pooled"] == "held-out folds"
+    # the same command keeps the finished folds; a fold folder trained the old way (validated on its own
+    # fold) is refused rather than silently mixed in
+    assert main(args) == 0 and "already trained" in capsys.readouterr().out
+    split_file = out / "fold_1" / "split.json"
+    split = json.loads(split_file.read_text())
+    split_file.write_text(json.dumps({**split, "fold": 1, "held_out_fold": None}))
+    code, err = _run(capsys, *args[1:])
+    assert code == 1 and "pass --restart" in err.splitlines()[-1] and "Traceback" not in err
+    split_file.write_text(json.dumps(split))
     # the folds published as one network: its log-odds are the mean of the folds' published log-odds,
     # calibrated once more on their pooled out-of-fold predictions and clamped to that fit's range
     import torch
@@ -82,7 +127,7 @@ def test_fold_all_trains_every_fold_and_summarises(cohort: Path, tmp_path: Path,
 
     network = json.loads((out / "network.json").read_text())
     assert network["ensemble"] == len(folds) and len(network["members"]) == len(folds)
-    assert network["validation"]["cases"] == len(json.loads((cohort / "datalist.json").read_text())["training"])
+    assert network["validation"]["cases"] == len(cases)
     ensemble = load_classifier_network(out, "cpu")
     members = [load_classifier_network(out / f"fold_{k}", "cpu") for k in folds]
     x = torch.randn(2, 4, 16, 16, 16)  # t2, ap, pvp and the tumor mask (the config's default mask_channel)

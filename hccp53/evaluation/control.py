@@ -87,7 +87,9 @@ def null_auc_se(positives: int, negatives: int) -> float:
 
 
 def leak_check(metrics: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every model's test AUC, and every cross-validated AUC, against 0.5 ± 2 null SE.
+    """Every model's test AUC, every network's out-of-fold AUC and every cross-validated AUC, against 0.5 ± 2
+    null SE. The out-of-fold AUCs are the ones a fold network that chose its epoch on the cases it scored
+    inflates (docs/evaluation.md, "Out-of-fold stacking").
 
     Parameters
     ----------
@@ -98,8 +100,8 @@ def leak_check(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     Returns
     -------
     list of dict
-        One row per figure: ``model``, ``figure`` (``test AUC`` / ``cross-validated AUC``), ``auc``, ``se``,
-        ``within`` (whether it lies within 0.5 ± 2 SE).
+        One row per figure: ``model``, ``figure`` (``test AUC`` / ``out-of-fold AUC`` / ``cross-validated
+        AUC``), ``auc``, ``se``, ``within`` (whether it lies within 0.5 ± 2 SE).
     """
     rows = []
     test, training = metrics["splits"]["test"], metrics["splits"]["training"]
@@ -107,6 +109,9 @@ def leak_check(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     for model, values in test["models"].items():
         rows.append(_row(model, "test AUC", values["auc"], test_se))
     training_se = null_auc_se(int(training["mutated"]), int(training["cases"]) - int(training["mutated"]))
+    for model, scores in ((metrics.get("stacking") or {}).get("training_scores") or {}).items():
+        if scores == "out-of-fold" and model in training["models"]:
+            rows.append(_row(model, "out-of-fold AUC", training["models"][model]["auc"], training_se))
     for model, values in (metrics.get("cross_validation_fitted_models") or {}).items():
         rows.append(_row(model, "cross-validated AUC", values["pooled_auc"], training_se))
     return rows

@@ -61,10 +61,15 @@ def test_the_null_se_is_that_of_auc_under_permutation() -> None:
 
 def test_the_leak_check_flags_a_figure_beyond_two_se() -> None:
     metrics = {"splits": {"test": {"cases": 60, "mutated": 30, "models": {"A": {"auc": 0.55}, "B": {"auc": 0.70}}},
-                          "training": {"cases": 200, "mutated": 100, "models": {}}},
+                          "training": {"cases": 200, "mutated": 100, "models": {"A": {"auc": 0.63},
+                                                                                 "B": {"auc": 0.99}}}},
+               "stacking": {"training_scores": {"A": "out-of-fold", "B": "in-sample"}},
                "cross_validation_fitted_models": {"Combined": {"pooled_auc": 0.59}}}  # fmt: skip
     rows = {(r["model"], r["figure"]): r for r in leak_check(metrics)}
     assert rows["A", "test AUC"]["within"] and not rows["B", "test AUC"]["within"]  # 2 SE = 0.149
+    # a network's out-of-fold AUC is checked (0.63 is where early stopping on the scored fold took a network on
+    # noise); an in-sample one is not, since a network scores its own training cases well whatever the labels
+    assert not rows["A", "out-of-fold AUC"]["within"] and ("B", "out-of-fold AUC") not in rows
     assert not rows["Combined", "cross-validated AUC"]["within"]  # 2 SE on 200 cases = 0.082
     assert rows["Combined", "cross-validated AUC"]["se"] == pytest.approx(null_auc_se(100, 100), abs=1e-4)
 

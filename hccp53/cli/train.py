@@ -30,8 +30,8 @@ best weights are OUT/p53_classifier.pt or OUT/tumor_segmentation.pt, their sha25
 OUT/checksums.json; OUT/tensorboard holds the logs.
 
 The same command resumes: a run stopped part-way continues from its last checkpoint_epoch=N.pt (saved
-every epoch), and a finished run (OUT/training_complete.json) is kept, not trained again; --restart
-trains from scratch.
+every epoch, each written whole, so a stop mid-save costs that epoch alone), and a finished run
+(OUT/training_complete.json) is kept, not trained again; --restart trains from scratch.
 
 The classifier is published only if its validation outputs differ between cases (the collapse guard:
 min_logit_sd); its probabilities are then calibrated on the validation fold (Platt scaling folded into the
@@ -115,7 +115,7 @@ def _check_held_out(out: Path, fold: int, validation: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hccp53.training.checkpoints import latest_checkpoint
+    from hccp53.training.checkpoints import discard_unreadable, latest_checkpoint
     from hccp53.training.runner import completed_result, train, training_state
 
     overrides = _parse_set(args.sets)
@@ -154,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
         if nested:  # fold k is held out of training and validation; the next fold validates
             run_fold = folds[(index + 1) % len(folds)]
             fold_overrides = {**overrides, "held_out_fold": fold}
+        discard_unreadable(out)  # a truncated checkpoint_epoch=N.pt left by a stop during its write
         state = "new" if args.restart else training_state(out)
         if nested and state != "new":
             _check_held_out(out, fold, run_fold)

@@ -168,11 +168,13 @@ def train(
 
 
 def training_state(output_dir: str | Path) -> str:
-    """``"complete"`` (a finished run), ``"partial"`` (resumable checkpoints, unfinished) or ``"new"``."""
+    """``"complete"`` (a finished run), ``"partial"`` (a readable checkpoint, unfinished) or ``"new"``."""
+    from hccp53.training.checkpoints import checkpoints, readable
+
     output = Path(output_dir)
     if (output / COMPLETE_FILE).is_file():
         return "complete"
-    if any(output.glob("checkpoint_epoch=*.pt")):
+    if any(readable(path) for _, path in checkpoints(output)):
         return "partial"
     return "new"
 

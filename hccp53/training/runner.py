@@ -139,6 +139,8 @@ def train(
     output.mkdir(parents=True, exist_ok=True)
     values = {"datalist": str(Path(datalist).resolve()), "output_dir": str(output), "fold": int(fold),
               **dict(overrides or {})}  # fmt: skip
+    if not values.get("resume"):
+        _clear_earlier_run(output)
     workflow = build_workflow(task, values, extra_configs)
     try:
         split = write_split(workflow, task, output / SPLIT_FILE)
@@ -165,6 +167,24 @@ def train(
         result.update({k: network[k] for k in ("validation", "calibration", "held_out") if k in network})
     (output / COMPLETE_FILE).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result
+
+
+def _clear_earlier_run(output: Path) -> None:
+    """Before a run from scratch, delete what an earlier run in ``output`` recorded about itself.
+
+    Its resumable checkpoints (a later resume would continue the old run), its ``training_complete.json``
+    (a restart stopped part-way would pass for finished) and its validation history (rows for epochs the new
+    run never reaches would stay). Its published weights stay until the new run's first validation replaces
+    them.
+    """
+    from hccp53.training.checkpoints import checkpoints
+    from hccp53.training.guard import HISTORY_FILE
+
+    stale = [path for _, path in checkpoints(output)] + [output / COMPLETE_FILE, output / HISTORY_FILE]
+    for path in stale:
+        if path.is_file():
+            logger.info("Starting from scratch: the earlier run's %s deleted.", path.name)
+            path.unlink()
 
 
 def training_state(output_dir: str | Path) -> str:

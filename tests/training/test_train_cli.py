@@ -165,3 +165,16 @@ def test_the_same_command_resumes_an_interrupted_run_and_keeps_a_finished_one(co
     assert main([*args, "--epochs", "2"]) == 0
     assert "already trained" in capsys.readouterr().out
     assert (out / "p53_classifier.pt").stat().st_mtime_ns == before
+    # a stop while epoch 3's checkpoint was being written (before checkpoints were written whole) left it truncated
+    (out / "training_complete.json").unlink()
+    (out / "checkpoint_epoch=3.pt").write_bytes((out / "checkpoint_epoch=2.pt").read_bytes()[:300])
+    capsys.readouterr()
+    assert main([*args, "--epochs", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "checkpoint_epoch=3.pt is truncated" in err and "from checkpoint_epoch=2.pt" in err
+    assert json.loads((out / "training_complete.json").read_text())["epochs_run"] == 3
+    # --restart forgets the earlier run: its checkpoints, history and completion record
+    assert main([*args, "--epochs", "1", "--restart"]) == 0
+    assert sorted(p.name for p in out.glob("checkpoint_epoch=*.pt")) == ["checkpoint_epoch=1.pt"]
+    assert [row["epoch"] for row in json.loads((out / "validation_history.json").read_text())] == [1]
+    assert json.loads((out / "training_complete.json").read_text())["epochs_run"] == 1

@@ -105,13 +105,25 @@ def test_recomputed_statistics_equal_those_of_the_whole_data() -> None:
     assert recompute_batchnorm(network, data, "cpu", max_batches=2) == 2
 
 
+def _as_if_trained(network: nn.Module) -> nn.Module:
+    """``network`` with random linear layers: an untrained classifier's last layer is zero (every case at chance),
+    and these tests need logits that differ between cases."""
+    for module in network.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=0.05)
+    return network
+
+
 def test_platt_folded_into_the_last_layer_gives_the_scaled_probability() -> None:
     torch.manual_seed(1)
-    network = build_classifier("efficientnetv2_tiny", PHASES, spatial_dims=3).eval()
+    network = _as_if_trained(build_classifier("efficientnetv2_tiny", PHASES, spatial_dims=3))
     x = torch.randn(4, 3, 32, 32, 32)
+    recompute_batchnorm(network, [x], "cpu", max_batches=1)  # statistics of these inputs: their logits differ
+    network.eval()
     with torch.no_grad():
         before = network(x)
     d = before[:, 1] - before[:, 0]
+    assert d.std() > 0.1
     fold_platt(network, 1.7, -0.4)
     with torch.no_grad():
         after = torch.softmax(network(x), dim=1)[:, 1]
@@ -126,7 +138,7 @@ def test_the_calibrated_network_clamps_its_log_odds_and_is_rebuilt_from_its_desc
     torch.manual_seed(2)
     description = {"backbone": "efficientnetv2_tiny", "phases": list(PHASES), "fusion": "multichannel",
                    "shared_encoder": True, "dropout": 0.2, "ensemble": 2}  # fmt: skip
-    network = classifier_from_description(description).eval()
+    network = _as_if_trained(classifier_from_description(description)).eval()
     x = torch.randn(12, 3, 24, 24, 24)
     with torch.no_grad():
         raw = network(x)

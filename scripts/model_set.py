@@ -221,6 +221,10 @@ class State:
             if saved.get("set") != model_set.name:
                 raise OutputError(f"{out} holds a run of model set {saved.get('set')!r}, not {model_set.name!r}; "
                                   "give another --out.")  # fmt: skip
+            if saved.get("version") != model_set.version:
+                raise OutputError(f"{out} was made by version {saved.get('version')} of model set "
+                                  f"{model_set.name!r}, not version {model_set.version} (the networks it trains "
+                                  "changed since); give another --out or remove it.")  # fmt: skip
             if saved.get("scale", {}) != scale.as_dict():
                 raise OutputError(f"{out} was made at scale {saved.get('scale') or 'full'}, not "
                                   f"{scale.as_dict() or 'full'}; give another --out for another scale.")  # fmt: skip

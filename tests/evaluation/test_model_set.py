@@ -208,6 +208,10 @@ def test_a_changed_or_foreign_folder_is_refused(runner: Any, tmp_path: Path, mon
     with pytest.raises(OutputError, match=r"made at scale full, not \{'epochs': 1\}; give another --out"):
         runner.run(seed1, tmp_path, runner.Scale(epochs=1))
     data = _seed("seed1")
+    data["version"] += 1
+    with pytest.raises(OutputError, match=r"made by version \d+ of model set 'seed1', not version \d+ .*another --out"):
+        runner.run(parse_model_set(data, "seed1.yaml", ROOT), tmp_path)
+    data = _seed("seed1")
     data["models"][1]["overrides"] = {"dropout": 0.5}
     changed = parse_model_set(data, "seed1.yaml", ROOT)
     with pytest.raises(OutputError, match=r"models/AP was made with other settings \(command changed since\)"):

@@ -271,9 +271,12 @@ class State:
 
 def prune_checkpoints(folder: Path) -> int:
     """Delete the resumable checkpoints of every finished run under ``folder``; returns the bytes freed."""
+    from hccp53.training.checkpoints import checkpoints
+    from hccp53.training.runner import COMPLETE_FILE
+
     freed = 0
-    for complete in folder.rglob("training_complete.json"):
-        for checkpoint in complete.parent.glob("checkpoint_epoch=*.pt"):
+    for complete in folder.rglob(COMPLETE_FILE):
+        for _, checkpoint in checkpoints(complete.parent):
             freed += checkpoint.stat().st_size
             checkpoint.unlink()
     return freed
